@@ -4,9 +4,9 @@ Each weight-rich operator runs on the rank that owns its weights and only small
 partial results cross the network (see README.md and DESIGN.md).
 """
 
-from des_tf import comm
+from des_tf import comm, optimizers, tables
 from des_tf.sharding import shard_owner
 
 __version__ = "0.1.0"
 
-__all__ = ["comm", "shard_owner", "__version__"]
+__all__ = ["comm", "optimizers", "shard_owner", "tables", "__version__"]

@@ -2,16 +2,14 @@
 // TF-independent core (shard_owner.h) over TF's intra-op thread pool.
 #include "shard_owner.h"
 
+#include "../ops/key_checks.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/util/work_sharder.h"
 
 namespace des {
 
-using ::tensorflow::DataType;
-using ::tensorflow::DataTypeString;
 using ::tensorflow::DEVICE_CPU;
-using ::tensorflow::DT_INT64;
 using ::tensorflow::OpKernel;
 using ::tensorflow::OpKernelConstruction;
 using ::tensorflow::OpKernelContext;
@@ -21,11 +19,7 @@ using ::tensorflow::errors::InvalidArgument;
 class ShardOwnerOp : public OpKernel {
  public:
   explicit ShardOwnerOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    DataType dtype;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("T", &dtype));
-    OP_REQUIRES(ctx, dtype == DT_INT64,
-                InvalidArgument("DesShardOwner: keys must be int64, got ",
-                                DataTypeString(dtype)));
+    OP_REQUIRES_OK(ctx, CheckKeysAreInt64(ctx, "DesShardOwner"));
     int64_t num_shards;
     OP_REQUIRES_OK(ctx, ctx->GetAttr("num_shards", &num_shards));
     OP_REQUIRES(ctx, num_shards > 0 && num_shards <= INT32_MAX,

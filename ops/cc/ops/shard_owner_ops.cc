@@ -1,31 +1,22 @@
 // Registration and shape function of DesShardOwner (computation lives in
 // cc/kernels/).
+#include "key_checks.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
 
 namespace des {
 
-using ::tensorflow::DataType;
-using ::tensorflow::DataTypeString;
-using ::tensorflow::DT_INT64;
 using ::tensorflow::errors::InvalidArgument;
 using ::tensorflow::shape_inference::InferenceContext;
 
 REGISTER_OP("DesShardOwner")
-    .Input("keys: T")
+    .Input("keys: Tkeys")
     .Output("owners: int32")
-    // Any dtype is accepted here so that a wrong one gets an InvalidArgument
-    // that names it, instead of a generic type-mismatch error.
-    .Attr("T: type")
+    .Attr("Tkeys: type")
     .Attr("num_shards: int")
     .Attr("seed: int = 0")
     .SetShapeFn([](InferenceContext* c) -> absl::Status {
-      DataType dtype;
-      TF_RETURN_IF_ERROR(c->GetAttr("T", &dtype));
-      if (dtype != DT_INT64) {
-        return InvalidArgument("DesShardOwner: keys must be int64, got ",
-                               DataTypeString(dtype));
-      }
+      TF_RETURN_IF_ERROR(CheckKeysAreInt64(c, "DesShardOwner"));
       int64_t num_shards;
       TF_RETURN_IF_ERROR(c->GetAttr("num_shards", &num_shards));
       if (num_shards <= 0 || num_shards > INT32_MAX) {

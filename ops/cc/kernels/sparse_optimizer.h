@@ -1,0 +1,175 @@
+// In-table sparse optimizers: the update one row receives from its summed
+// gradient. TF-independent. The formulas follow Keras 3's dense optimizers so a
+// table row trains like the same row of a dense Keras embedding would:
+//   SGD      w -= lr * g
+//   Adagrad  a += g^2;  w -= lr * g / sqrt(a + epsilon)
+//   Adam     per-row step t (the row's own update count, so bias correction
+//            reflects how often this row was updated, not the global step);
+//            m += (g - m)(1 - b1);  v += (g^2 - v)(1 - b2);
+//            w -= m * lr * sqrt(1 - b2^t) / (1 - b1^t) / (sqrt(v) + epsilon)
+//   FTRL     FTRL-Proximal with learning-rate power -1/2:
+//            n' = n + g^2;  z += g - (sqrt(n') - sqrt(n)) / lr * w;
+//            w = (clip(z, -l1, l1) - z) / (sqrt(n') / lr + 2 * l2 + beta / lr)
+#ifndef DES_TF_OPS_CC_KERNELS_SPARSE_OPTIMIZER_H_
+#define DES_TF_OPS_CC_KERNELS_SPARSE_OPTIMIZER_H_
+
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace des {
+
+enum class OptimizerKind { kSgd, kAdagrad, kAdam, kFtrl };
+
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::kSgd;
+  float initial_accumulator = 0.1f;  // Adagrad a, FTRL n
+  float epsilon = 1e-7f;             // Adagrad, Adam
+  float beta1 = 0.9f;                // Adam
+  float beta2 = 0.999f;              // Adam
+  float l1 = 0.0f;                   // FTRL
+  float l2 = 0.0f;                   // FTRL
+  float beta = 0.0f;                 // FTRL
+
+  // Slot vectors (each `dim` floats) stored beside every row.
+  int NumSlots() const {
+    switch (kind) {
+      case OptimizerKind::kSgd:
+        return 0;
+      case OptimizerKind::kAdagrad:
+        return 1;  // a
+      case OptimizerKind::kAdam:
+        return 2;  // m, v
+      case OptimizerKind::kFtrl:
+        return 2;  // z, n
+    }
+    return 0;
+  }
+
+  float SlotInitialValue(int slot) const {
+    if (kind == OptimizerKind::kAdagrad) return initial_accumulator;
+    if (kind == OptimizerKind::kFtrl && slot == 1) return initial_accumulator;
+    return 0.0f;
+  }
+};
+
+// Fills `out` from an optimizer name and named hyper-parameters (learning rate
+// excluded: it is given with every update). Returns an error message ("" if ok)
+// for an unknown optimizer, an unknown or repeated hyper-parameter, or a value
+// out of range.
+inline std::string ParseOptimizer(const std::string& name,
+                                  const std::vector<std::string>& names,
+                                  const std::vector<float>& values,
+                                  OptimizerConfig* out) {
+  static const std::map<std::string, std::vector<std::string>> kAllowed = {
+      {"sgd", {}},
+      {"adagrad", {"initial_accumulator", "epsilon"}},
+      {"adam", {"beta1", "beta2", "epsilon"}},
+      {"ftrl", {"initial_accumulator", "l1", "l2", "beta"}},
+  };
+  const auto allowed = kAllowed.find(name);
+  if (allowed == kAllowed.end()) {
+    return "unknown optimizer '" + name + "' (expected sgd, adagrad, adam or ftrl)";
+  }
+  if (names.size() != values.size()) {
+    return "got " + std::to_string(names.size()) + " hyper-parameter names but " +
+           std::to_string(values.size()) + " values";
+  }
+  OptimizerConfig config;
+  config.kind = name == "sgd"       ? OptimizerKind::kSgd
+                : name == "adagrad" ? OptimizerKind::kAdagrad
+                : name == "adam"    ? OptimizerKind::kAdam
+                                    : OptimizerKind::kFtrl;
+  const std::map<std::string, float*> fields = {
+      {"initial_accumulator", &config.initial_accumulator},
+      {"epsilon", &config.epsilon},
+      {"beta1", &config.beta1},
+      {"beta2", &config.beta2},
+      {"l1", &config.l1},
+      {"l2", &config.l2},
+      {"beta", &config.beta},
+  };
+  std::vector<std::string> seen;
+  for (size_t i = 0; i < names.size(); ++i) {
+    bool known = false;
+    for (const auto& a : allowed->second) known = known || a == names[i];
+    if (!known) {
+      std::string expected;
+      for (const auto& a : allowed->second) expected += (expected.empty() ? "" : ", ") + a;
+      return "unknown hyper-parameter '" + names[i] + "' for optimizer " + name +
+             " (expected: " + (expected.empty() ? "none" : expected) + ")";
+    }
+    for (const auto& s : seen) {
+      if (s == names[i]) return "hyper-parameter '" + names[i] + "' given twice";
+    }
+    seen.push_back(names[i]);
+    if (!std::isfinite(values[i]) || values[i] < 0.0f) {
+      return "hyper-parameter " + names[i] + " must be finite and >= 0, got " +
+             std::to_string(values[i]);
+    }
+    *fields.at(names[i]) = values[i];
+  }
+  if (config.beta1 >= 1.0f || config.beta2 >= 1.0f) {
+    return "Adam's beta1 and beta2 must be < 1";
+  }
+  if (config.kind == OptimizerKind::kAdagrad &&
+      config.initial_accumulator + config.epsilon <= 0.0f) {
+    return "Adagrad needs initial_accumulator + epsilon > 0 (a row with a zero "
+           "gradient would divide by zero)";
+  }
+  *out = config;
+  return "";
+}
+
+// Applies one update to a row: values[0..dim), slots[0..NumSlots()*dim),
+// `row_step` = the row's 1-based update count (Adam's t), `grad` = summed
+// gradient. `lr` must be > 0.
+inline void ApplyUpdate(const OptimizerConfig& c, int dim, float lr,
+                        int64_t row_step, const float* grad, float* values,
+                        float* slots) {
+  switch (c.kind) {
+    case OptimizerKind::kSgd:
+      for (int j = 0; j < dim; ++j) values[j] -= lr * grad[j];
+      break;
+    case OptimizerKind::kAdagrad:
+      for (int j = 0; j < dim; ++j) {
+        slots[j] += grad[j] * grad[j];
+        values[j] -= lr * grad[j] / std::sqrt(slots[j] + c.epsilon);
+      }
+      break;
+    case OptimizerKind::kAdam: {
+      const double t = static_cast<double>(row_step);
+      const float alpha = static_cast<float>(
+          lr * std::sqrt(1.0 - std::pow(static_cast<double>(c.beta2), t)) /
+          (1.0 - std::pow(static_cast<double>(c.beta1), t)));
+      float* m = slots;
+      float* v = slots + dim;
+      for (int j = 0; j < dim; ++j) {
+        m[j] += (grad[j] - m[j]) * (1.0f - c.beta1);
+        v[j] += (grad[j] * grad[j] - v[j]) * (1.0f - c.beta2);
+        values[j] -= m[j] * alpha / (std::sqrt(v[j]) + c.epsilon);
+      }
+      break;
+    }
+    case OptimizerKind::kFtrl: {
+      float* z = slots;
+      float* n = slots + dim;
+      const float l2 = c.l2 + c.beta / (2.0f * lr);
+      for (int j = 0; j < dim; ++j) {
+        const float n_new = n[j] + grad[j] * grad[j];
+        z[j] += grad[j] - (std::sqrt(n_new) - std::sqrt(n[j])) / lr * values[j];
+        const float quadratic = std::sqrt(n_new) / lr + 2.0f * l2;
+        const float clipped = std::fmin(std::fmax(z[j], -c.l1), c.l1);
+        values[j] = (clipped - z[j]) / quadratic;
+        n[j] = n_new;
+      }
+      break;
+    }
+  }
+}
+
+}  // namespace des
+
+#endif  // DES_TF_OPS_CC_KERNELS_SPARSE_OPTIMIZER_H_
