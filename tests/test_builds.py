@@ -10,7 +10,8 @@ import pytest
 from des_tf import ops_library
 from tests.horovod_harness import REPO_ROOT
 
-OP_TESTS = "tests/test_shard_owner.py"
+# Tests of every op in the library, rerun against the bazel build.
+OP_TESTS = ["tests/test_shard_owner.py", "tests/test_dynamic_table.py"]
 
 
 def _run(command, env=None, timeout=900):
@@ -45,6 +46,6 @@ def test_bazel_build_and_core_tests_pass():
     _run([bazel, "--batch", "test", *flags, "//ops:core_tests"])
     library = os.path.join(REPO_ROOT, "bazel-bin", "ops", ops_library.LIBRARY_NAME)
     env = {**os.environ, ops_library.LIBRARY_ENV: library}
-    result = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", OP_TESTS],
+    result = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *OP_TESTS],
                   env=env)
     assert " passed" in result.stdout and "failed" not in result.stdout
