@@ -1,9 +1,8 @@
 """The Horovod collectives DES is built from, with the semantics DES relies on.
 
-Every function works eagerly and inside `tf.function`, and is differentiable
-through Horovod's registered gradients. All ranks must call the same
-collectives in the same order with matching shapes (apart from the first
-dimension of `allgather`).
+Every function works eagerly and inside `tf.function`, and adds its bytes to
+`des_tf.comm.accounting.counters()`. All ranks must call the same collectives in the
+same order; Horovod reports mismatched shapes or dtypes as an error on every rank.
 """
 
 from __future__ import annotations
@@ -11,26 +10,73 @@ from __future__ import annotations
 import horovod.tensorflow as hvd
 import tensorflow as tf
 
+from des_tf.comm.accounting import counters, nbytes
 from des_tf.comm.runtime import init
 
 
 def allgather(x: tf.Tensor) -> tf.Tensor:
     """Concatenates every rank's `x` along axis 0, in rank order; first dims may differ."""
     init()
-    return hvd.allgather(x)
+    gathered = hvd.allgather(x)
+    own = nbytes(x)
+    counters().add("allgather", own * (hvd.size() - 1), nbytes(gathered) - own)
+    return gathered
+
+
+def broadcast(x: tf.Tensor, root: int = 0) -> tf.Tensor:
+    """Rank `root`'s `x` on every rank (the root sends it to N-1 peers)."""
+    init()
+    x = tf.convert_to_tensor(x)
+    is_root = hvd.rank() == root
+    counters().add("broadcast", nbytes(x) * (hvd.size() - 1) if is_root else 0,
+                   0 if is_root else nbytes(x))
+    return hvd.broadcast(x, root_rank=root)
 
 
 def allreduce(x: tf.Tensor, average: bool = False) -> tf.Tensor:
     """Elementwise sum (or mean with `average=True`) of `x` over all ranks."""
     init()
+    x = tf.convert_to_tensor(x)
+    ring = nbytes(x) * 2 * (hvd.size() - 1) // hvd.size()
+    counters().add("allreduce", ring, ring)
     return hvd.allreduce(x, op=hvd.Average if average else hvd.Sum)
 
 
-def reduce_scatter(x: tf.Tensor) -> tf.Tensor:
+def alltoall(x: tf.Tensor, splits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Sends rows splits[r] of `x` (in order) to rank r; returns (received rows, their
+    per-sender counts). Received rows are ordered by sending rank."""
+    init()
+    splits = tf.cast(splits, tf.int32)
+    received, received_splits = hvd.alltoall(x, splits=splits)
+    row_bytes = nbytes(x[:1]) if x.shape.rank > 1 else tf.constant(x.dtype.size, tf.int64)
+    own_sent = tf.cast(splits[hvd.rank()], tf.int64) * row_bytes
+    own_received = tf.cast(received_splits[hvd.rank()], tf.int64) * row_bytes
+    counters().add("alltoall", nbytes(x) - own_sent, nbytes(received) - own_received)
+    return received, received_splits
+
+
+def reduce_scatter(x: tf.Tensor, counts: tf.Tensor | None = None) -> tf.Tensor:
     """Sums `x` over ranks and returns this rank's block of rows.
 
-    Rows are split in rank order as evenly as possible; when `rows % size != 0` the
-    first `rows % size` ranks get one extra row (Horovod's rule).
+    With `counts` (rows per rank, summing to len(x)), rank r receives rows
+    [sum(counts[:r]), sum(counts[:r+1])) of the sum; this is an alltoall of the blocks
+    followed by a local sum, so blocks may be uneven and empty. Without `counts`, rows
+    are split as evenly as possible and the first `rows % size` ranks get one extra row
+    (Horovod's rule).
     """
     init()
-    return hvd.reducescatter(x, op=hvd.Sum)
+    x = tf.convert_to_tensor(x)
+    size = hvd.size()
+    if counts is None:
+        rows = tf.shape(x, out_type=tf.int64)[0]
+        counts = rows // size + tf.cast(tf.range(size, dtype=tf.int64) < rows % size, tf.int64)
+    counts = tf.cast(counts, tf.int32)
+    row_bytes = tf.reduce_prod(tf.shape(x, out_type=tf.int64)[1:]) * x.dtype.size
+    own_rows = tf.cast(counts[hvd.rank()], tf.int64)
+    sent = (tf.cast(tf.reduce_sum(counts), tf.int64) - own_rows) * row_bytes
+    counters().add("reduce_scatter", sent, own_rows * (size - 1) * row_bytes)
+    if size == 1:
+        return x
+    received, _ = hvd.alltoall(x, splits=counts)
+    blocks = tf.reshape(received, tf.concat([[size, counts[hvd.rank()]], tf.shape(x)[1:]], 0))
+    return tf.reduce_sum(blocks, axis=0)

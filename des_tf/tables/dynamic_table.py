@@ -113,8 +113,9 @@ class DynamicTable(tf.saved_model.experimental.TrackableResource):
         """Rows of `keys` without inserting (for evaluation and serving)."""
         return self.find_rows(keys, default_value)[0]
 
-    def apply_gradients(self, keys, gradients, step, learning_rate=None) -> tf.Operation:
+    def apply_gradients(self, keys, gradients, step, learning_rate=None) -> tf.Tensor:
         """Sums duplicate keys' gradient rows, then updates each distinct row in place.
+        Returns the number of rows updated (int64 scalar).
 
         Args:
           keys: int64 [n]; gradients: float32 [n, dim].

@@ -30,17 +30,10 @@
 
 #include "hash.h"
 #include "initializer.h"
+#include "parallel_for.h"
 #include "sparse_optimizer.h"
 
 namespace des {
-
-// Runs fn(begin, end) over disjoint ranges covering [0, n), possibly in parallel.
-using ParallelFor =
-    std::function<void(int64_t n, const std::function<void(int64_t, int64_t)>& fn)>;
-
-inline void SerialFor(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-  if (n > 0) fn(0, n);
-}
 
 // What apply_gradients does with a NaN or Inf (summed) gradient.
 enum class NonFinitePolicy {
@@ -149,10 +142,12 @@ class EmbeddingTable {
 
   // Sums the gradient rows of duplicate keys (in input order), then applies the
   // optimizer once per distinct key, inserting missing keys first. Returns an
-  // error message ("" if ok); on error no row has changed.
+  // error message ("" if ok; on error no row has changed) and sets
+  // *updated_rows to the number of distinct rows updated.
   std::string ApplyGradients(const int64_t* keys, int64_t n, const float* grads,
                              int64_t step, float learning_rate,
-                             const ParallelFor& parallel_for) {
+                             const ParallelFor& parallel_for, int64_t* updated_rows) {
+    *updated_rows = 0;
     if (!(learning_rate > 0.0f) || !std::isfinite(learning_rate)) {
       return "learning_rate must be finite and > 0, got " + std::to_string(learning_rate);
     }
@@ -166,6 +161,7 @@ class EmbeddingTable {
       }
     }
     AdvanceStep(step);
+    std::atomic<int64_t> updated{0};
     ForEachStripe(keys, n, parallel_for, [&](Stripe& stripe, const int64_t* idx,
                                              int64_t count) {
       // Group duplicates: a stable sort by key keeps their input order.
@@ -193,10 +189,12 @@ class EmbeddingTable {
           float* values = stripe.Row(row, row_floats_);
           ApplyUpdate(config_.optimizer, dim(), learning_rate, meta.update_count,
                       sum.data(), values, values + dim());
+          updated.fetch_add(1);
         }
         begin = end;
       }
     });
+    *updated_rows = updated.load();
     return "";
   }
 

@@ -10,7 +10,7 @@
 #include "tensorflow/core/framework/resource_mgr.h"
 #include "tensorflow/core/framework/resource_op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
-#include "tensorflow/core/util/work_sharder.h"
+#include "tf_parallel_for.h"
 
 namespace des {
 
@@ -39,15 +39,9 @@ class EmbeddingTableResource : public ResourceBase {
 
 namespace {
 
-// Spreads the table's per-stripe work over TF's intra-op threads.
-ParallelFor TfParallelFor(OpKernelContext* ctx, int64_t keys) {
-  const auto* workers = ctx->device()->tensorflow_cpu_worker_threads();
-  // ~100 cycles per key, spread over the stripes.
-  const int64_t cost_per_stripe = 100 * (keys / EmbeddingTable::kNumStripes + 1);
-  return [workers, cost_per_stripe](int64_t n,
-                                    const std::function<void(int64_t, int64_t)>& fn) {
-    tensorflow::Shard(workers->num_threads, workers->workers, n, cost_per_stripe, fn);
-  };
+// The table's work units are its stripes: ~100 cycles per key, spread over them.
+ParallelFor StripeParallelFor(OpKernelContext* ctx, int64_t keys) {
+  return TfParallelFor(ctx, 100 * (keys / EmbeddingTable::kNumStripes + 1));
 }
 
 // Parses the creation attrs into a TableConfig, failing with InvalidArgument.
@@ -160,7 +154,7 @@ class LookupOp : public TableKernel {
     OP_REQUIRES_OK(ctx, AllocateRows(ctx, 0, keys, table.dim(), &values));
     const int64_t n = keys.NumElements();
     table.LookupOrInsert(keys.flat<int64_t>().data(), n, values->flat<float>().data(),
-                         TfParallelFor(ctx, n));
+                         StripeParallelFor(ctx, n));
   }
   int64_t dim_;
 };
@@ -193,7 +187,7 @@ class FindOp : public TableKernel {
     const int64_t n = keys.NumElements();
     table.Find(keys.flat<int64_t>().data(), n, default_row.data(),
                values->flat<float>().data(), found->flat<bool>().data(),
-               TfParallelFor(ctx, n));
+               StripeParallelFor(ctx, n));
   }
   int64_t dim_;
 };
@@ -219,11 +213,16 @@ class ApplyGradientsOp : public TableKernel {
     OP_REQUIRES(ctx, step.NumElements() == 1 && learning_rate.NumElements() == 1,
                 InvalidArgument("DesEmbeddingTableApplyGradients: step and "
                                 "learning_rate must be scalars"));
+    int64_t updated_rows = 0;
     const std::string error = table.ApplyGradients(
         keys.flat<int64_t>().data(), n, grads.flat<float>().data(),
-        step.flat<int64_t>()(0), learning_rate.flat<float>()(0), TfParallelFor(ctx, n));
+        step.flat<int64_t>()(0), learning_rate.flat<float>()(0), StripeParallelFor(ctx, n),
+        &updated_rows);
     OP_REQUIRES(ctx, error.empty(),
                 InvalidArgument("DesEmbeddingTableApplyGradients: ", error));
+    Tensor* updated = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({}), &updated));
+    updated->scalar<int64_t>()() = updated_rows;
   }
 };
 

@@ -1,5 +1,7 @@
 // Registrations and shape functions of the embedding-table resource ops
-// (kernels in cc/kernels/embedding_table_kernels.cc).
+// (kernels in cc/kernels/embedding_table_kernels.cc). Every op on a table is
+// stateful: a table changes between calls, so TF must neither merge, cache nor
+// prune these ops (an update with no consumer must still run).
 #include "key_checks.h"
 #include "tensorflow/core/framework/common_shape_fns.h"
 #include "tensorflow/core/framework/op.h"
@@ -49,6 +51,7 @@ NaN/Inf gradient before changing anything; 'skip' leaves such keys untouched.
 )doc");
 
 REGISTER_OP("DesEmbeddingTableLookup")
+    .SetIsStateful()
     .Input("table: resource")
     .Input("keys: Tkeys")
     .Output("values: float")
@@ -60,6 +63,7 @@ REGISTER_OP("DesEmbeddingTableLookup")
     .Doc("Rows of keys, inserting missing keys (and counting each lookup).");
 
 REGISTER_OP("DesEmbeddingTableFind")
+    .SetIsStateful()
     .Input("table: resource")
     .Input("keys: Tkeys")
     .Input("default_value: float")
@@ -75,33 +79,42 @@ REGISTER_OP("DesEmbeddingTableFind")
     .Doc("Rows of keys without inserting; absent keys get default_value ([dim] or scalar).");
 
 REGISTER_OP("DesEmbeddingTableApplyGradients")
+    .SetIsStateful()
     .Input("table: resource")
     .Input("keys: Tkeys")
     .Input("gradients: float")
     .Input("step: int64")
     .Input("learning_rate: float")
+    .Output("updated_rows: int64")
     .Attr("Tkeys: type")
     .SetShapeFn([](InferenceContext* c) {
-      return CheckKeysAreInt64(c, "DesEmbeddingTableApplyGradients");
+      TF_RETURN_IF_ERROR(CheckKeysAreInt64(c, "DesEmbeddingTableApplyGradients"));
+      c->set_output(0, c->Scalar());
+      return absl::OkStatus();
     })
     .Doc(R"doc(
 Sums the gradient rows of duplicate keys, then applies the table's optimizer to
 each distinct key's row (inserting missing keys first). gradients: [len(keys), dim].
+updated_rows: how many distinct rows were updated (skipped non-finite ones excluded);
+an output, so graphs can depend on the update by data rather than control edges.
 )doc");
 
 REGISTER_OP("DesEmbeddingTableSize")
+    .SetIsStateful()
     .Input("table: resource")
     .Output("size: int64")
     .SetShapeFn(tensorflow::shape_inference::ScalarShape)
     .Doc("Number of rows in the table.");
 
 REGISTER_OP("DesEmbeddingTableMemoryBytes")
+    .SetIsStateful()
     .Input("table: resource")
     .Output("bytes: int64")
     .SetShapeFn(tensorflow::shape_inference::ScalarShape)
     .Doc("Bytes the table holds for its index, rows, optimizer slots and metadata.");
 
 REGISTER_OP("DesEmbeddingTableExport")
+    .SetIsStateful()
     .Input("table: resource")
     .Output("keys: int64")
     .Output("values: float")
@@ -124,6 +137,7 @@ metadata [n, 3] = (lookup frequency, update count, last update step).
 )doc");
 
 REGISTER_OP("DesEmbeddingTableImport")
+    .SetIsStateful()
     .Input("table: resource")
     .Input("keys: int64")
     .Input("values: float")
@@ -134,6 +148,7 @@ REGISTER_OP("DesEmbeddingTableImport")
     .Doc("Inserts or overwrites rows in the layout Export produces.");
 
 REGISTER_OP("DesEmbeddingTableRemove")
+    .SetIsStateful()
     .Input("table: resource")
     .Input("keys: Tkeys")
     .Output("removed: int64")
@@ -146,6 +161,7 @@ REGISTER_OP("DesEmbeddingTableRemove")
     .Doc("Removes keys; returns those that were present.");
 
 REGISTER_OP("DesEmbeddingTableEvict")
+    .SetIsStateful()
     .Input("table: resource")
     .Input("threshold: int64")
     .Output("removed: int64")

@@ -140,7 +140,10 @@ void TestApplySumsDuplicatesAndHonoursNonFinitePolicy() {
   EmbeddingTable table(config);
   const std::vector<int64_t> keys = {4, 9, 4, 4};
   const std::vector<float> grads = {1, 2, 10, 20, 100, 200, 1000, 2000};
-  DES_CHECK(table.ApplyGradients(keys.data(), 4, grads.data(), 3, 0.5f, ThreadedFor(2)).empty());
+  int64_t updated = -1;
+  DES_CHECK(table.ApplyGradients(keys.data(), 4, grads.data(), 3, 0.5f, ThreadedFor(2),
+                                 &updated).empty());
+  DES_CHECK_EQ(updated, 2);  // two distinct keys
   const des::TableRows rows = table.Export();
   DES_CHECK_EQ(rows.keys.size(), 2u);
   DES_CHECK_EQ(rows.values[0], -0.5f * 1101);  // key 4
@@ -152,12 +155,16 @@ void TestApplySumsDuplicatesAndHonoursNonFinitePolicy() {
 
   const std::vector<float> bad = {1, NAN, 5, 5};
   const std::vector<int64_t> two = {4, 9};
-  DES_CHECK(!table.ApplyGradients(two.data(), 2, bad.data(), 4, 0.5f, des::SerialFor).empty());
+  DES_CHECK(!table.ApplyGradients(two.data(), 2, bad.data(), 4, 0.5f, des::SerialFor,
+                                  &updated).empty());
+  DES_CHECK_EQ(updated, 0);
   DES_CHECK(table.Export().values == rows.values);  // nothing changed
 
   config.nonfinite = des::NonFinitePolicy::kSkip;
   EmbeddingTable skipping(config);
-  DES_CHECK(skipping.ApplyGradients(two.data(), 2, bad.data(), 4, 0.5f, des::SerialFor).empty());
+  DES_CHECK(skipping.ApplyGradients(two.data(), 2, bad.data(), 4, 0.5f, des::SerialFor,
+                                    &updated).empty());
+  DES_CHECK_EQ(updated, 1);
   const des::TableRows kept = skipping.Export();
   DES_CHECK_EQ(kept.keys.size(), 1u);  // key 4 skipped entirely
   DES_CHECK_EQ(kept.keys[0], 9);
@@ -179,8 +186,9 @@ void TestEvictionPolicies() {
   // Age: key 10 updated at step 1, key 11 at step 8; TTL 5 at step 8 drops 10.
   const float grad = 1.0f;
   const int64_t k10 = 10, k11 = 11;
-  DES_CHECK(table.ApplyGradients(&k10, 1, &grad, 1, 0.1f, des::SerialFor).empty());
-  DES_CHECK(table.ApplyGradients(&k11, 1, &grad, 8, 0.1f, des::SerialFor).empty());
+  int64_t updated = 0;
+  DES_CHECK(table.ApplyGradients(&k10, 1, &grad, 1, 0.1f, des::SerialFor, &updated).empty());
+  DES_CHECK(table.ApplyGradients(&k11, 1, &grad, 8, 0.1f, des::SerialFor, &updated).empty());
   const std::vector<int64_t> old = table.Evict(des::EvictionPolicy::kMaxAge, 5);
   DES_CHECK((old == std::vector<int64_t>{5, 10}));  // key 5 was inserted at step 0
   DES_CHECK_EQ(table.Size(), 1);
@@ -191,11 +199,12 @@ void TestExportImportRoundTrip() {
   EmbeddingTable table(config);
   std::vector<int64_t> keys(500);
   std::vector<float> grads(500 * 3);
+  int64_t updated = 0;
   for (int i = 0; i < 500; ++i) keys[i] = (i * 37) % 211;  // duplicates
   for (size_t i = 0; i < grads.size(); ++i) grads[i] = std::sin(static_cast<float>(i));
   for (int step = 1; step <= 3; ++step) {
     DES_CHECK(table.ApplyGradients(keys.data(), 500, grads.data(), step, 0.01f,
-                                   ThreadedFor(2)).empty());
+                                   ThreadedFor(2), &updated).empty());
   }
   const des::TableRows rows = table.Export();
   EmbeddingTable copy(config);

@@ -1,0 +1,87 @@
+"""DESLayer: the shared machinery of every DES substitution layer.
+
+A DES layer owns one rank-local DynamicTable shard, a scalar "hook" weight through which
+Keras' gradient tape reaches the layer's sparse backward (its gradient is always zero),
+and a step counter for the table's update bookkeeping.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+
+from des_tf.layers.des_plan import OwnedEntries, des_partials, exchange_ids
+from des_tf.layers.inputs import Fields, stack_fields
+from des_tf.optimizers import SGD, SparseOptimizer
+from des_tf.strategy import current_strategy
+from des_tf.tables import DynamicTable
+
+
+class DESLayer(keras.layers.Layer):
+    """Base of the DES layers.
+
+    Args:
+      dim: width of the table's rows.
+      table_optimizer: the sparse optimizer applied inside the table.
+      initializer, initializer_scale, table_seed: the table's per-key initial rows.
+      capacity_hint: expected rows on this rank.
+    """
+
+    def __init__(self, dim: int, *, table_optimizer: SparseOptimizer = SGD(0.01),
+                 initializer: str = "uniform", initializer_scale: float = 0.05,
+                 table_seed: int = 0, capacity_hint: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.strategy = current_strategy(type(self).__name__)
+        self.dim = dim
+        self.table = DynamicTable(dim, optimizer=table_optimizer, initializer=initializer,
+                                  initializer_scale=initializer_scale, seed=table_seed,
+                                  capacity_hint=capacity_hint, name=f"{self.name}_table")
+        self.gradient_hook = self.add_weight(shape=(), initializer="zeros", trainable=True,
+                                             name="gradient_hook")
+        self.table_step = self.add_weight(shape=(), dtype="int64", initializer="zeros",
+                                          trainable=False, name="table_step")
+
+    def call(self, ids, weights=None, training=None):
+        """The layer's DES computation; in Keras' symbolic build pass (dense placeholders
+        standing in for ragged ids) only the output's shape, with no collective traced."""
+        if in_symbolic_scope():
+            fields = tf.nest.flatten(ids)
+            samples = fields[0].shape[0]
+            if self.strategy.input_mode == "replicated" and samples is not None:
+                samples = samples // self.strategy.size + (
+                    self.strategy.rank < samples % self.strategy.size)
+            return self.symbolic_output(samples or 0, len(fields))
+        return self.des_call(ids, weights, training)
+
+    def symbolic_output(self, samples: int, num_fields: int):
+        """Zeros shaped like the output for `samples` samples (for the symbolic build)."""
+        raise NotImplementedError
+
+    def des_call(self, ids, weights, training):
+        """The DES computation of the layer (see `call`)."""
+        raise NotImplementedError
+
+    def _fields(self, ids, weights) -> Fields:
+        """The id input stacked as ragged [batch, fields, None] (see inputs.stack_fields)."""
+        return stack_fields(ids, weights, self.name,
+                            replicated=self.strategy.input_mode == "replicated")
+
+    def _exchange(self, fields: Fields, per_field: bool) -> OwnedEntries:
+        """Brings the ids to their owners, one output row per (sample, field) when
+        `per_field`, else per sample."""
+        segments, weights = fields.segments(per_field)
+        return exchange_ids(segments, weights, fields.count if per_field else 1, self.strategy)
+
+    def _partials(self, entries: OwnedEntries, training, with_square_norms: bool = False
+                  ) -> tf.Tensor:
+        return des_partials(self.table, entries, with_square_norms=with_square_norms,
+                            training=bool(training), hook=self.gradient_hook.value,
+                            step=self.table_step.value)
+
+    def own_rows(self, x: tf.Tensor, samples: tf.Tensor) -> tf.Tensor:
+        """This rank's rows of a per-sample tensor that is global in "replicated" mode."""
+        if self.strategy.input_mode != "replicated":
+            return x
+        start, count = self.strategy.local_rows(samples)
+        return x[start:start + count]

@@ -1,0 +1,121 @@
+"""The DES plan of one pooled operator (DESIGN.md section 3), shared by every DES layer.
+
+Input: this rank's id lists as a ragged tensor with one row per *segment* (an output row:
+a (sample, field) pair for embeddings, a sample for LR/FM), rows ordered sample-major.
+Steps: (1) ids reach their owners (input mode), (2) the owner looks up its rows and
+computes partial sums for every segment of the global batch, (3) a reduce-scatter sums
+the partials so each rank gets its own segments. Backward: the gradients of the summed
+partials are allgathered, each owner turns them into row gradients and applies its
+table's sparse optimizer in place. A scalar "hook" variable, which the Keras optimizer
+sees with a zero gradient, makes Keras' gradient tape run that backward.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from des_tf import comm
+from des_tf.layers.partials import partial_sums, partial_sums_grad
+from des_tf.sharding import shard_owner
+from des_tf.tables import DynamicTable
+
+
+class OwnedEntries(NamedTuple):
+    """The id occurrences this rank owns, over all segments of the global batch."""
+
+    ids: tf.Tensor            # int64 [E]
+    segment_ids: tf.Tensor    # int64 [E], global segment index
+    weights: tf.Tensor        # float32 [E]
+    num_segments: tf.Tensor   # int64 scalar: segments in the global batch
+    segment_counts: tf.Tensor  # int32 [size]: segments held by each rank
+
+
+def _owned(ids, segment_ids, weights, num_segments, segment_counts, strategy) -> OwnedEntries:
+    """Keeps the occurrences this rank owns; unit weights where none were given."""
+    mine = tf.equal(shard_owner(ids, strategy.size, seed=strategy.sharding_seed), strategy.rank)
+    owned_ids = tf.boolean_mask(ids, mine)
+    owned_weights = (tf.ones_like(owned_ids, tf.float32) if weights is None
+                     else tf.boolean_mask(weights, mine))
+    return OwnedEntries(owned_ids, tf.boolean_mask(segment_ids, mine), owned_weights,
+                        num_segments, segment_counts)
+
+
+def exchange_ids(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None, segments_per_sample: int,
+                 strategy) -> OwnedEntries:
+    """Brings every id occurrence to its owner, in the strategy's input mode. Weights
+    travel only when given (unit weights are implied otherwise)."""
+    values = ids.values
+    entry_weights = None if weights is None else tf.cast(weights.values, tf.float32)
+    if strategy.input_mode == "replicated":  # ids are already the global batch
+        num_segments = ids.nrows()
+        counts = strategy.rows_per_rank(num_segments // segments_per_sample) * segments_per_sample
+        return _owned(values, ids.value_rowids(), entry_weights, num_segments,
+                      tf.cast(counts, tf.int32), strategy)
+    counts = comm.allgather(tf.reshape(tf.cast(ids.nrows(), tf.int32), [1]))
+    _check_batch_sizes(counts // segments_per_sample)
+    num_segments = tf.reduce_sum(tf.cast(counts, tf.int64))
+    if strategy.input_mode == "allgather":
+        all_lengths = comm.allgather(tf.cast(ids.row_lengths(), tf.int32))
+        segment_ids = tf.repeat(tf.range(num_segments), tf.cast(all_lengths, tf.int64))
+        all_weights = None if entry_weights is None else comm.allgather(entry_weights)
+        return _owned(comm.allgather(values), segment_ids, all_weights, num_segments, counts,
+                      strategy)
+    # alltoall: each occurrence only to its owner, with its global segment index.
+    offset = tf.reduce_sum(tf.cast(counts[:strategy.rank], tf.int64))
+    owners = shard_owner(values, strategy.size, seed=strategy.sharding_seed)
+    order = tf.argsort(owners, stable=True)
+    splits = tf.math.bincount(owners, minlength=strategy.size, maxlength=strategy.size)
+    send = lambda x: comm.alltoall(tf.gather(x, order), splits)[0]  # noqa: E731
+    received_ids = send(values)
+    received_weights = (tf.ones_like(received_ids, tf.float32) if entry_weights is None
+                        else send(entry_weights))
+    return OwnedEntries(received_ids, send(ids.value_rowids() + offset), received_weights,
+                        num_segments, counts)
+
+
+def _check_batch_sizes(samples_per_rank: tf.Tensor) -> None:
+    """Every rank raises the same clear error when the ranks' batches are not slices of
+    one global batch (sizes differing by more than one sample)."""
+    tf.debugging.assert_less_equal(
+        tf.reduce_max(samples_per_rank) - tf.reduce_min(samples_per_rank), 1,
+        message="DES layers: the ranks hold different batch sizes (samples per rank "
+                "printed below); every rank must read its slice of the same global batch, "
+                "e.g. through DESStrategy.distribute_dataset",
+        summarize=64)
+
+
+def des_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
+                 training: bool, hook: tf.Variable, step: tf.Variable) -> tf.Tensor:
+    """Summed partials of this rank's segments: [segments, dim] (+1 column of FM square
+    norms when `with_square_norms`). Differentiable through `hook` when training."""
+    unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
+    rows = table.lookup(unique_ids) if training else table.find(unique_ids)
+
+    def local_partials(rows):
+        sums, norms = partial_sums(rows, row_ids, entries.segment_ids, entries.weights,
+                                   entries.num_segments, with_square_norms)
+        return tf.concat([sums, norms[:, None]], 1) if with_square_norms else sums
+
+    if not training:
+        return comm.reduce_scatter(local_partials(rows), entries.segment_counts)
+
+    @tf.custom_gradient
+    def aggregate(hook_value):
+        del hook_value
+
+        def backward(upstream):
+            everyone = comm.allgather(upstream)  # gradients of all segments, rank order
+            sums_grad = everyone[:, :table.dim]
+            norms_grad = everyone[:, table.dim] if with_square_norms else tf.zeros([0])
+            rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
+                                          entries.segment_ids, entries.weights)
+            updated = table.apply_gradients(unique_ids, rows_grad, step.assign_add(1))
+            # A zero that depends on the update by data: a control edge alone can be
+            # pruned when Keras nests the train step in several tf.functions.
+            return tf.cast(tf.minimum(updated, 0), tf.float32)
+
+        return comm.reduce_scatter(local_partials(rows), entries.segment_counts), backward
+
+    return aggregate(tf.convert_to_tensor(hook))

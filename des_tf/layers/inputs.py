@@ -1,0 +1,78 @@
+"""Normalises the id inputs of DES layers to ragged tensors with one row per segment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import tensorflow as tf
+
+IdInput = tf.RaggedTensor | tf.SparseTensor | tf.Tensor
+
+
+def _field_to_ragged(x: IdInput, what: str, dtype: tf.DType) -> tf.RaggedTensor:
+    """A field as ragged [batch, None]: ragged as is, sparse by its values, a dense [batch]
+    tensor as one id per sample, a dense [batch, n] tensor as n ids per sample."""
+    if isinstance(x, tf.SparseTensor):
+        x = tf.RaggedTensor.from_sparse(x)
+    elif not isinstance(x, tf.RaggedTensor):
+        x = tf.convert_to_tensor(x)
+        x = tf.RaggedTensor.from_tensor(x[:, None] if x.shape.rank == 1 else x)
+    if x.ragged_rank != 1 or x.shape.rank != 2:
+        raise ValueError(f"{what} must be [batch, None] ids per sample, got shape {x.shape}")
+    if x.dtype != dtype:
+        raise tf.errors.InvalidArgumentError(
+            None, None, f"{what} must be {dtype.name}, got {x.dtype.name}")
+    return x
+
+
+def _as_fields(x) -> list:
+    if isinstance(x, Mapping):
+        return [x[k] for k in sorted(x)]
+    if isinstance(x, Sequence) and not isinstance(x, (str, bytes)):
+        return list(x)
+    return [x]
+
+
+class Fields(NamedTuple):
+    """A layer's id input as ragged [batch, fields, None]."""
+
+    ids: tf.RaggedTensor
+    weights: tf.RaggedTensor | None
+    count: int  # number of fields
+
+    def segments(self, per_field: bool) -> tuple[tf.RaggedTensor, tf.RaggedTensor | None]:
+        """(ids, weights) with one ragged row per output row: per (sample, field), sample-
+        major, when `per_field`; else per sample, all fields merged."""
+        cut = (lambda r: r.values) if per_field else (lambda r: r.merge_dims(1, 2))
+        return cut(self.ids), None if self.weights is None else cut(self.weights)
+
+
+def stack_fields(ids, weights, layer: str, replicated: bool) -> Fields:
+    """Stacks the fields, in input order (dicts by sorted key).
+
+    `ids`: one field or a list / dict of fields; `weights`: None or the same structure.
+    `replicated`: the ids are the global batch, so they must be ragged or sparse
+    (DESStrategy cuts dense features to each rank's samples).
+    """
+    id_fields = _as_fields(ids)
+    dense = [i for i, f in enumerate(id_fields)
+             if not isinstance(f, (tf.RaggedTensor, tf.SparseTensor))]
+    if replicated and dense:
+        raise ValueError(f"{layer}: in 'replicated' input mode id fields must be ragged or "
+                         f"sparse tensors (dense inputs are cut to each rank's samples); "
+                         f"fields {dense} are dense: use tf.RaggedTensor.from_tensor")
+    stacked = tf.stack([_field_to_ragged(f, f"{layer}: ids of field {i}", tf.int64)
+                        for i, f in enumerate(id_fields)], axis=1)
+    if weights is None:
+        return Fields(stacked, None, len(id_fields))
+    weight_fields = _as_fields(weights)
+    if len(weight_fields) != len(id_fields):
+        raise ValueError(f"{layer}: {len(weight_fields)} weight fields for {len(id_fields)} "
+                         "id fields")
+    stacked_weights = tf.stack(
+        [_field_to_ragged(tf.cast(w, tf.float32), f"{layer}: weights of field {i}", tf.float32)
+         for i, w in enumerate(weight_fields)], axis=1)
+    tf.debugging.assert_equal(stacked.values.row_lengths(), stacked_weights.values.row_lengths(),
+                              message=f"{layer}: weights must have one value per id")
+    return Fields(stacked, stacked_weights, len(id_fields))

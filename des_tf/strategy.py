@@ -1,0 +1,164 @@
+"""DESStrategy: a tf.distribute.Strategy with one replica per Horovod process.
+
+Inside `strategy.scope()`, every variable starts from rank 0's initial value; Keras 3
+sees `num_replicas_in_sync == size`, scales each rank's loss by 1/size and sums dense
+gradients through the replica context's all-reduce, which this strategy implements with
+a Horovod allreduce: plain `model.compile()` / `model.fit()` then train dense weights
+synchronously. (The 1/size scaling makes this exactly the global-batch mean when the
+ranks hold equal batches, as DESStrategy's slicing gives whenever the global batch is a
+multiple of the number of ranks.) The DES
+layers (des_tf.layers) read the strategy's rank, size, input mode and sharding seed.
+
+Supported: `scope`, `run`, `reduce`, `experimental_distribute_dataset` /
+`distribute_dataset` (each rank takes its slice of every global batch), replica-context
+`all_reduce` (SUM, MEAN). Not supported: multiple devices per process, parameter
+servers, TPU features, `gather` across ranks (use des_tf.comm.allgather).
+"""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+from tensorflow.python.distribute import distribute_lib, one_device_strategy
+
+from des_tf import comm
+
+INPUT_MODES = ("allgather", "alltoall", "replicated")
+
+
+class _HorovodExtended(one_device_strategy.OneDeviceExtended):
+    """OneDeviceExtended whose cross-replica reductions are Horovod collectives."""
+
+    def __init__(self, container_strategy, device: str):
+        super().__init__(container_strategy, device)
+
+    @property
+    def _num_replicas_in_sync(self) -> int:
+        return comm.size()
+
+    def _create_variable(self, next_creator, **kwargs):
+        """Every variable starts from rank 0's initial value, so dense weights agree on all
+        ranks whatever their initialisers draw (variables are created in the same order
+        on every rank, as the same model code runs everywhere)."""
+        if comm.size() > 1:
+            initial = kwargs["initial_value"]
+            kwargs["initial_value"] = lambda: comm.broadcast(initial() if callable(initial)
+                                                             else initial)
+        return super()._create_variable(next_creator, **kwargs)
+
+    def _use_merge_call(self) -> bool:
+        return False  # all-reduce straight from the replica context
+
+    def _replica_ctx_all_reduce(self, reduce_op, value, options=None):
+        del options
+        average = reduce_op == tf.distribute.ReduceOp.MEAN
+        return tf.nest.map_structure(
+            lambda v: comm.allreduce(tf.convert_to_tensor(v), average=average), value)
+
+    def _reduce_to(self, reduce_op, value, destinations, options):
+        del destinations, options
+        if isinstance(value, tf.distribute.DistributedValues):
+            value = value.values[0]
+        average = reduce_op == tf.distribute.ReduceOp.MEAN
+        return comm.allreduce(tf.convert_to_tensor(value), average=average)
+
+    def _experimental_distribute_dataset(self, dataset, options):
+        return super()._experimental_distribute_dataset(
+            self._container_strategy().slice_dataset(dataset), options)
+
+
+class DESStrategy(distribute_lib.Strategy):
+    """Synchronous DES training, one replica per process launched by `horovodrun`.
+
+    Args:
+      input_mode: how ids reach their owners (DESIGN.md section 3): "allgather" (every
+        rank receives all ids), "alltoall" (each id only to its owner) or "replicated"
+        (every rank reads the whole global batch of sparse features; no id moves).
+      sharding_seed: seed of `owner(k) = mix64(k ^ seed) mod size`; same on every rank.
+      collective_timeout_s: seconds a collective waits for a missing rank before failing
+        (Gloo's timeout); must be set before Horovod starts.
+      expected_size: if given, the number of ranks this job must run on: a mismatch
+        (e.g. launched without horovodrun) raises with the launch command to use.
+    """
+
+    def __init__(
+        self,
+        input_mode: str = "allgather",
+        sharding_seed: int = 0,
+        collective_timeout_s: int | None = None,
+        expected_size: int | None = None,
+    ):
+        if input_mode not in INPUT_MODES:
+            raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
+        if collective_timeout_s is not None:
+            if comm.runtime.init.cache_info().currsize:
+                raise RuntimeError("collective_timeout_s must be set before Horovod starts: "
+                                   "create the DESStrategy before any des_tf.comm call")
+            os.environ["HOROVOD_GLOO_TIMEOUT_SECONDS"] = str(int(collective_timeout_s))
+        comm.init()
+        comm.counters()  # created here, outside any scope, before variables get broadcast
+        if expected_size is not None and comm.size() != expected_size:
+            raise RuntimeError(
+                f"this job expects {expected_size} ranks but runs on {comm.size()}; launch it "
+                f"with `horovodrun -np {expected_size} -H localhost:{expected_size} python ...`")
+        self.input_mode = input_mode
+        self.sharding_seed = sharding_seed
+        super().__init__(_HorovodExtended(self, "/cpu:0"))
+
+    @property
+    def rank(self) -> int:
+        return comm.rank()
+
+    @property
+    def size(self) -> int:
+        return comm.size()
+
+    def rows_per_rank(self, global_rows: tf.Tensor) -> tf.Tensor:
+        """Samples of each rank (int64 [size]) in a global batch of `global_rows`: as even
+        as possible, the first `global_rows % size` ranks taking one extra."""
+        global_rows = tf.cast(global_rows, tf.int64)
+        ranks = tf.range(self.size, dtype=tf.int64)
+        return global_rows // self.size + tf.cast(ranks < global_rows % self.size, tf.int64)
+
+    def local_rows(self, global_rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(start, count) of this rank's slice of a global batch of `global_rows` samples."""
+        counts = self.rows_per_rank(global_rows)
+        return tf.reduce_sum(counts[:self.rank]), counts[self.rank]
+
+    def slice_dataset(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
+        """Each element (a global batch) cut to this rank's samples. In "replicated" input
+        mode, ragged and sparse features (the ids) stay global; dense ones are cut."""
+        keep_ids_global = self.input_mode == "replicated"
+
+        def cut(x):
+            if keep_ids_global and isinstance(x, (tf.RaggedTensor, tf.SparseTensor)):
+                return x
+            rows = x.dense_shape[0] if isinstance(x, tf.SparseTensor) else tf.shape(x)[0]
+            start, count = self.local_rows(rows)
+            if isinstance(x, tf.SparseTensor):
+                return tf.sparse.slice(x, tf.concat([[start], tf.zeros_like(x.dense_shape[1:])], 0),
+                                       tf.concat([[count], x.dense_shape[1:]], 0))
+            return x[start:start + count]
+
+        if self.size == 1:
+            return dataset
+        return dataset.map(lambda *batch: tf.nest.map_structure(cut, batch if len(batch) > 1
+                                                                  else batch[0]))
+
+    def distribute_dataset(self, dataset: tf.data.Dataset):
+        """The dataset of global batches, distributed: this rank iterates its slices."""
+        return self.experimental_distribute_dataset(dataset)
+
+
+def current_strategy(layer_name: str) -> DESStrategy:
+    """The DESStrategy whose scope is active, or an error that says how to get one."""
+    strategy = tf.distribute.get_strategy() if tf.distribute.has_strategy() else None
+    if not isinstance(strategy, DESStrategy):
+        raise RuntimeError(
+            f"{layer_name} must be created inside `des_tf.DESStrategy().scope()`, e.g.\n"
+            "    strategy = des_tf.DESStrategy()\n"
+            "    with strategy.scope():\n"
+            "        model = ...\n"
+            f"(found {type(strategy).__name__ if strategy else 'no strategy'})")
+    return strategy

@@ -1,0 +1,128 @@
+"""A small CTR model using all three DES layers, its deterministic data, and a rank body
+that trains it with Keras `fit` and saves what the equivalence tests compare."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import des_tf as des
+from des_tf import comm
+
+GLOBAL_BATCH = 12
+STEPS_PER_EPOCH = 20
+EPOCHS = 2
+STEPS = STEPS_PER_EPOCH * EPOCHS
+DENSE_FEATURES = 3
+
+
+def make_batches(seed: int = 0) -> tf.data.Dataset:
+    """Global batches: two multi-hot fields (0..6 ids, some empty, duplicates within and
+    across samples), one one-hot field (ragged [batch, 1], as "replicated" input mode
+    needs), dense features, and labels of a hidden rule."""
+    rng = np.random.default_rng(seed)
+    samples = GLOBAL_BATCH * STEPS_PER_EPOCH
+    lengths = rng.integers(0, 7, size=(2, samples))
+    history = [rng.integers(0, 40, size=n) * 7919 + 3 for n in lengths[0]]
+    query = [rng.integers(0, 15, size=n) * 104729 - 5 for n in lengths[1]]
+    query_weights = [rng.uniform(0.5, 2.0, size=len(q)).astype(np.float32) for q in query]
+    ad = rng.integers(0, 25, size=samples) * 15485863
+    dense = rng.normal(size=(samples, DENSE_FEATURES)).astype(np.float32)
+    ad_is_good = (ad // 15485863) % 2 == 0
+    score = 2.0 * ad_is_good - 1.0 + 0.5 * dense[:, 0] + 0.1 * np.array([len(h) for h in history])
+    labels = (score + rng.normal(scale=0.5, size=samples) > 0.3).astype(np.float32)[:, None]
+    features = {
+        "history": tf.ragged.constant(history, dtype=tf.int64),
+        "query": tf.ragged.constant(query, dtype=tf.int64),
+        "query_weights": tf.ragged.constant(query_weights, dtype=tf.float32),
+        "ad": tf.RaggedTensor.from_tensor(tf.constant(ad[:, None], tf.int64)),
+        "dense": tf.constant(dense),
+    }
+    return tf.data.Dataset.from_tensor_slices((features, labels)).batch(GLOBAL_BATCH)
+
+
+class TinyCTR(keras.Model):
+    """LR + FM + pooled embeddings (mean-combined, weighted query) + an MLP."""
+
+    def __init__(self):
+        super().__init__()
+        adagrad = des.optimizers.Adagrad(0.1)
+        self.embedding = des.layers.ShardedEmbedding(
+            4, combiner="mean", output="concat", table_optimizer=adagrad, table_seed=1,
+            initializer="truncated_normal", initializer_scale=0.3)
+        self.linear = des.layers.SparseLinear(table_optimizer=des.optimizers.Ftrl(0.2, l2=0.01))
+        self.fm = des.layers.FMInteraction(3, table_optimizer=des.optimizers.Adam(0.05),
+                                           table_seed=2, initializer_scale=0.3)
+        self.hidden = keras.layers.Dense(8, activation="relu",
+                                         kernel_initializer=keras.initializers.GlorotUniform(3))
+        self.logit = keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(4))
+
+    def call(self, features, training=None):
+        ids = [features["history"], features["query"], features["ad"]]
+        weights = [tf.ones_like(features["history"], tf.float32), features["query_weights"],
+                   tf.ones_like(features["ad"], tf.float32)]
+        pooled = self.embedding(ids, weights, training=training)
+        deep = self.hidden(tf.concat([pooled, features["dense"]], axis=1))
+        logits = (self.logit(deep) + self.linear(ids, training=training)
+                  + self.fm(ids, weights, training=training))
+        return tf.sigmoid(logits)
+
+
+class GlobalLoss(keras.callbacks.Callback):
+    """Records the running mean loss (over the epoch so far) of every step, averaged over
+    ranks."""
+
+    def __init__(self):
+        super().__init__()
+        self.losses: list[float] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append(float(comm.allreduce(tf.constant(logs["loss"]), average=True)))
+
+
+def _table_rows(layer) -> dict[str, np.ndarray]:
+    """Every rank's exported rows, gathered and sorted by key."""
+    rows = layer.table.export()
+    keys = comm.allgather(rows.keys).numpy()
+    order = np.argsort(keys)
+    return {"keys": keys[order], "values": comm.allgather(rows.values).numpy()[order],
+            "slots": comm.allgather(rows.slots).numpy()[order],
+            "updates": comm.allgather(rows.metadata[:, 1]).numpy()[order]}
+
+
+def train_and_save(out_dir: str) -> None:
+    """Rank body: trains TinyCTR in each input mode and saves losses, weights and rows."""
+    for mode in des.strategy.INPUT_MODES:
+        strategy = des.DESStrategy(input_mode=mode, sharding_seed=5)
+        with strategy.scope():
+            model = TinyCTR()
+            model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+        history = GlobalLoss()
+        model.fit(make_batches(), epochs=EPOCHS, verbose=0, callbacks=[history], shuffle=False)
+        result = {"losses": np.array(history.losses)}
+        for i, weight in enumerate(model.hidden.weights + model.logit.weights
+                                   + [model.linear.bias]):
+            result[f"dense_{i}"] = weight.numpy()
+        for name in ("embedding", "linear", "fm"):
+            for field, value in _table_rows(getattr(model, name)).items():
+                result[f"{name}_{field}"] = value
+            result[f"{name}_local_rows"] = np.array([int(getattr(model, name).table.size())])
+        if comm.rank() == 0:
+            np.savez(os.path.join(out_dir, f"{mode}_n{comm.size()}.npz"), **result)
+        sizes = comm.allgather(tf.constant([int(model.embedding.table.size())], tf.int64))
+        keys = comm.allgather(model.embedding.table.export().keys).numpy()
+        owners = des.shard_owner(keys, comm.size(), seed=5).numpy()
+        ranks = np.repeat(np.arange(comm.size()), sizes.numpy())
+        if comm.rank() == 0:
+            with open(os.path.join(out_dir, f"{mode}_n{comm.size()}_owners.json"), "w") as f:
+                json.dump({"owner_matches_rank": bool((owners == ranks).all()),
+                           "distinct": int(len(np.unique(keys))), "total": int(len(keys))}, f)
+
+
+if __name__ == "__main__":
+    train_and_save(sys.argv[1])

@@ -1,0 +1,144 @@
+"""DES layers and partial-sum ops in one process: results against direct formulas on the
+tables' rows, the in-step sparse update, and clear errors for misuse."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import des_tf as des
+from des_tf.layers.partials import partial_sums, partial_sums_grad
+
+
+@pytest.fixture(scope="module")
+def strategy():
+    return des.DESStrategy()
+
+
+def _rows(layer, keys) -> np.ndarray:
+    return layer.table.find(np.asarray(keys, np.int64)).numpy()
+
+
+HISTORY = tf.ragged.constant([[1, 2, 2], [], [3]], dtype=tf.int64)  # duplicates, an empty list
+HISTORY_WEIGHTS = tf.ragged.constant([[0.5, 1.0, 2.0], [], [3.0]])
+AD = tf.constant([7, 8, 7], tf.int64)
+
+
+@pytest.mark.parametrize("combiner", ["sum", "mean", "sqrtn"])
+def test_sharded_embedding_pools_like_the_formula(strategy, combiner):
+    with strategy.scope():
+        layer = des.layers.ShardedEmbedding(4, combiner=combiner, initializer="uniform",
+                                            initializer_scale=0.5)
+    out = layer([HISTORY, AD], [HISTORY_WEIGHTS, tf.ones([3])], training=True).numpy()
+    assert out.shape == (3, 2, 4)
+    v = {k: _rows(layer, [k])[0] for k in (1, 2, 3, 7, 8)}
+    sums = [0.5 * v[1] + 3.0 * v[2], np.zeros(4), 3.0 * v[3]]
+    divisor = {"sum": [1, 1, 1], "mean": [3.5, 1, 3.0],
+               "sqrtn": [np.sqrt(0.25 + 1 + 4), 1, 3.0]}[combiner]
+    expected_history = np.stack([s / d for s, d in zip(sums, divisor)])
+    np.testing.assert_allclose(out[:, 0], expected_history, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(out[:, 1], np.stack([v[7], v[8], v[7]]), rtol=1e-6)
+
+
+def test_output_formats(strategy):
+    with strategy.scope():
+        concat = des.layers.ShardedEmbedding(2, output="concat")
+        listed = des.layers.ShardedEmbedding(2, output="list")
+    assert concat({"a": HISTORY, "b": AD}).shape == (3, 4)
+    parts = listed([HISTORY, AD, AD])
+    assert len(parts) == 3 and parts[0].shape == (3, 2)
+
+
+def test_sparse_linear_and_fm_match_their_formulas(strategy):
+    with strategy.scope():
+        linear = des.layers.SparseLinear(initializer="uniform", initializer_scale=1.0)
+        fm = des.layers.FMInteraction(3, initializer_scale=0.5)
+    ids = [HISTORY, AD]
+    weights = [HISTORY_WEIGHTS, tf.ones([3])]
+    lr = linear(ids, weights, training=True).numpy()
+    w = {k: _rows(linear, [k])[0, 0] for k in (1, 2, 3, 7, 8)}
+    np.testing.assert_allclose(lr[:, 0], [0.5 * w[1] + 3 * w[2] + w[7], w[8], 3 * w[3] + w[7]],
+                               rtol=1e-6)
+    out = fm(ids, weights, training=True).numpy()
+    for sample, (keys, xs) in enumerate([([1, 2, 2, 7], [0.5, 1, 2, 1]), ([8], [1]),
+                                         ([3, 7], [3, 1])]):
+        v = _rows(fm, keys)
+        x = np.array(xs, np.float32)[:, None]
+        expected = 0.5 * (np.sum(np.sum(x * v, 0) ** 2) - np.sum(x**2 * v**2))
+        np.testing.assert_allclose(out[sample, 0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_training_step_updates_owned_rows_inside_the_step(strategy):
+    with strategy.scope():
+        layer = des.layers.ShardedEmbedding(2, table_optimizer=des.optimizers.SGD(0.1),
+                                            initializer="zeros")
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(HISTORY, training=True))
+    hook_gradient = tape.gradient(loss, layer.gradient_hook)
+    assert float(hook_gradient) == 0.0  # the hook only carries the backward, never a value
+    # d loss / d v_k = occurrences of k: key 2 twice, keys 1 and 3 once.
+    np.testing.assert_allclose(_rows(layer, [1, 2, 3]), [[-0.1] * 2, [-0.2] * 2, [-0.1] * 2])
+    assert int(layer.table_step.numpy()) == 1
+
+
+def test_inference_does_not_insert_rows(strategy):
+    with strategy.scope():
+        layer = des.layers.SparseLinear()
+    layer(AD, training=False)
+    assert int(layer.table.size()) == 0
+    layer(AD, training=True)
+    assert int(layer.table.size()) == 2
+
+
+def test_partial_sums_op_and_its_registered_gradient():
+    rng = np.random.default_rng(0)
+    rows = tf.constant(rng.normal(size=(6, 3)), tf.float32)
+    row_ids = tf.constant(rng.integers(0, 6, 40))
+    segment_ids = tf.constant(rng.integers(0, 9, 40))  # segment 9 stays empty
+    weights = tf.constant(rng.uniform(0.5, 2, 40), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(rows)
+        sums, norms = partial_sums(rows, row_ids, segment_ids, weights, 10, True)
+        loss = tf.reduce_sum(sums * tf.range(3, dtype=tf.float32)) + tf.reduce_sum(norms)
+    gathered = tf.gather(rows, row_ids)
+    np.testing.assert_allclose(sums, tf.math.unsorted_segment_sum(
+        gathered * weights[:, None], segment_ids, 10), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(norms, tf.math.unsorted_segment_sum(
+        weights**2 * tf.reduce_sum(gathered**2, 1), segment_ids, 10), rtol=1e-5, atol=1e-6)
+    with tf.GradientTape() as reference_tape:
+        reference_tape.watch(rows)
+        g = tf.gather(rows, row_ids)
+        reference = (tf.reduce_sum(tf.math.unsorted_segment_sum(g * weights[:, None], segment_ids, 10)
+                                   * tf.range(3, dtype=tf.float32))
+                     + tf.reduce_sum(weights**2 * tf.reduce_sum(g**2, 1)))
+    reference_gradient = tf.convert_to_tensor(reference_tape.gradient(reference, rows))
+    np.testing.assert_allclose(tape.gradient(loss, rows), reference_gradient, rtol=1e-5, atol=1e-6)
+
+
+def test_partial_sums_reject_out_of_range_entries():
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"row_ids\[1\] = 5 is outside"):
+        partial_sums(tf.zeros([5, 2]), [0, 5], [0, 0], [1.0, 1.0], 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"segment_ids\[0\] = 3 is outside"):
+        partial_sums_grad(tf.zeros([3, 2]), tf.zeros([0]), tf.zeros([5, 2]), [0], [3], [1.0])
+
+
+def test_layers_need_the_strategy_scope():
+    with pytest.raises(RuntimeError, match=r"inside `des_tf.DESStrategy\(\).scope\(\)`"):
+        des.layers.ShardedEmbedding(4)
+
+
+def test_bad_inputs_and_options_are_reported(strategy):
+    with strategy.scope():
+        layer = des.layers.ShardedEmbedding(2)
+        with pytest.raises(ValueError, match="combiner must be one of"):
+            des.layers.ShardedEmbedding(2, combiner="max")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="ids of field 0 must be int64"):
+        layer(tf.ragged.constant([[1, 2]], dtype=tf.int32))
+    with pytest.raises(ValueError, match="input_mode must be one of"):
+        des.DESStrategy(input_mode="broadcast")
+    with pytest.raises(RuntimeError, match="expects 4 ranks but runs on 1.*horovodrun -np 4"):
+        des.DESStrategy(expected_size=4)
+    replicated = des.DESStrategy(input_mode="replicated")
+    with replicated.scope():
+        replicated_layer = des.layers.SparseLinear()
+    with pytest.raises(ValueError, match="'replicated' input mode id fields must be ragged"):
+        replicated_layer(AD)

@@ -1,0 +1,97 @@
+"""DES under horovodrun beyond equivalence: byte counters against the analytical count,
+and ranks with mismatched batches all failing with the same clear error."""
+
+import numpy as np
+import tensorflow as tf
+
+import des_tf as des
+from des_tf import comm
+from tests.horovod_harness import run_ranks
+
+SAMPLES_PER_RANK = 5
+
+
+def _rank_ids(rank: int) -> tf.RaggedTensor:
+    """Rank r's samples: sample s holds s + r ids (duplicates included)."""
+    return tf.ragged.constant([[7 * s + rank + j % 3 for j in range(s + rank)]
+                               for s in range(SAMPLES_PER_RANK)], dtype=tf.int64)
+
+
+def _check_byte_counters() -> None:
+    """Rank body: one SparseLinear training step in allgather mode, counted exactly."""
+    strategy = des.DESStrategy(input_mode="allgather")
+    size, rank = strategy.size, strategy.rank
+    with strategy.scope():
+        layer = des.layers.SparseLinear()
+    ids = _rank_ids(rank)
+    comm.counters().reset()
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(ids, training=True))
+    tape.gradient(loss, layer.gradient_hook)
+    counted = comm.counters().snapshot()
+
+    entries = [int(tf.size(_rank_ids(r).values)) for r in range(size)]
+    segments, width = SAMPLES_PER_RANK, 1  # one LR partial (1 float) per sample
+    peers = size - 1
+    expected_sent = {
+        # segment counts (int32), ids (int64), row lengths (int32), then the backward
+        # allgather of the partials' gradients (float32)
+        "allgather": 4 * peers + 8 * entries[rank] * peers + 4 * segments * peers
+                     + 4 * segments * width * peers,
+        # every other rank's block of summed partials
+        "reduce_scatter": 4 * width * segments * peers,
+    }
+    expected_received = {
+        "allgather": 4 * peers + 8 * (sum(entries) - entries[rank]) + 4 * segments * peers
+                     + 4 * segments * width * peers,
+        "reduce_scatter": 4 * width * segments * peers,
+    }
+    for kind in ("allgather", "reduce_scatter"):
+        assert counted["sent"][kind] == expected_sent[kind], (kind, counted, expected_sent)
+        assert counted["received"][kind] == expected_received[kind], (kind, counted)
+    assert counted["sent"]["alltoall"] == counted["sent"]["allreduce"] == 0
+    # DESIGN.md's estimate: partials cost 2 (N-1)/N * N*B * width * 4 bytes per step.
+    partial_bytes = 4 * width * segments * peers * 2
+    assert partial_bytes == 2 * peers / size * size * segments * width * 4
+
+
+def _check_mismatched_batches_fail_everywhere() -> None:
+    """Rank body: rank r feeds 4 + 3r samples; every rank must get the same clear error."""
+    strategy = des.DESStrategy()
+    with strategy.scope():
+        layer = des.layers.ShardedEmbedding(2)
+    ids = tf.ragged.constant([[1, 2]] * (4 + 3 * strategy.rank), dtype=tf.int64)
+    try:
+        layer(ids, training=True)
+    except tf.errors.InvalidArgumentError as error:
+        assert "ranks hold different batch sizes" in str(error)
+        print(f"rank {strategy.rank}: mismatch reported", flush=True)
+    else:
+        raise AssertionError("mismatched batch sizes were not reported")
+
+
+def _check_dense_weights_start_from_rank_0() -> None:
+    """Rank body: a layer whose initialiser draws differently per rank still starts equal."""
+    strategy = des.DESStrategy()
+    with strategy.scope():
+        import keras
+        dense = keras.layers.Dense(3, kernel_initializer=keras.initializers.RandomNormal(
+            seed=strategy.rank))
+        dense.build((None, 4))
+    kernels = comm.allgather(dense.kernel.value[None]).numpy()
+    np.testing.assert_array_equal(kernels[0], kernels[-1])
+
+
+def test_byte_counters_equal_the_analytical_count():
+    for num_ranks in (2, 3):
+        run_ranks(num_ranks, _check_byte_counters)
+
+
+def test_mismatched_batch_sizes_fail_on_every_rank():
+    output = run_ranks(3, _check_mismatched_batches_fail_everywhere)
+    for rank in range(3):
+        assert f"rank {rank}: mismatch reported" in output
+
+
+def test_dense_weights_start_equal_on_every_rank():
+    run_ranks(2, _check_dense_weights_start_from_rank_0)
