@@ -109,14 +109,18 @@ class EmbeddingTable {
   void LookupOrInsert(const int64_t* keys, int64_t n, float* values,
                       const ParallelFor& parallel_for) {
     ForEachStripe(keys, n, parallel_for, [&](Stripe& stripe, const int64_t* idx,
-                                             int64_t count) {
+                                             int64_t count, const uint64_t* hashes) {
+      std::vector<uint32_t> rows(count);
       std::unique_lock<std::shared_mutex> lock(stripe.mu);
       for (int64_t t = 0; t < count; ++t) {
-        const int64_t i = idx[t];
-        const uint32_t row = FindOrInsert(stripe, keys[i]);
-        RowMeta& meta = stripe.Meta(row);
+        if (t + kPrefetchDistance < count) stripe.PrefetchHome(hashes[idx[t + kPrefetchDistance]]);
+        rows[t] = FindOrInsert(stripe, keys[idx[t]], hashes[idx[t]]);
+      }
+      for (int64_t t = 0; t < count; ++t) {
+        if (t + kPrefetchDistance < count) stripe.PrefetchRow(rows[t + kPrefetchDistance], row_floats_);
+        RowMeta& meta = stripe.Meta(rows[t]);
         if (meta.frequency != UINT32_MAX) ++meta.frequency;
-        std::memcpy(values + i * dim(), stripe.Row(row, row_floats_),
+        std::memcpy(values + idx[t] * dim(), stripe.Row(rows[t], row_floats_),
                     sizeof(float) * dim());
       }
     });
@@ -127,15 +131,20 @@ class EmbeddingTable {
   void Find(const int64_t* keys, int64_t n, const float* default_row, float* values,
             bool* found, const ParallelFor& parallel_for) const {
     ForEachStripe(keys, n, parallel_for, [&](const Stripe& stripe, const int64_t* idx,
-                                             int64_t count) {
+                                             int64_t count, const uint64_t* hashes) {
+      std::vector<uint32_t> rows(count);
       std::shared_lock<std::shared_mutex> lock(stripe.mu);
       for (int64_t t = 0; t < count; ++t) {
+        if (t + kPrefetchDistance < count) stripe.PrefetchHome(hashes[idx[t + kPrefetchDistance]]);
+        const int64_t slot = stripe.FindSlot(keys[idx[t]], hashes[idx[t]]);
+        rows[t] = slot < 0 ? kEmpty : stripe.slot_rows[slot];
+      }
+      for (int64_t t = 0; t < count; ++t) {
+        if (t + kPrefetchDistance < count) stripe.PrefetchRow(rows[t + kPrefetchDistance], row_floats_);
         const int64_t i = idx[t];
-        const int64_t slot = stripe.FindSlot(keys[i], IndexHash(keys[i]));
-        const float* source = slot < 0 ? default_row
-                                       : stripe.Row(stripe.slot_rows[slot], row_floats_);
-        std::memcpy(values + i * dim(), source, sizeof(float) * dim());
-        found[i] = slot >= 0;
+        found[i] = rows[t] != kEmpty;
+        std::memcpy(values + i * dim(), found[i] ? stripe.Row(rows[t], row_floats_) : default_row,
+                    sizeof(float) * dim());
       }
     });
   }
@@ -163,7 +172,7 @@ class EmbeddingTable {
     AdvanceStep(step);
     std::atomic<int64_t> updated{0};
     ForEachStripe(keys, n, parallel_for, [&](Stripe& stripe, const int64_t* idx,
-                                             int64_t count) {
+                                             int64_t count, const uint64_t* hashes) {
       // Group duplicates: a stable sort by key keeps their input order.
       std::vector<int64_t> order(idx, idx + count);
       std::stable_sort(order.begin(), order.end(),
@@ -182,7 +191,7 @@ class EmbeddingTable {
         const bool finite = std::all_of(sum.begin(), sum.end(),
                                         [](float v) { return std::isfinite(v); });
         if (finite) {
-          const uint32_t row = FindOrInsert(stripe, keys[order[begin]]);
+          const uint32_t row = FindOrInsert(stripe, keys[order[begin]], hashes[order[begin]]);
           RowMeta& meta = stripe.Meta(row);
           if (meta.update_count != UINT32_MAX) ++meta.update_count;
           meta.last_step = step;
@@ -285,7 +294,7 @@ class EmbeddingTable {
       const uint64_t hash = IndexHash(rows.keys[i]);
       Stripe& stripe = stripes_[StripeOf(hash)];
       std::unique_lock<std::shared_mutex> lock(stripe.mu);
-      const uint32_t row = FindOrInsert(stripe, rows.keys[i]);
+      const uint32_t row = FindOrInsert(stripe, rows.keys[i], hash);
       float* dest = stripe.Row(row, row_floats_);
       std::copy_n(rows.values.data() + i * dim(), dim(), dest);
       std::copy_n(rows.slots.data() + i * slot_floats, slot_floats, dest + dim());
@@ -297,6 +306,9 @@ class EmbeddingTable {
  private:
   static constexpr int64_t kRowsPerBlock = 128;
   static constexpr uint32_t kEmpty = UINT32_MAX;
+  // Bulk calls touch index slots and rows this many keys ahead, so their cache
+  // misses overlap instead of queueing behind each other.
+  static constexpr int64_t kPrefetchDistance = 8;
 
   // One lock's worth of the table: index + arena + free list.
   struct Stripe {
@@ -319,6 +331,16 @@ class EmbeddingTable {
     }
 
     uint64_t mask() const { return slot_rows.size() - 1; }
+
+    void PrefetchHome(uint64_t hash) const {
+      __builtin_prefetch(&slot_rows[hash & mask()]);
+      __builtin_prefetch(&slot_keys[hash & mask()]);
+    }
+    void PrefetchRow(uint32_t row, int row_floats) const {
+      if (row == kEmpty) return;
+      __builtin_prefetch(Row(row, row_floats));
+      __builtin_prefetch(&Meta(row));
+    }
 
     float* Row(uint32_t row, int row_floats) const {
       return blocks[row / kRowsPerBlock].get() + (row % kRowsPerBlock) * row_floats;
@@ -419,9 +441,9 @@ class EmbeddingTable {
   }
   static int StripeOf(uint64_t hash) { return static_cast<int>(hash >> (64 - kStripeBits)); }
 
-  // Row of `key` in `stripe` (locked exclusively), inserted and initialised if absent.
-  uint32_t FindOrInsert(Stripe& stripe, int64_t key) {
-    const uint64_t hash = IndexHash(key);
+  // Row of `key` (index hash `hash`) in `stripe` (locked exclusively), inserted
+  // and initialised if absent.
+  uint32_t FindOrInsert(Stripe& stripe, int64_t key, uint64_t hash) {
     const int64_t slot = stripe.FindSlot(key, hash);
     if (slot >= 0) return stripe.slot_rows[slot];
     if ((stripe.size.load() + 1) * 4 > static_cast<int64_t>(stripe.slot_rows.size()) * 3) {
@@ -439,25 +461,26 @@ class EmbeddingTable {
     return row;
   }
 
-  // Buckets keys[0..n) by stripe (stable), then runs fn(stripe, indices, count)
-  // for every stripe that has keys, stripes spread over parallel_for.
+  // Buckets keys[0..n) by stripe (stable), then runs fn(stripe, indices, count,
+  // hashes) for every stripe that has keys, stripes spread over parallel_for;
+  // hashes[i] is the index hash of keys[i].
   template <typename Stripes, typename Fn>
   static void ForEachStripeImpl(Stripes& stripes, const int64_t* keys,
                                 int64_t n, const ParallelFor& parallel_for, Fn&& fn) {
+    std::vector<uint64_t> hashes(n);
+    parallel_for(n, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) hashes[i] = IndexHash(keys[i]);
+    });
     std::vector<int64_t> starts(kNumStripes + 1, 0);
-    std::vector<uint8_t> stripe_of(n);
-    for (int64_t i = 0; i < n; ++i) {
-      stripe_of[i] = static_cast<uint8_t>(StripeOf(IndexHash(keys[i])));
-      ++starts[stripe_of[i] + 1];
-    }
+    for (int64_t i = 0; i < n; ++i) ++starts[StripeOf(hashes[i]) + 1];
     for (int s = 0; s < kNumStripes; ++s) starts[s + 1] += starts[s];
     std::vector<int64_t> order(n);
     std::vector<int64_t> next(starts.begin(), starts.end() - 1);
-    for (int64_t i = 0; i < n; ++i) order[next[stripe_of[i]]++] = i;
+    for (int64_t i = 0; i < n; ++i) order[next[StripeOf(hashes[i])]++] = i;
     parallel_for(kNumStripes, [&](int64_t begin, int64_t end) {
       for (int64_t s = begin; s < end; ++s) {
         const int64_t count = starts[s + 1] - starts[s];
-        if (count > 0) fn(stripes[s], order.data() + starts[s], count);
+        if (count > 0) fn(stripes[s], order.data() + starts[s], count, hashes.data());
       }
     });
   }

@@ -226,27 +226,17 @@ class ApplyGradientsOp : public TableKernel {
   }
 };
 
-class SizeOp : public TableKernel {
+// Reports one int64 statistic of the table (its size, its memory).
+template <int64_t (EmbeddingTable::*Statistic)() const>
+class TableStatisticOp : public TableKernel {
  public:
   using TableKernel::TableKernel;
 
  private:
   void ComputeWithTable(OpKernelContext* ctx, EmbeddingTable& table) override {
-    Tensor* size = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({}), &size));
-    size->scalar<int64_t>()() = table.Size();
-  }
-};
-
-class MemoryBytesOp : public TableKernel {
- public:
-  using TableKernel::TableKernel;
-
- private:
-  void ComputeWithTable(OpKernelContext* ctx, EmbeddingTable& table) override {
-    Tensor* bytes = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({}), &bytes));
-    bytes->scalar<int64_t>()() = table.MemoryBytes();
+    Tensor* out = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({}), &out));
+    out->scalar<int64_t>()() = (table.*Statistic)();
   }
 };
 
@@ -378,8 +368,9 @@ DES_REGISTER_CPU("DesEmbeddingTable", EmbeddingTableOp);
 DES_REGISTER_CPU("DesEmbeddingTableLookup", LookupOp);
 DES_REGISTER_CPU("DesEmbeddingTableFind", FindOp);
 DES_REGISTER_CPU("DesEmbeddingTableApplyGradients", ApplyGradientsOp);
-DES_REGISTER_CPU("DesEmbeddingTableSize", SizeOp);
-DES_REGISTER_CPU("DesEmbeddingTableMemoryBytes", MemoryBytesOp);
+DES_REGISTER_CPU("DesEmbeddingTableSize", TableStatisticOp<&EmbeddingTable::Size>);
+DES_REGISTER_CPU("DesEmbeddingTableMemoryBytes",
+                 TableStatisticOp<&EmbeddingTable::MemoryBytes>);
 DES_REGISTER_CPU("DesEmbeddingTableExport", ExportOp);
 DES_REGISTER_CPU("DesEmbeddingTableImport", ImportOp);
 DES_REGISTER_CPU("DesEmbeddingTableRemove", RemoveOp);
