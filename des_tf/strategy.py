@@ -9,7 +9,8 @@ ranks hold equal batches, as DESStrategy's slicing gives whenever the global bat
 multiple of the number of ranks.) The DES
 layers (des_tf.layers) read the strategy's rank, size, input mode and sharding seed.
 
-Supported: `scope`, `run`, `reduce`, `experimental_distribute_dataset` /
+Keras metrics are global over all ranks' samples and only rank 0 prints progress (see
+des_tf.keras_integration). Supported: `scope`, `run`, `reduce`, `experimental_distribute_dataset` /
 `distribute_dataset` (each rank takes its slice of every global batch), replica-context
 `all_reduce` (SUM, MEAN). Not supported: multiple devices per process, parameter
 servers, TPU features, `gather` across ranks (use des_tf.comm.allgather).
@@ -22,7 +23,7 @@ import os
 import tensorflow as tf
 from tensorflow.python.distribute import distribute_lib, one_device_strategy
 
-from des_tf import comm
+from des_tf import comm, keras_integration
 
 INPUT_MODES = ("allgather", "alltoall", "replicated")
 
@@ -149,6 +150,9 @@ class DESStrategy(distribute_lib.Strategy):
     def distribute_dataset(self, dataset: tf.data.Dataset):
         """The dataset of global batches, distributed: this rank iterates its slices."""
         return self.experimental_distribute_dataset(dataset)
+
+
+keras_integration.install()
 
 
 def current_strategy(layer_name: str) -> DESStrategy:

@@ -73,16 +73,18 @@ class TinyCTR(keras.Model):
         return tf.sigmoid(logits)
 
 
-class GlobalLoss(keras.callbacks.Callback):
-    """Records the running mean loss (over the epoch so far) of every step, averaged over
-    ranks."""
+class StepLogs(keras.callbacks.Callback):
+    """Records the loss and AUC Keras reports after every step (running values over the
+    epoch so far; global over ranks under DESStrategy)."""
 
     def __init__(self):
         super().__init__()
         self.losses: list[float] = []
+        self.aucs: list[float] = []
 
     def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(comm.allreduce(tf.constant(logs["loss"]), average=True)))
+        self.losses.append(float(logs["loss"]))
+        self.aucs.append(float(logs["auc"]))
 
 
 def _table_rows(layer) -> dict[str, np.ndarray]:
@@ -101,10 +103,13 @@ def train_and_save(out_dir: str) -> None:
         strategy = des.DESStrategy(input_mode=mode, sharding_seed=5)
         with strategy.scope():
             model = TinyCTR()
-            model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
-        history = GlobalLoss()
+            model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
+                          metrics=[keras.metrics.AUC(name="auc")])
+        history = StepLogs()
         model.fit(make_batches(), epochs=EPOCHS, verbose=0, callbacks=[history], shuffle=False)
-        result = {"losses": np.array(history.losses)}
+        evaluation = model.evaluate(make_batches(), verbose=0, return_dict=True)
+        result = {"losses": np.array(history.losses), "aucs": np.array(history.aucs),
+                  "eval": np.array([evaluation["loss"], evaluation["auc"]])}
         for i, weight in enumerate(model.hidden.weights + model.logit.weights
                                    + [model.linear.bias]):
             result[f"dense_{i}"] = weight.numpy()

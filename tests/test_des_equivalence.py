@@ -1,6 +1,7 @@
 """The central invariant: N-rank DES training equals single-process training on the same
-global batches (losses, dense weights, every table row and optimizer slot), for N = 1, 2, 3
-and every input mode; and every key lives on exactly its owner (conservation)."""
+global batches (losses, dense weights, every table row and optimizer slot, and the
+metrics Keras reports, which are global over ranks), for N = 1, 2, 3 and every input
+mode; and every key lives on exactly its owner (conservation)."""
 
 import json
 
@@ -30,7 +31,8 @@ def _load(results, mode, num_ranks):
 def test_des_training_equals_single_process(results, mode, num_ranks):
     reference, des = _load(results, "allgather", 1), _load(results, mode, num_ranks)
     compared = [k for k in reference.files if not k.endswith("local_rows")]
-    assert {"losses", "dense_0", "embedding_values", "fm_slots", "linear_values"} <= set(compared)
+    assert {"losses", "aucs", "eval", "dense_0", "embedding_values", "fm_slots",
+            "linear_values"} <= set(compared)
     assert len(reference["losses"]) == des_model.STEPS
     for key in compared:
         np.testing.assert_allclose(des[key], reference[key], rtol=1e-5, atol=1e-6,
@@ -43,6 +45,7 @@ def test_reference_run_really_trains(results):
         assert (reference[f"{table}_updates"] > 0).all(), f"{table}: rows never updated"
     losses = reference["losses"]
     assert losses[-1] < losses[0] - 0.01, losses  # the running mean loss goes down
+    assert reference["eval"][1] > 0.75  # AUC of the trained model on its training data
 
 
 @pytest.mark.parametrize("mode", INPUT_MODES)

@@ -1,0 +1,79 @@
+"""What DESStrategy adds to Keras 3 training beyond tf.distribute: global metrics and
+rank-0-only progress.
+
+Keras keeps each metric's state (sums, counts, AUC confusion counts) per process, so
+under plain tf.distribute semantics every rank would report its own samples' metrics.
+Here, whenever a model under a multi-rank DESStrategy computes its metric results, the
+metric states are first summed (or averaged, per the variable's aggregation) over all
+ranks with one allreduce per dtype, the results computed, and the local states put back:
+the reported loss, AUC, accuracy... are those of all ranks' samples together, and equal
+single-process metrics on the same data. Non-zero ranks also train, evaluate and predict
+with `verbose=0`. Both are installed once, when des_tf is imported, on `keras.Model`,
+and act only for models whose distribute strategy is a DESStrategy with several ranks.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import keras
+import tensorflow as tf
+
+from des_tf import comm
+
+_REDUCIBLE = ("sum", "mean")
+
+
+def _des_strategy(model: keras.Model):
+    from des_tf.strategy import DESStrategy  # the strategy module imports this one
+
+    strategy = model.distribute_strategy
+    return strategy if isinstance(strategy, DESStrategy) and strategy.size > 1 else None
+
+
+def _global_metric_results(original):
+    @functools.wraps(original)
+    def get_metrics_result(self):
+        if _des_strategy(self) is None:
+            return original(self)
+        variables = [v for m in self.metrics for v in m.variables if v.aggregation in _REDUCIBLE]
+        local = [tf.identity(v.value) for v in variables]
+        for dtype in {v.dtype for v in variables}:
+            group = [(v, x) for v, x in zip(variables, local) if v.dtype == dtype]
+            flat = tf.concat([tf.reshape(x, [-1]) for _, x in group], axis=0)
+            summed = comm.allreduce(flat)
+            offset = 0
+            for v, x in group:
+                size = x.shape.num_elements()
+                value = tf.reshape(summed[offset:offset + size], tf.shape(x))
+                if v.aggregation == "mean":
+                    value = value / tf.cast(comm.size(), value.dtype)
+                v.assign(value)
+                offset += size
+        results = original(self)
+        results = tf.nest.map_structure(tf.identity, results)  # read before restoring
+        with tf.control_dependencies(tf.nest.flatten(results)):
+            for v, x in zip(variables, local):
+                v.assign(x)
+        return results
+
+    return get_metrics_result
+
+
+def _rank_zero_verbosity(original):
+    @functools.wraps(original)
+    def run(self, *args, **kwargs):
+        strategy = _des_strategy(self)
+        if strategy is not None and strategy.rank != 0:
+            kwargs["verbose"] = 0
+        return original(self, *args, **kwargs)
+
+    return run
+
+
+@functools.lru_cache(maxsize=None)
+def install() -> None:
+    """Wraps keras.Model once (idempotent)."""
+    keras.Model.get_metrics_result = _global_metric_results(keras.Model.get_metrics_result)
+    for method in ("fit", "evaluate", "predict"):
+        setattr(keras.Model, method, _rank_zero_verbosity(getattr(keras.Model, method)))
