@@ -1,12 +1,15 @@
 """DES under horovodrun beyond equivalence: byte counters against the analytical count,
 and ranks with mismatched batches all failing with the same clear error."""
 
+import time
+
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import des_tf as des
 from des_tf import comm
-from tests.horovod_harness import run_ranks
+from tests.horovod_harness import RankFailure, run_ranks
 
 SAMPLES_PER_RANK = 5
 
@@ -34,15 +37,15 @@ def _check_byte_counters() -> None:
     segments, width = SAMPLES_PER_RANK, 1  # one LR partial (1 float) per sample
     peers = size - 1
     expected_sent = {
-        # segment counts (int32), ids (int64), row lengths (int32), then the backward
-        # allgather of the partials' gradients (float32)
-        "allgather": 4 * peers + 8 * entries[rank] * peers + 4 * segments * peers
+        # (samples, fields) check (2 int32), ids (int64), row lengths (int32), then the
+        # backward allgather of the partials' gradients (float32)
+        "allgather": 8 * peers + 8 * entries[rank] * peers + 4 * segments * peers
                      + 4 * segments * width * peers,
         # every other rank's block of summed partials
         "reduce_scatter": 4 * width * segments * peers,
     }
     expected_received = {
-        "allgather": 4 * peers + 8 * (sum(entries) - entries[rank]) + 4 * segments * peers
+        "allgather": 8 * peers + 8 * (sum(entries) - entries[rank]) + 4 * segments * peers
                      + 4 * segments * width * peers,
         "reduce_scatter": 4 * width * segments * peers,
     }
@@ -70,6 +73,40 @@ def _check_mismatched_batches_fail_everywhere() -> None:
         raise AssertionError("mismatched batch sizes were not reported")
 
 
+def _check_mismatched_fields_fail_everywhere() -> None:
+    """Rank body: rank 1 feeds two fields where rank 0 feeds one."""
+    strategy = des.DESStrategy(input_mode="alltoall")
+    with strategy.scope():
+        layer = des.layers.ShardedEmbedding(2)
+    field = tf.ragged.constant([[1, 2], [3]], dtype=tf.int64)
+    try:
+        layer([field] * (1 + strategy.rank), training=True)
+    except tf.errors.InvalidArgumentError as error:
+        assert "different numbers of fields" in str(error)
+        print(f"rank {strategy.rank}: field mismatch reported", flush=True)
+    else:
+        raise AssertionError("mismatched fields were not reported")
+
+
+def _rank1_raises_during_fit() -> None:
+    """Rank body: rank 1 raises in the middle of model.fit; rank 0 is left waiting in a
+    collective of the next step."""
+    import keras
+
+    from tests.des_model import TinyCTR, make_batches
+
+    class Boom(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2 and comm.rank() == 1:
+                raise RuntimeError("rank 1 failed mid-training on purpose")
+
+    strategy = des.DESStrategy(collective_timeout_s=20)
+    with strategy.scope():
+        model = TinyCTR()
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(make_batches(), epochs=1, verbose=0, callbacks=[Boom()])
+
+
 def _check_dense_weights_start_from_rank_0() -> None:
     """Rank body: a layer whose initialiser draws differently per rank still starts equal."""
     strategy = des.DESStrategy()
@@ -91,6 +128,20 @@ def test_mismatched_batch_sizes_fail_on_every_rank():
     output = run_ranks(3, _check_mismatched_batches_fail_everywhere)
     for rank in range(3):
         assert f"rank {rank}: mismatch reported" in output
+
+
+def test_mismatched_fields_fail_on_every_rank():
+    output = run_ranks(2, _check_mismatched_fields_fail_everywhere)
+    for rank in range(2):
+        assert f"rank {rank}: field mismatch reported" in output
+
+
+def test_rank_raising_mid_training_ends_the_job_with_its_error():
+    start = time.monotonic()
+    with pytest.raises(RankFailure, match="failed with exit code") as failure:
+        run_ranks(2, _rank1_raises_during_fit, timeout_s=180)
+    assert "rank 1 failed mid-training on purpose" in str(failure.value)
+    assert time.monotonic() - start < 120
 
 
 def test_dense_weights_start_equal_on_every_rank():

@@ -48,13 +48,15 @@ def exchange_ids(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None, segments
     travel only when given (unit weights are implied otherwise)."""
     values = ids.values
     entry_weights = None if weights is None else tf.cast(weights.values, tf.float32)
-    if strategy.input_mode == "replicated":  # ids are already the global batch
+    replicated = strategy.input_mode == "replicated"
+    shapes = _check_shapes_agree(ids.nrows() // segments_per_sample, segments_per_sample,
+                                 replicated)
+    if replicated:  # ids are already the global batch
         num_segments = ids.nrows()
         counts = strategy.rows_per_rank(num_segments // segments_per_sample) * segments_per_sample
         return _owned(values, ids.value_rowids(), entry_weights, num_segments,
                       tf.cast(counts, tf.int32), strategy)
-    counts = comm.allgather(tf.reshape(tf.cast(ids.nrows(), tf.int32), [1]))
-    _check_batch_sizes(counts // segments_per_sample)
+    counts = shapes[:, 0] * shapes[:, 1]
     num_segments = tf.reduce_sum(tf.cast(counts, tf.int64))
     if strategy.input_mode == "allgather":
         all_lengths = comm.allgather(tf.cast(ids.row_lengths(), tf.int32))
@@ -75,15 +77,26 @@ def exchange_ids(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None, segments
                         num_segments, counts)
 
 
-def _check_batch_sizes(samples_per_rank: tf.Tensor) -> None:
-    """Every rank raises the same clear error when the ranks' batches are not slices of
-    one global batch (sizes differing by more than one sample)."""
+def _check_shapes_agree(samples: tf.Tensor, segments_per_sample: int, replicated: bool
+                        ) -> tf.Tensor:
+    """Allgathers every rank's (samples, segments per sample) and makes every rank raise
+    the same clear error if the ranks' inputs are not slices of one global batch (sizes
+    differing by more than one sample; any difference when the ids are replicated) or
+    disagree on the number of fields. Returns the int32 [size, 2] table."""
+    shapes = comm.allgather(tf.cast(tf.stack([samples, segments_per_sample])[None], tf.int32))
+    spread = tf.reduce_max(shapes[:, 0]) - tf.reduce_min(shapes[:, 0])
     tf.debugging.assert_less_equal(
-        tf.reduce_max(samples_per_rank) - tf.reduce_min(samples_per_rank), 1,
+        spread, 0 if replicated else 1,
         message="DES layers: the ranks hold different batch sizes (samples per rank "
                 "printed below); every rank must read its slice of the same global batch, "
                 "e.g. through DESStrategy.distribute_dataset",
         summarize=64)
+    tf.debugging.assert_equal(
+        shapes[:, 1], shapes[0, 1],
+        message="DES layers: the ranks feed different numbers of fields to the same layer "
+                "(fields per rank printed below)",
+        summarize=64)
+    return shapes
 
 
 def des_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
