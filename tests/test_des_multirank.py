@@ -58,6 +58,26 @@ def _check_byte_counters() -> None:
     assert partial_bytes == 2 * peers / size * size * segments * width * 4
 
 
+def _check_ranks_owning_no_id_of_the_batch() -> None:
+    """Rank body: every id of the batch is key 7, so all but one rank own nothing in it;
+    some samples are empty. Forward and backward must still be exact everywhere."""
+    strategy = des.DESStrategy(input_mode="alltoall")
+    with strategy.scope():
+        layer = des.layers.ShardedEmbedding(
+            2, initializer="constant", initializer_scale=0.5,
+            table_optimizer=des.optimizers.SGD(0.1))
+    counts = [strategy.rank % 2, 2, 0]  # ids per sample on this rank
+    ids = tf.ragged.constant([[7] * n for n in counts], dtype=tf.int64)
+    with tf.GradientTape() as tape:
+        pooled = layer(ids, training=True)
+        loss = tf.reduce_sum(pooled)
+    tape.gradient(loss, layer.gradient_hook)
+    np.testing.assert_allclose(pooled.numpy()[:, 0, :], [[0.5 * n] * 2 for n in counts])
+    rows = comm.allgather(layer.table.export().values).numpy()
+    occurrences = sum(r % 2 + 2 for r in range(strategy.size))
+    np.testing.assert_allclose(rows, [[0.5 - 0.1 * occurrences] * 2])  # one row, on its owner
+
+
 def _check_mismatched_batches_fail_everywhere() -> None:
     """Rank body: rank r feeds 4 + 3r samples; every rank must get the same clear error."""
     strategy = des.DESStrategy()
@@ -122,6 +142,10 @@ def _check_dense_weights_start_from_rank_0() -> None:
 def test_byte_counters_equal_the_analytical_count():
     for num_ranks in (2, 3):
         run_ranks(num_ranks, _check_byte_counters)
+
+
+def test_ranks_owning_no_id_of_the_batch_and_empty_samples():
+    run_ranks(3, _check_ranks_owning_no_id_of_the_batch)
 
 
 def test_mismatched_batch_sizes_fail_on_every_rank():
