@@ -19,15 +19,21 @@ for tables of `--sizes` distinct keys and row widths `--dims`, against these bac
   updated with `ResourceSparseApplyAdagradV2` (the ceiling; it cannot insert, so its
   "lookup-with-insert" is a gather and it has no fill).
 
-Every timed operation is a `tf.function`; each is warmed up once, then timed over at
-least `--min_batches` batches and `--min_seconds` seconds of op time. Keys are int64
+Every timed operation is a `tf.function`; each is warmed up once, then timed in
+`--rounds` rounds, each of at least `--min_batches` batches and `--min_seconds` / rounds
+seconds of op time; the fastest round is reported (the JSON has every round), which
+keeps other processes on a shared machine from dominating the result. Keys are int64
 spread over the whole 64-bit range: a Zipf rank is folded into [0, num_keys), mapped
 through a fixed random permutation to a row index, and the index i becomes the key
 (i + 1) * KEY_MULTIPLIER mod 2^64, so hot keys are neither small nor adjacent.
 
-Memory: des reports `memory_bytes() / size()` after the fill; every backend also gets
-an estimate from the process RSS growth over the fill (after `malloc_trim`). Both are
-compared with the raw payload that backend holds after the fill.
+Memory, per row after the fill, compared with the raw payload the backend holds then:
+des reports `memory_bytes() / size()`; the others are estimated from how much the bytes
+in use grew over the fill: TF's CPU allocator (`tf.config.experimental.get_memory_info`)
+for the tensor-backed dense table and variables, glibc's `mallinfo2` for MutableHashTable
+(std::unordered_map nodes). Process RSS is not used: TF's CPU allocator keeps freed
+memory in a pool, so RSS says little about what a table holds. The JSON also has the
+RSS and malloc deltas of every case (des included, as a cross-check).
 
 Prints progress to stderr, a markdown report to stdout, and writes
 `<out_dir>/table_bench.json` and `<out_dir>/table_bench.png`. Run from the repository
@@ -49,6 +55,7 @@ import argparse  # noqa: E402
 import ctypes  # noqa: E402
 import dataclasses  # noqa: E402
 import gc  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
@@ -59,12 +66,18 @@ from typing import Callable, Optional  # noqa: E402
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import des_tf as des  # noqa: E402
+from des_tf import ops_library  # noqa: E402
+
+# Every case builds fresh tf.functions from the same methods, by design; TF would warn
+# about "retracing" each time.
+tf.get_logger().setLevel("ERROR")
 
 BACKENDS = ("des", "dense", "mutable", "variable")
 OPERATIONS = ("fill", "lookup_insert", "find", "apply")
@@ -78,9 +91,12 @@ EPSILON = 1e-7
 INIT_SCALE = 0.05  # new rows are uniform in [-INIT_SCALE, INIT_SCALE)
 
 KEY_MULTIPLIER = 0x9E3779B97F4A7C15  # odd, so index -> key is a bijection mod 2^64
-EMPTY_KEY = 0     # DenseHashTable sentinels: (i + 1) * KEY_MULTIPLIER == 0 needs i + 1 == 2^64,
-DELETED_KEY = -1  # and == -1 needs the index DELETED_KEY_INDEX below
+# DenseHashTable's sentinels. No benchmark key equals them: key 0 would need the index
+# 2^64 - 1 and key -1 the index DELETED_KEY_INDEX, both far beyond every key space.
+EMPTY_KEY = 0
+DELETED_KEY = -1
 DELETED_KEY_INDEX = (-pow(KEY_MULTIPLIER, -1, 2**64)) % 2**64 - 1
+assert DELETED_KEY_INDEX > 2**48, "DELETED_KEY must lie far beyond every key space"
 
 KEYS_SPEC = tf.TensorSpec([None], tf.int64)
 POOL_BATCHES = 8  # distinct Zipf batches, cycled through by the timed loops
@@ -125,10 +141,12 @@ class Workload:
 
     @staticmethod
     def create(key_space: KeySpace, dim: int, args: argparse.Namespace) -> "Workload":
-        rng = np.random.default_rng([SEED, key_space.num_keys, dim])
-        pool = [key_space.zipf_indices(rng, args.batch_size, args.zipf_a)
+        key_rng = np.random.default_rng([SEED, key_space.num_keys])  # same keys for every dim
+        pool = [key_space.zipf_indices(key_rng, args.batch_size, args.zipf_a)
                 for _ in range(POOL_BATCHES)]
-        gradients = [tf.constant(rng.standard_normal((args.batch_size, dim), np.float32))
+        gradient_rng = np.random.default_rng([SEED, key_space.num_keys, dim])
+        gradients = [tf.constant(gradient_rng.standard_normal((args.batch_size, dim),
+                                                              np.float32))
                      for _ in range(POOL_BATCHES)]
         new_per_batch = round(args.batch_size * args.new_key_fraction)
         return Workload(key_space, dim, args.batch_size, new_per_batch, pool, gradients)
@@ -157,6 +175,7 @@ class Backend:
 
     name: str
     inserts: bool = True        # False: fixed vocabulary, no fill and no new keys
+    tensor_backed = False       # its storage comes from TF's allocator, not from malloc
     payload_floats_per_dim = 1  # floats per row per dim unit held after the fill
     payload_key_bytes = 8
 
@@ -182,12 +201,14 @@ class DesBackend(Backend):
                                                   initial_accumulator=INITIAL_ACCUMULATOR,
                                                   epsilon=EPSILON),
             initializer="uniform", initializer_scale=INIT_SCALE, capacity_hint=0)
-        step = tf.constant(1, tf.int64)
+        self.step = tf.constant(1, tf.int64)
         self.lookup_insert = tf.function(self.table.lookup, input_signature=[KEYS_SPEC])
         self.find = tf.function(lambda keys: self.table.find(keys), input_signature=[KEYS_SPEC])
-        self.apply = tf.function(
-            lambda keys, grads: self.table.apply_gradients(keys, grads, step) and None,
-            input_signature=[KEYS_SPEC, tf.TensorSpec([None, dim], tf.float32)])
+        self.apply = tf.function(self._apply, input_signature=[
+            KEYS_SPEC, tf.TensorSpec([None, dim], tf.float32)])
+
+    def _apply(self, keys: tf.Tensor, grads: tf.Tensor) -> None:
+        self.table.apply_gradients(keys, grads, self.step)
 
     def api_bytes_per_row(self) -> float:
         return int(self.table.memory_bytes()) / int(self.table.size())
@@ -209,15 +230,15 @@ class TfHashBackend(Backend):
     NaN, which marks the keys lookup-with-insert must insert."""
 
     def __init__(self, dim: int):
+        self.dim = dim
         self.values = self.make_table(tf.fill([dim], np.float32("nan")))
         self.accumulators = self.make_table(tf.fill([dim], np.float32(INITIAL_ACCUMULATOR)))
-        grads_spec = tf.TensorSpec([None, dim], tf.float32)
         self.lookup_insert = tf.function(self._lookup_insert, input_signature=[KEYS_SPEC])
         self.find = tf.function(self.values.lookup, input_signature=[KEYS_SPEC])
-        self.apply = tf.function(self._apply, input_signature=[KEYS_SPEC, grads_spec])
-        self.dim = dim
+        self.apply = tf.function(self._apply, input_signature=[
+            KEYS_SPEC, tf.TensorSpec([None, dim], tf.float32)])
 
-    def make_table(self, default_value: tf.Tensor):
+    def make_table(self, default_value: tf.Tensor) -> tf.lookup.experimental.MutableHashTable:
         raise NotImplementedError
 
     def _lookup_insert(self, keys: tf.Tensor) -> tf.Tensor:
@@ -239,8 +260,9 @@ class TfHashBackend(Backend):
 
 class DenseBackend(TfHashBackend):
     name = "dense"
+    tensor_backed = True
 
-    def make_table(self, default_value: tf.Tensor):
+    def make_table(self, default_value: tf.Tensor) -> tf.lookup.experimental.DenseHashTable:
         return tf.lookup.experimental.DenseHashTable(
             tf.int64, tf.float32, default_value=default_value, empty_key=EMPTY_KEY,
             deleted_key=DELETED_KEY, experimental_is_anonymous=True)
@@ -249,16 +271,17 @@ class DenseBackend(TfHashBackend):
 class MutableBackend(TfHashBackend):
     name = "mutable"
 
-    def make_table(self, default_value: tf.Tensor):
+    def make_table(self, default_value: tf.Tensor) -> tf.lookup.experimental.MutableHashTable:
         return tf.lookup.experimental.MutableHashTable(
             tf.int64, tf.float32, default_value=default_value, experimental_is_anonymous=True)
 
 
 class VariableBackend(Backend):
-    """Fixed vocabulary: row index = key's index; values + accumulators, no keys."""
+    """A fixed vocabulary: the operations take row indices instead of keys."""
 
     name = "variable"
     inserts = False
+    tensor_backed = True
     payload_floats_per_dim = 2
     payload_key_bytes = 0
 
@@ -312,19 +335,24 @@ def fill_throughput(backend: Backend, workload: Workload) -> float:
     return workload.key_space.num_keys / seconds
 
 
-def throughput(op: Callable[..., object], batch_args: Callable[[int], tuple],
-               batch_size: int, args: argparse.Namespace) -> float:
-    """Keys/s of `op` over batches batch_args(1), batch_args(2), ... after one warm-up
-    call on batch_args(0), until both --min_batches and --min_seconds are reached."""
+def round_throughputs(op: Callable[..., object], batch_args: Callable[[int], tuple],
+                      batch_size: int, args: argparse.Namespace) -> list[float]:
+    """Keys/s of `op` in each of --rounds rounds over batches batch_args(1), (2), ...,
+    after one warm-up call on batch_args(0). A round ends once it has run --min_batches
+    batches and --min_seconds / --rounds seconds."""
     op(*batch_args(0))
-    seconds, batches = 0.0, 0
-    while seconds < args.min_seconds or batches < args.min_batches:
-        batches += 1
-        seconds += timed_call(op, *batch_args(batches))
-    return batches * batch_size / seconds
+    rates, batch = [], 0
+    for _ in range(args.rounds):
+        seconds, batches = 0.0, 0
+        while seconds < args.min_seconds / args.rounds or batches < args.min_batches:
+            batch, batches = batch + 1, batches + 1
+            seconds += timed_call(op, *batch_args(batch))
+        rates.append(batches * batch_size / seconds)
+    return rates
 
 
 def lookup_insert_args(backend: Backend, workload: Workload) -> Callable[[int], tuple]:
+    """Batch -> arguments of lookup-with-insert: with new keys where the backend inserts."""
     if not backend.inserts:
         return lambda batch: (backend.inputs(workload.pool[batch % POOL_BATCHES]),)
     return lambda batch: (backend.inputs(workload.indices_with_new_keys(batch)),)
@@ -332,6 +360,7 @@ def lookup_insert_args(backend: Backend, workload: Workload) -> Callable[[int], 
 
 def pool_args(backend: Backend, workload: Workload, with_gradients: bool
               ) -> Callable[[int], tuple]:
+    """Batch -> arguments from the Zipf pool (converted once), plus gradients for apply."""
     inputs = [backend.inputs(indices) for indices in workload.pool]
     if with_gradients:
         return lambda batch: (inputs[batch % POOL_BATCHES],
@@ -341,14 +370,48 @@ def pool_args(backend: Backend, workload: Workload, with_gradients: bool
 
 # ---------------------------------------------------------------------------- memory
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(field, ctypes.c_size_t) for field in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
 _LIBC = ctypes.CDLL("libc.so.6")
+_LIBC.mallinfo2.restype = _MallInfo2
 
 
-def settled_rss() -> int:
-    """Process RSS after returning freed heap memory to the OS."""
-    gc.collect()
-    _LIBC.malloc_trim(0)
-    return psutil.Process().memory_info().rss
+def tf_allocator_bytes() -> Optional[int]:
+    """Bytes in use in TF's CPU allocator; None where it keeps no statistics (the plain
+    allocator, with TF_ENABLE_ONEDNN_OPTS=0, which takes its memory from malloc)."""
+    try:
+        return tf.config.experimental.get_memory_info("CPU:0")["current"]
+    except ValueError:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class MemorySnapshot:
+    """Process memory counters after a garbage collection and malloc_trim."""
+
+    rss: int
+    malloc_in_use: int
+    tf_in_use: Optional[int]
+
+    @staticmethod
+    def take() -> "MemorySnapshot":
+        gc.collect()
+        _LIBC.malloc_trim(0)
+        info = _LIBC.mallinfo2()
+        return MemorySnapshot(psutil.Process().memory_info().rss,
+                              info.uordblks + info.hblkhd, tf_allocator_bytes())
+
+
+def memory_growth(backend: Backend, before: MemorySnapshot, after: MemorySnapshot
+                  ) -> tuple[int, str]:
+    """(bytes the backend's storage grew by, which counter says so)."""
+    if backend.tensor_backed and after.tf_in_use is not None:
+        return after.tf_in_use - before.tf_in_use, "TF allocator"
+    return after.malloc_in_use - before.malloc_in_use, "malloc"
 
 
 # ---------------------------------------------------------------------------- cases
@@ -369,49 +432,81 @@ def skip_reason(name: str, num_keys: int, dim: int, skips: list[str]) -> Optiona
 
 def run_case(name: str, workload: Workload, args: argparse.Namespace) -> dict:
     num_keys, dim = workload.key_space.num_keys, workload.dim
-    rss_before = settled_rss()
+    memory_before = MemorySnapshot.take()
     start = time.perf_counter()
     backend = create_backend(name, num_keys, dim)
     result: dict = {"fill_keys_per_s": None}
     if backend.inserts:
         result["fill_keys_per_s"] = fill_throughput(backend, workload)
-    rss_bytes_per_row = (settled_rss() - rss_before) / num_keys
-    progress(f"  {name}: filled {num_keys} rows in {time.perf_counter() - start:.1f}s")
-    result["lookup_insert_keys_per_s"] = throughput(
-        backend.lookup_insert, lookup_insert_args(backend, workload), workload.batch_size, args)
-    result["find_keys_per_s"] = throughput(
-        backend.find, pool_args(backend, workload, False), workload.batch_size, args)
-    result["apply_keys_per_s"] = throughput(
-        backend.apply, pool_args(backend, workload, True), workload.batch_size, args)
-    payload = backend.payload_bytes_per_row(dim)
-    api_bytes = backend.api_bytes_per_row()
-    bytes_per_row = rss_bytes_per_row if api_bytes is None else api_bytes
-    result.update(api_bytes_per_row=api_bytes, rss_bytes_per_row=rss_bytes_per_row,
-                  payload_bytes_per_row=payload, memory_ratio=bytes_per_row / payload,
-                  memory_source="RSS estimate" if api_bytes is None else "memory_bytes()",
-                  case_seconds=time.perf_counter() - start)
+    result.update(memory_per_row(backend, memory_before, MemorySnapshot.take(), num_keys, dim))
+    timed = {"lookup_insert": (backend.lookup_insert, lookup_insert_args(backend, workload)),
+             "find": (backend.find, pool_args(backend, workload, False)),
+             "apply": (backend.apply, pool_args(backend, workload, True))}
+    for op, (function, batch_args) in timed.items():
+        rates = round_throughputs(function, batch_args, workload.batch_size, args)
+        result[f"{op}_keys_per_s"] = max(rates)
+        result[f"{op}_round_keys_per_s"] = rates
+    result["case_seconds"] = time.perf_counter() - start
+    result["load_average_1m"] = os.getloadavg()[0]
     return result
 
 
+def memory_per_row(backend: Backend, before: MemorySnapshot, after: MemorySnapshot,
+                   num_keys: int, dim: int) -> dict:
+    growth, counter = memory_growth(backend, before, after)
+    api_bytes = backend.api_bytes_per_row()
+    bytes_per_row = growth / num_keys if api_bytes is None else api_bytes
+    payload = backend.payload_bytes_per_row(dim)
+    return {"bytes_per_row": bytes_per_row,
+            "memory_source": f"{counter} growth" if api_bytes is None else "memory_bytes()",
+            "payload_bytes_per_row": payload, "memory_ratio": bytes_per_row / payload,
+            "malloc_growth_bytes": after.malloc_in_use - before.malloc_in_use,
+            "tf_allocator_growth_bytes": (None if after.tf_in_use is None
+                                          else after.tf_in_use - before.tf_in_use),
+            "rss_growth_bytes": after.rss - before.rss}
+
+
+def warm_up(args: argparse.Namespace) -> None:
+    """Runs every backend and dim once on a two-batch table, so one-time costs (first
+    kernel runs, allocator pools, caches) land on no measured case."""
+    quick = argparse.Namespace(**{**vars(args), "min_seconds": 0.0, "min_batches": 1,
+                                  "rounds": 1})
+    key_space = KeySpace.create(2 * args.batch_size, np.random.default_rng(SEED))
+    for dim in args.dims:
+        workload = Workload.create(key_space, dim, quick)
+        for name in args.backends:
+            run_case(name, workload, quick)
+            gc.collect()
+
+
+def measure(name: str, workload: Workload, args: argparse.Namespace, label: str) -> dict:
+    """One result record: the case's measurements, or why it was skipped."""
+    num_keys, dim = workload.key_space.num_keys, workload.dim
+    record = {"backend": name, "num_keys": num_keys, "dim": dim,
+              "skipped": skip_reason(name, num_keys, dim, args.skip)}
+    if record["skipped"]:
+        progress(f"{label} {name} num_keys={num_keys} dim={dim}: {record['skipped']}")
+        return record
+    progress(f"{label} {name} num_keys={num_keys} dim={dim} ...")
+    record.update(run_case(name, workload, args))
+    gc.collect()  # frees the case's table: its tf.functions hold it in reference cycles
+    progress(f"{label} done in {record['case_seconds']:.1f}s (load average "
+             f"{record['load_average_1m']:.1f}): " + ", ".join(
+                 f"{op} {_rate(record[f'{op}_keys_per_s'])}" for op in OPERATIONS) + " keys/s")
+    return record
+
+
 def run_all(args: argparse.Namespace) -> list[dict]:
-    results = []
-    cases = [(n, d, b) for n in args.sizes for d in args.dims for b in args.backends]
-    done = 0
+    progress("warming up")
+    warm_up(args)
+    results: list[dict] = []
+    total = len(args.sizes) * len(args.dims) * len(args.backends)
     for num_keys in args.sizes:
         key_space = KeySpace.create(num_keys, np.random.default_rng([SEED, num_keys]))
         for dim in args.dims:
             workload = Workload.create(key_space, dim, args)
             for name in args.backends:
-                done += 1
-                record = {"backend": name, "num_keys": num_keys, "dim": dim}
-                reason = skip_reason(name, num_keys, dim, args.skip)
-                progress(f"[{done}/{len(cases)}] {name} num_keys={num_keys} dim={dim}"
-                         + (f": {reason}" if reason else ""))
-                if reason:
-                    results.append({**record, "skipped": reason})
-                    continue
-                results.append({**record, "skipped": None, **run_case(name, workload, args)})
-                gc.collect()
+                results.append(measure(name, workload, args, f"[{len(results) + 1}/{total}]"))
     return results
 
 
@@ -423,9 +518,9 @@ def comparisons(results: list[dict]) -> list[dict]:
     by_case = {(r["backend"], r["num_keys"], r["dim"]): r for r in results if not r["skipped"]}
     rows = []
     for (name, num_keys, dim), des_result in by_case.items():
-        dense = by_case.get(("dense", num_keys, dim))
         if name != "des":
             continue
+        dense = by_case.get(("dense", num_keys, dim))
         row = {"num_keys": num_keys, "dim": dim, "des_memory_ratio": des_result["memory_ratio"]}
         for op in ("lookup_insert", "find", "apply"):
             key = f"{op}_keys_per_s"
@@ -452,8 +547,11 @@ def header(args: argparse.Namespace) -> str:
         f"{platform.node()}: {os.cpu_count()} CPU cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, TensorFlow {tf.__version__}. "
         f"Batches of {args.batch_size} int64 keys; throughput in million keys/s; each "
-        f"operation warmed up once, then timed for >= {args.min_seconds}s and "
-        f">= {args.min_batches} batches.",
+        f"operation warmed up once, then timed in {args.rounds} rounds of >= "
+        f"{args.min_seconds / args.rounds:g}s and >= {args.min_batches} batches; the fastest "
+        "round is shown (fill: one pass). **load** is the 1-minute load average when the case "
+        "ended; the benchmark itself accounts for 1-2 of it, more means other processes "
+        "shared the cores and the case's numbers are low.",
         "",
         "- **fill**: lookup-with-insert of all num_keys keys into an empty table, every key "
         "new (capacity_hint 0 / default bucket count).",
@@ -466,8 +564,9 @@ def header(args: argparse.Namespace) -> str:
         "apply_gradients; TF hash tables: tf.unique + unsorted_segment_sum, look up values "
         "and accumulators (a second table), update with TF ops, insert both back; variable: "
         "the same dedup + ResourceSparseApplyAdagradV2.",
-        "- **bytes/row**: des: memory_bytes()/size() after the fill; others: process RSS "
-        "growth over the fill divided by num_keys (an estimate). **payload/row** is what the "
+        "- **bytes/row**: des: memory_bytes()/size() after the fill; others: growth of the "
+        "bytes in use over the fill / num_keys, from TF's CPU allocator (dense, variable) or "
+        "malloc (mutable), an estimate. **payload/row** is what the "
         "backend holds after the fill: des 8 + 4·dim + 4·dim (key, values, Adagrad slot); "
         "dense/mutable 8 + 4·dim (their accumulator table only fills during apply); "
         "variable 4·dim + 4·dim (no keys).",
@@ -476,19 +575,19 @@ def header(args: argparse.Namespace) -> str:
 
 def results_table(results: list[dict]) -> str:
     lines = ["| backend | num_keys | dim | fill | lookup-with-insert | find | apply (Adagrad) "
-             "| bytes/row | RSS bytes/row | payload/row | memory ratio |",
+             "| bytes/row | payload/row | memory ratio | load |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
         case = f"| {r['backend']} | {r['num_keys']} | {r['dim']} "
         if r["skipped"]:
             lines.append(case + f"| {r['skipped']} |" + " |" * 7)
             continue
-        bytes_per_row = r["api_bytes_per_row"] or r["rss_bytes_per_row"]
         lines.append(
             case + f"| {_rate(r['fill_keys_per_s'])} | {_rate(r['lookup_insert_keys_per_s'])} "
             f"| {_rate(r['find_keys_per_s'])} | {_rate(r['apply_keys_per_s'])} "
-            f"| {bytes_per_row:.0f} ({r['memory_source']}) | {r['rss_bytes_per_row']:.0f} "
-            f"| {r['payload_bytes_per_row']} | {_ratio(r['memory_ratio'])} |")
+            f"| {r['bytes_per_row']:.0f} ({r['memory_source']}) "
+            f"| {r['payload_bytes_per_row']} | {_ratio(r['memory_ratio'])} "
+            f"| {r['load_average_1m']:.1f} |")
     return "\n".join(lines)
 
 
@@ -505,37 +604,55 @@ def comparison_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot(results: list[dict], path: Path) -> None:
+def _rates(results: list[dict], name: str, op: str, cases: list[tuple[int, int]]
+           ) -> np.ndarray:
+    """Million keys/s of `name` doing `op` in each case; NaN (no bar) where it has none."""
+    by_case = {(r["num_keys"], r["dim"]): r.get(f"{op}_keys_per_s")
+               for r in results if r["backend"] == name}
+    return np.array([(by_case.get(case) or np.nan) / 1e6 for case in cases])
+
+
+def plot(results: list[dict], batch_size: int, path: Path) -> None:
     cases = sorted({(r["num_keys"], r["dim"]) for r in results})
-    labels = [f"{n / 1e6:g}M keys\ndim {d}" for n, d in cases]
     backends = list(dict.fromkeys(r["backend"] for r in results))
     width = 0.8 / len(backends)
-    figure, axes = plt.subplots(1, len(OPERATIONS), figsize=(5 * len(OPERATIONS), 4.5))
-    for axis, op in zip(axes, OPERATIONS):
+    figure, axes = plt.subplots(2, 2, figsize=(12, 8))
+    for axis, op in zip(axes.flat, OPERATIONS):
         for b, name in enumerate(backends):
-            values = [next((r.get(f"{op}_keys_per_s") or 0.0 for r in results
-                            if (r["backend"], r["num_keys"], r["dim"]) == (name, n, d)), 0.0)
-                      for n, d in cases]
             positions = np.arange(len(cases)) + (b - (len(backends) - 1) / 2) * width
-            axis.bar(positions, np.array(values) / 1e6, width, label=name)
+            axis.bar(positions, _rates(results, name, op, cases), width, label=name)
         axis.set_title(OPERATION_TITLES[op])
-        axis.set_xticks(np.arange(len(cases)), labels)
+        axis.set_xticks(np.arange(len(cases)),
+                        [f"{n / 1e6:g}M keys\ndim {d}" for n, d in cases])
+        axis.set_xlim(-0.5, len(cases) - 0.5)
         axis.set_yscale("log")
-        axis.set_ylabel("million keys/s (log)")
-    axes[0].legend()
-    figure.suptitle("Embedding table throughput (missing bar: skipped or not applicable)")
+        axis.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+        axis.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        axis.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        axis.set_ylabel("million keys/s (log scale)")
+    axes.flat[0].legend()
+    figure.suptitle(f"Embedding table throughput, batches of {batch_size} keys "
+                    "(no bar: skipped or not applicable)")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
 
 
+def op_library_fingerprint() -> dict:
+    """Which build of des-tf's op library was measured."""
+    path = Path(ops_library.library_path())
+    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "modified": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(path.stat().st_mtime))}
+
+
 def write_json(args: argparse.Namespace, results: list[dict], compared: list[dict],
-               seconds: float, path: Path) -> None:
+               seconds: float, library: dict, path: Path) -> None:
     report = {
         "config": {**vars(args), "out_dir": str(args.out_dir)},
         "machine": {"host": platform.node(), "cpu_count": os.cpu_count(),
                     "ram_bytes": psutil.virtual_memory().total,
-                    "tensorflow": tf.__version__, "des_tf": des.__version__},
+                    "tensorflow": tf.__version__, "des_tf": des.__version__,
+                    "des_ops_library": library},
         "total_seconds": seconds,
         "results": results,
         "des_vs_dense": compared,
@@ -573,26 +690,26 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--zipf_a", type=float, default=1.1, help="Zipf exponent (> 1)")
     parser.add_argument("--new_key_fraction", type=float, default=0.005,
                         help="share of brand-new keys in each lookup-with-insert batch")
-    parser.add_argument("--min_seconds", type=float, default=1.0,
-                        help="least op time measured per operation")
-    parser.add_argument("--min_batches", type=int, default=5,
-                        help="least batches measured per operation")
+    parser.add_argument("--min_seconds", type=float, default=2.0,
+                        help="least op time measured per operation, over all rounds")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="timing rounds per operation; the fastest is reported")
+    parser.add_argument("--min_batches", type=int, default=3,
+                        help="least batches measured per round")
     parser.add_argument("--out_dir", type=Path, default=Path("bench/results"))
-    args = parser.parse_args(argv)
-    largest_index = max(args.sizes) + 10**9  # room for the lookup-with-insert new keys
-    assert DELETED_KEY_INDEX > largest_index, "a key would equal DenseHashTable's deleted_key"
-    return args
+    return parser.parse_args(argv)
 
 
 def main() -> None:
     args = parse_args()
+    library = op_library_fingerprint()
     start = time.perf_counter()
     results = run_all(args)
     compared = comparisons(results)
     seconds = time.perf_counter() - start
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(args, results, compared, seconds, args.out_dir / "table_bench.json")
-    plot(results, args.out_dir / "table_bench.png")
+    write_json(args, results, compared, seconds, library, args.out_dir / "table_bench.json")
+    plot(results, args.batch_size, args.out_dir / "table_bench.png")
     print("\n\n".join([header(args), results_table(results), comparison_table(compared),
                        f"Total run time: {seconds:.0f}s."]))
     progress(f"wrote {args.out_dir / 'table_bench.json'} and {args.out_dir / 'table_bench.png'}")

@@ -117,7 +117,10 @@ class EmbeddingTable {
         rows[t] = FindOrInsert(stripe, keys[idx[t]], hashes[idx[t]]);
       }
       for (int64_t t = 0; t < count; ++t) {
-        if (t + kPrefetchDistance < count) stripe.PrefetchRow(rows[t + kPrefetchDistance], row_floats_);
+        if (t + kPrefetchDistance < count) {
+          stripe.PrefetchRow(rows[t + kPrefetchDistance], row_floats_);
+          __builtin_prefetch(values + idx[t + kPrefetchDistance] * dim(), 1);
+        }
         RowMeta& meta = stripe.Meta(rows[t]);
         if (meta.frequency != UINT32_MAX) ++meta.frequency;
         std::memcpy(values + idx[t] * dim(), stripe.Row(rows[t], row_floats_),
@@ -140,7 +143,10 @@ class EmbeddingTable {
         rows[t] = slot < 0 ? kEmpty : stripe.slot_rows[slot];
       }
       for (int64_t t = 0; t < count; ++t) {
-        if (t + kPrefetchDistance < count) stripe.PrefetchRow(rows[t + kPrefetchDistance], row_floats_);
+        if (t + kPrefetchDistance < count) {
+          stripe.PrefetchRow(rows[t + kPrefetchDistance], row_floats_);
+          __builtin_prefetch(values + idx[t + kPrefetchDistance] * dim(), 1);
+        }
         const int64_t i = idx[t];
         found[i] = rows[t] != kEmpty;
         std::memcpy(values + i * dim(), found[i] ? stripe.Row(rows[t], row_floats_) : default_row,
