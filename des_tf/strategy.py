@@ -6,11 +6,11 @@ gradients through the replica context's all-reduce, which this strategy implemen
 a Horovod allreduce: plain `model.compile()` / `model.fit()` then train dense weights
 synchronously. (The 1/size scaling makes this exactly the global-batch mean when the
 ranks hold equal batches, as DESStrategy's slicing gives whenever the global batch is a
-multiple of the number of ranks.) The DES
-layers (des_tf.layers) read the strategy's rank, size, input mode and sharding seed.
+multiple of the number of ranks.) The DES layers (des_tf.layers) read the strategy's
+rank, size, input mode and sharding seed. Keras metrics are global over all ranks'
+samples and only rank 0 prints progress (see des_tf.keras_integration).
 
-Keras metrics are global over all ranks' samples and only rank 0 prints progress (see
-des_tf.keras_integration). Supported: `scope`, `run`, `reduce`, `experimental_distribute_dataset` /
+Supported: `scope`, `run`, `reduce`, `experimental_distribute_dataset` /
 `distribute_dataset` (each rank takes its slice of every global batch), replica-context
 `all_reduce` (SUM, MEAN). Not supported: multiple devices per process, parameter
 servers, TPU features, `gather` across ranks (use des_tf.comm.allgather).
@@ -30,9 +30,6 @@ INPUT_MODES = ("allgather", "alltoall", "replicated")
 
 class _HorovodExtended(one_device_strategy.OneDeviceExtended):
     """OneDeviceExtended whose cross-replica reductions are Horovod collectives."""
-
-    def __init__(self, container_strategy, device: str):
-        super().__init__(container_strategy, device)
 
     @property
     def _num_replicas_in_sync(self) -> int:
