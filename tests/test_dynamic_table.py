@@ -288,6 +288,9 @@ def test_bad_keys_and_gradients_are_invalid_argument():
         table.apply_gradients([1], np.ones([1, 4], np.float32), 1, learning_rate=0.0)
     with pytest.raises(tf.errors.InvalidArgumentError, match="default_value must be a scalar"):
         table.find([1], default_value=[1.0, 2.0])
+    ops = des.ops_library.load()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="called with dim 5 on a table of dim 4"):
+        ops.des_embedding_table_lookup(table.resource_handle, tf.constant([1], tf.int64), dim=5)
 
 
 def test_nonfinite_gradients_are_rejected_or_skipped_as_configured():

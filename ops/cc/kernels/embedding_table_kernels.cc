@@ -120,16 +120,6 @@ class TableKernel : public OpKernel {
  protected:
   virtual void ComputeWithTable(OpKernelContext* ctx, EmbeddingTable& table) = 0;
 
-  // Fails unless the op's `dim` attr matches the table's.
-  static absl::Status CheckDim(const std::string& op, int64_t attr_dim,
-                               const EmbeddingTable& table) {
-    if (attr_dim != table.dim()) {
-      return InvalidArgument(op, ": called with dim ", attr_dim, " on a table of dim ",
-                             table.dim());
-    }
-    return absl::OkStatus();
-  }
-
   // Allocates output `index` shaped keys.shape + [dim].
   static absl::Status AllocateRows(OpKernelContext* ctx, int index, const Tensor& keys,
                                    int dim, Tensor** out) {
@@ -139,16 +129,38 @@ class TableKernel : public OpKernel {
   }
 };
 
-class LookupOp : public TableKernel {
+// Base of the kernels whose `dim` attr (their static output width) must match the
+// table's: Lookup, Find, Export; `takes_keys` also validates the Tkeys attr.
+class DimKernel : public TableKernel {
  public:
-  explicit LookupOp(OpKernelConstruction* ctx) : TableKernel(ctx) {
-    OP_REQUIRES_OK(ctx, CheckKeysAreInt64(ctx, "DesEmbeddingTableLookup"));
+  DimKernel(OpKernelConstruction* ctx, const char* op, bool takes_keys)
+      : TableKernel(ctx), op_(op) {
+    if (takes_keys) OP_REQUIRES_OK(ctx, CheckKeysAreInt64(ctx, op));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("dim", &dim_));
   }
 
+ protected:
+  virtual void ComputeWithRows(OpKernelContext* ctx, EmbeddingTable& table) = 0;
+
  private:
-  void ComputeWithTable(OpKernelContext* ctx, EmbeddingTable& table) override {
-    OP_REQUIRES_OK(ctx, CheckDim("DesEmbeddingTableLookup", dim_, table));
+  void ComputeWithTable(OpKernelContext* ctx, EmbeddingTable& table) final {
+    OP_REQUIRES(ctx, dim_ == table.dim(),
+                InvalidArgument(op_, ": called with dim ", dim_, " on a table of dim ",
+                                table.dim()));
+    ComputeWithRows(ctx, table);
+  }
+
+  const char* op_;
+  int64_t dim_;
+};
+
+class LookupOp : public DimKernel {
+ public:
+  explicit LookupOp(OpKernelConstruction* ctx)
+      : DimKernel(ctx, "DesEmbeddingTableLookup", /*takes_keys=*/true) {}
+
+ private:
+  void ComputeWithRows(OpKernelContext* ctx, EmbeddingTable& table) override {
     const Tensor& keys = ctx->input(1);
     Tensor* values = nullptr;
     OP_REQUIRES_OK(ctx, AllocateRows(ctx, 0, keys, table.dim(), &values));
@@ -156,19 +168,15 @@ class LookupOp : public TableKernel {
     table.LookupOrInsert(keys.flat<int64_t>().data(), n, values->flat<float>().data(),
                          StripeParallelFor(ctx, n));
   }
-  int64_t dim_;
 };
 
-class FindOp : public TableKernel {
+class FindOp : public DimKernel {
  public:
-  explicit FindOp(OpKernelConstruction* ctx) : TableKernel(ctx) {
-    OP_REQUIRES_OK(ctx, CheckKeysAreInt64(ctx, "DesEmbeddingTableFind"));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("dim", &dim_));
-  }
+  explicit FindOp(OpKernelConstruction* ctx)
+      : DimKernel(ctx, "DesEmbeddingTableFind", /*takes_keys=*/true) {}
 
  private:
-  void ComputeWithTable(OpKernelContext* ctx, EmbeddingTable& table) override {
-    OP_REQUIRES_OK(ctx, CheckDim("DesEmbeddingTableFind", dim_, table));
+  void ComputeWithRows(OpKernelContext* ctx, EmbeddingTable& table) override {
     const Tensor& keys = ctx->input(1);
     const Tensor& fallback = ctx->input(2);
     const int64_t fallback_size = fallback.NumElements();
@@ -189,7 +197,6 @@ class FindOp : public TableKernel {
                values->flat<float>().data(), found->flat<bool>().data(),
                StripeParallelFor(ctx, n));
   }
-  int64_t dim_;
 };
 
 class ApplyGradientsOp : public TableKernel {
@@ -240,15 +247,13 @@ class TableStatisticOp : public TableKernel {
   }
 };
 
-class ExportOp : public TableKernel {
+class ExportOp : public DimKernel {
  public:
-  explicit ExportOp(OpKernelConstruction* ctx) : TableKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("dim", &dim_));
-  }
+  explicit ExportOp(OpKernelConstruction* ctx)
+      : DimKernel(ctx, "DesEmbeddingTableExport", /*takes_keys=*/false) {}
 
  private:
-  void ComputeWithTable(OpKernelContext* ctx, EmbeddingTable& table) override {
-    OP_REQUIRES_OK(ctx, CheckDim("DesEmbeddingTableExport", dim_, table));
+  void ComputeWithRows(OpKernelContext* ctx, EmbeddingTable& table) override {
     const TableRows rows = table.Export();
     const int64_t n = static_cast<int64_t>(rows.keys.size());
     const int dim = table.dim();
@@ -268,7 +273,6 @@ class ExportOp : public TableKernel {
       meta_matrix(i, 2) = rows.meta[i].last_step;
     }
   }
-  int64_t dim_;
 };
 
 class ImportOp : public TableKernel {
