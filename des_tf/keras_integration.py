@@ -38,7 +38,7 @@ def _global_metric_results(original):
             return original(self)
         variables = [v for m in self.metrics for v in m.variables if v.aggregation in _REDUCIBLE]
         local = [tf.identity(v.value) for v in variables]
-        for dtype in {v.dtype for v in variables}:
+        for dtype in sorted({v.dtype for v in variables}):  # same order on every rank
             group = [(v, x) for v, x in zip(variables, local) if v.dtype == dtype]
             flat = tf.concat([tf.reshape(x, [-1]) for _, x in group], axis=0)
             summed = comm.allreduce(flat)
