@@ -23,8 +23,10 @@ bazel-build: install
 test: build
 	$(PY) -m pytest
 
+# The main job: DeepFM on 2 ranks over generated Criteo-like data (README, "The main job").
 demo: build
-	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/horovodrun -np 2 -H localhost:2 --gloo $(PY) -m des_tf.smoke
+	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/horovodrun -np 2 -H localhost:2 --gloo \
+	    $(PY) -m des_tf.train --flagfile=configs/demo_deepfm.flags
 
 clean:
 	rm -rf build $(OPS_LIB) *.egg-info

@@ -11,7 +11,8 @@ rank, size, input mode and sharding seed. Keras metrics are global over all rank
 samples and only rank 0 prints progress (see des_tf.keras_integration).
 
 Supported: `scope`, `run`, `reduce`, `experimental_distribute_dataset` /
-`distribute_dataset` (each rank takes its slice of every global batch), replica-context
+`distribute_dataset` (each rank takes its slice of every global batch),
+`distribute_datasets_from_function` (each rank builds its own slices), replica-context
 `all_reduce` (SUM, MEAN). Not supported: multiple devices per process, parameter
 servers, TPU features, `gather` across ranks (use des_tf.comm.allgather).
 """
@@ -21,9 +22,9 @@ from __future__ import annotations
 import os
 
 import tensorflow as tf
-from tensorflow.python.distribute import distribute_lib, one_device_strategy
+from tensorflow.python.distribute import distribute_lib, input_util, one_device_strategy
 
-from des_tf import comm, keras_integration
+from des_tf import comm, keras_integration, sharding
 
 INPUT_MODES = ("allgather", "alltoall", "replicated")
 
@@ -64,6 +65,16 @@ class _HorovodExtended(one_device_strategy.OneDeviceExtended):
     def _experimental_distribute_dataset(self, dataset, options):
         return super()._experimental_distribute_dataset(
             self._container_strategy().slice_dataset(dataset), options)
+
+    def _distribute_datasets_from_function(self, dataset_fn, options):
+        """`dataset_fn` builds this rank's own dataset: it gets an InputContext with one
+        input pipeline per rank (the des_tf.data readers parse only their rank's lines)."""
+        context = distribute_lib.InputContext(num_input_pipelines=comm.size(),
+                                              input_pipeline_id=comm.rank(),
+                                              num_replicas_in_sync=comm.size())
+        return input_util.get_distributed_datasets_from_function(
+            dataset_fn, self._input_workers_with_options(options), [context],
+            self._container_strategy(), options=options)
 
 
 class DESStrategy(distribute_lib.Strategy):
@@ -113,16 +124,12 @@ class DESStrategy(distribute_lib.Strategy):
         return comm.size()
 
     def rows_per_rank(self, global_rows: tf.Tensor) -> tf.Tensor:
-        """Samples of each rank (int64 [size]) in a global batch of `global_rows`: as even
-        as possible, the first `global_rows % size` ranks taking one extra."""
-        global_rows = tf.cast(global_rows, tf.int64)
-        ranks = tf.range(self.size, dtype=tf.int64)
-        return global_rows // self.size + tf.cast(ranks < global_rows % self.size, tf.int64)
+        """Samples of each rank (int64 [size]) in a global batch (see sharding.rows_per_rank)."""
+        return sharding.rows_per_rank(global_rows, self.size)
 
     def local_rows(self, global_rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(start, count) of this rank's slice of a global batch of `global_rows` samples."""
-        counts = self.rows_per_rank(global_rows)
-        return tf.reduce_sum(counts[:self.rank]), counts[self.rank]
+        return sharding.local_rows(global_rows, self.rank, self.size)
 
     def slice_dataset(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
         """Each element (a global batch) cut to this rank's samples. In "replicated" input

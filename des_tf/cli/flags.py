@@ -1,0 +1,138 @@
+"""The training CLI's absl flags and what they build: data readers, model, optimizers."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+from absl import flags
+
+from des_tf import data, models, optimizers
+from des_tf.data import synthetic
+
+MODELS = ("lr", "wide_deep", "deepfm", "dcn", "dlrm")
+SPARSE_OPTIMIZERS = {"sgd": optimizers.SGD, "adagrad": optimizers.Adagrad,
+                     "adam": optimizers.Adam, "ftrl": optimizers.Ftrl}
+
+FLAGS = flags.FLAGS
+# Model.
+flags.DEFINE_enum("model", "deepfm", MODELS, "CTR model to train.")
+flags.DEFINE_integer("embedding_dim", 16, "Embedding width of every id field.")
+flags.DEFINE_list("hidden", ["400", "400", "400"], "MLP sizes (Wide&Deep, DeepFM, DCN).")
+flags.DEFINE_integer("cross_layers", 3, "DCN-v2 cross layers.")
+flags.DEFINE_list("bottom", ["64"], "DLRM bottom MLP over the dense features.")
+flags.DEFINE_list("top", ["256", "128"], "DLRM top MLP.")
+# Data.
+flags.DEFINE_list("train_data", [], "Criteo-format training files (.gz: gzip).")
+flags.DEFINE_list("eval_data", [], "Held-out files; empty: hold out --eval_split of the lines.")
+flags.DEFINE_float("eval_split", 0.1, "Fraction of the training lines held out (by hash of "
+                   "file and line number) when --eval_data is empty.")
+flags.DEFINE_integer("synthetic_rows", 0, "If > 0, train on this many generated Criteo-like "
+                     "rows (cached in --data_dir) instead of --train_data.")
+flags.DEFINE_integer("synthetic_seed", 0, "Seed of the generated data.")
+flags.DEFINE_list("synthetic_multi_hot", [], "Generated multi-hot fields, each "
+                  "name:mean_length:vocabulary, e.g. history:50:1000000.")
+flags.DEFINE_string("data_dir", os.path.join("~", ".cache", "des_tf"),
+                    "Where generated data is cached.")
+flags.DEFINE_list("multi_hot", [], "Multi-hot columns after C1..C26 in --train_data, each "
+                  "name[:max_length].")
+flags.DEFINE_enum("integer_mode", "log1p", data.schema.INTEGER_MODES,
+                  "Integer columns: log1p dense features or bucketized id fields.")
+flags.DEFINE_enum("on_malformed", "skip", data.criteo.ON_MALFORMED,
+                  "Malformed lines: skip and count them, or stop with the line's position.")
+# Training.
+flags.DEFINE_integer("batch_size", 1024, "Samples per rank per step (global batch = ranks x "
+                     "this).")
+flags.DEFINE_integer("epochs", 1, "Passes over the training data.")
+flags.DEFINE_integer("steps", 0, "If > 0, train exactly this many steps (cycling through the "
+                     "data), ignoring --epochs.")
+flags.DEFINE_string("dense_optimizer", "adam", "Keras optimizer of the dense weights.")
+flags.DEFINE_float("dense_learning_rate", 0.001, "Its learning rate.")
+flags.DEFINE_enum("table_optimizer", "adagrad", list(SPARSE_OPTIMIZERS),
+                  "In-table optimizer of the embedding tables.")
+flags.DEFINE_float("table_learning_rate", 0.05, "Its learning rate.")
+flags.DEFINE_enum("linear_optimizer", "ftrl", list(SPARSE_OPTIMIZERS),
+                  "In-table optimizer of the linear (LR, wide, FM first-order) table.")
+flags.DEFINE_float("linear_learning_rate", 0.05, "Its learning rate.")
+flags.DEFINE_enum("input_mode", "allgather", ["allgather", "alltoall", "replicated"],
+                  "How ids reach their owners (DESStrategy).")
+flags.DEFINE_integer("seed", 0, "Seed of the dense weights' initialisation.")
+# Output.
+flags.DEFINE_integer("log_every", 50, "Rank 0 prints progress every this many steps.")
+flags.DEFINE_string("metrics_json", "", "Also write the final summary JSON here.")
+flags.DEFINE_string("plot", "", "Write a PNG of loss and AUC against step here.")
+flags.DEFINE_bool("single_process_reference", False, "After training, rank 0 trains the "
+                  "same model in one process on the same global batches and prints both "
+                  "results.")
+
+
+def _ints(values: list[str]) -> tuple[int, ...]:
+    return tuple(int(v) for v in values)
+
+
+def multi_hot_fields() -> tuple[data.MultiHotField, ...]:
+    """The schema's multi-hot columns: from --synthetic_multi_hot or --multi_hot."""
+    if FLAGS.synthetic_rows > 0:
+        return tuple(data.MultiHotField(s.name) for s in synthetic_multi_hot())
+    fields = []
+    for entry in FLAGS.multi_hot:
+        name, _, max_length = entry.partition(":")
+        fields.append(data.MultiHotField(name, int(max_length)) if max_length
+                      else data.MultiHotField(name))
+    return tuple(fields)
+
+
+def synthetic_multi_hot() -> tuple[synthetic.MultiHotSpec, ...]:
+    specs = []
+    for entry in FLAGS.synthetic_multi_hot:
+        parts = entry.split(":")
+        if len(parts) != 3:
+            raise flags.ValidationError(
+                f"--synthetic_multi_hot entry {entry!r} is not name:mean_length:vocabulary")
+        specs.append(synthetic.MultiHotSpec(parts[0], float(parts[1]), int(parts[2])))
+    return tuple(specs)
+
+
+def schema() -> data.CriteoSchema:
+    return data.CriteoSchema(multi_hot=multi_hot_fields(), integer_mode=FLAGS.integer_mode)
+
+
+def synthetic_spec() -> synthetic.SyntheticSpec:
+    return synthetic.SyntheticSpec(rows=FLAGS.synthetic_rows, seed=FLAGS.synthetic_seed,
+                                   multi_hot=synthetic_multi_hot())
+
+
+def sparse_optimizer(name: str, learning_rate: float) -> optimizers.SparseOptimizer:
+    return SPARSE_OPTIMIZERS[name](learning_rate)
+
+
+def dense_optimizer() -> keras.optimizers.Optimizer:
+    optimizer = keras.optimizers.get(FLAGS.dense_optimizer)
+    optimizer.learning_rate = FLAGS.dense_learning_rate
+    return optimizer
+
+
+def model(feature_spec: models.FeatureSpec) -> models.CTRModel:
+    """The --model, configured by the flags (build it inside the strategy's scope)."""
+    tables = sparse_optimizer(FLAGS.table_optimizer, FLAGS.table_learning_rate)
+    linear = sparse_optimizer(FLAGS.linear_optimizer, FLAGS.linear_learning_rate)
+    dim, hidden = FLAGS.embedding_dim, _ints(FLAGS.hidden)
+    if FLAGS.model == "lr":
+        return models.LR(feature_spec, table_optimizer=linear)
+    if FLAGS.model == "wide_deep":
+        return models.WideDeep(feature_spec, dim, hidden, table_optimizer=tables,
+                               wide_optimizer=linear)
+    if FLAGS.model == "deepfm":
+        return models.DeepFM(feature_spec, dim, hidden, table_optimizer=tables,
+                             linear_optimizer=linear)
+    if FLAGS.model == "dcn":
+        return models.DCNv2(feature_spec, dim, FLAGS.cross_layers, hidden,
+                            table_optimizer=tables)
+    return models.DLRM(feature_spec, dim, _ints(FLAGS.bottom), _ints(FLAGS.top),
+                       table_optimizer=tables)
+
+
+@flags.multi_flags_validator(["train_data", "synthetic_rows"],
+                             message="give either --train_data files or --synthetic_rows > 0, not both")
+def _has_data(values) -> bool:
+    return bool(values["train_data"]) != (values["synthetic_rows"] > 0)

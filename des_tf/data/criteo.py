@@ -1,0 +1,288 @@
+"""A tf.data reader of Criteo-format TSV files (plain or gzip) for DES training.
+
+Every line is checked before it is converted: a line with the wrong column count, a
+label other than 0/1, a non-numeric integer or a bad hex id is never mis-parsed. It is
+either skipped and counted (`on_malformed="skip"`; `MalformedLines.report()` gives the
+counts and the first such line) or the read fails naming file, line and reason
+(`on_malformed="raise"`). Categorical ids become int64 keys by hashing them salted with
+their column name, so equal hex strings in different columns are different keys.
+
+Each rank cuts every global batch of raw lines to its own contiguous slice before
+parsing (the slice DESStrategy gives), so N ranks read the same samples per step as one
+process reading the global batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from des_tf import sharding
+from des_tf.data.schema import DENSE_FEATURE, CriteoSchema
+
+ON_MALFORMED = ("skip", "raise")
+REASONS = ("wrong column count", "label not 0 or 1", "non-numeric integer", "bad hex id",
+           "bad id list")
+_KEY_BUCKETS = 2**63 - 1
+_HEX_ID = "[0-9a-fA-F]{1,16}"
+_INTEGER = "-?[0-9]{1,18}"
+_SALT_SEPARATOR = "\x1f"
+_SPLIT_BUCKETS = 1_000_000
+# A line's position, packed so that one scatter-min keeps the first bad line:
+# file index (19 bits) | line number (40 bits) | reason (4 bits).
+_LINE_BITS, _REASON_BITS = 40, 4
+_NO_BAD_LINE = 2**63 - 1
+
+
+def hash_ids(column: str, tokens: tf.Tensor | tf.RaggedTensor) -> tf.Tensor | tf.RaggedTensor:
+    """int64 keys of string ids, salted by their column name."""
+    return tf.ragged.map_flat_values(
+        lambda t: tf.strings.to_hash_bucket_fast(column + _SALT_SEPARATOR + t, _KEY_BUCKETS),
+        tokens)
+
+
+class MalformedLines:
+    """Counts of the malformed lines a reader skipped, by reason, and the first one.
+
+    Counters are tf.Variables updated inside the input pipeline; create the reader
+    outside a strategy scope. `report()` reads them; `reset()` zeroes them.
+    """
+
+    def __init__(self, paths: Sequence[str]):
+        self.paths = list(paths)
+        with tf.init_scope():
+            self._counts = tf.Variable(tf.zeros([len(REASONS)], tf.int64), trainable=False)
+            self._lines = tf.Variable(tf.zeros([], tf.int64), trainable=False)
+            self._truncated = tf.Variable(tf.zeros([], tf.int64), trainable=False)
+            self._first = tf.Variable([_NO_BAD_LINE], dtype=tf.int64, trainable=False)
+
+    def record(self, reasons: tf.Tensor, positions: tf.Tensor, truncated: tf.Tensor) -> list:
+        """Ops adding one batch: reasons int32 [n] (-1 = well formed), positions int64 [n]
+        (file index << 40 | line number), truncated: id lists cut in the batch."""
+        bad = reasons >= 0
+        codes = tf.bitwise.bitwise_or(tf.bitwise.left_shift(positions, _REASON_BITS),
+                                      tf.cast(reasons, tf.int64))
+        first = tf.reduce_min(tf.where(bad, codes, _NO_BAD_LINE))
+        return [
+            self._lines.assign_add(tf.size(reasons, out_type=tf.int64)),
+            self._counts.assign_add(tf.math.bincount(tf.boolean_mask(reasons, bad),
+                                                     minlength=len(REASONS),
+                                                     maxlength=len(REASONS), dtype=tf.int64)),
+            self._truncated.assign_add(truncated),
+            self._first.scatter_min(tf.IndexedSlices(first[None], tf.constant([0]))),
+        ]
+
+    def reset(self) -> None:
+        for variable in (self._counts, self._lines, self._truncated):
+            variable.assign(tf.zeros_like(variable))
+        self._first.assign([_NO_BAD_LINE])
+
+    def report(self) -> dict:
+        """{'lines', 'skipped', 'by_reason', 'first' (file, line, reason) or None,
+        'truncated_id_lists'} of what was read since the last reset."""
+        counts = self._counts.numpy().tolist()
+        first = None
+        code = int(self._first.numpy()[0])
+        if code != _NO_BAD_LINE:
+            line = code >> _REASON_BITS
+            first = (self.paths[line >> _LINE_BITS], line & ((1 << _LINE_BITS) - 1),
+                     REASONS[code & ((1 << _REASON_BITS) - 1)])
+        return {"lines": int(self._lines.numpy()), "skipped": sum(counts),
+                "by_reason": {r: c for r, c in zip(REASONS, counts) if c},
+                "first": first, "truncated_id_lists": int(self._truncated.numpy())}
+
+    def summary(self) -> str | None:
+        """A one-line warning text, or None when nothing was skipped or truncated."""
+        report = self.report()
+        parts = []
+        if report["skipped"]:
+            path, line, reason = report["first"]
+            reasons = ", ".join(f"{r}: {c}" for r, c in report["by_reason"].items())
+            parts.append(f"skipped {report['skipped']} malformed of {report['lines']} lines "
+                         f"({reasons}); first at {path}:{line} ({reason})")
+        if report["truncated_id_lists"]:
+            parts.append(f"cut {report['truncated_id_lists']} id lists to their max_length")
+        return "; ".join(parts) or None
+
+
+@dataclasses.dataclass
+class CriteoReader:
+    """Reads Criteo-format files into (features, labels) batches.
+
+    Args:
+      paths: files, read in order; names ending in `.gz` are gunzipped.
+      schema: the column layout (CriteoSchema).
+      on_malformed: "skip" (count, see `malformed`) or "raise".
+      split: None (every line), or ("train" | "eval", fraction): a line is in the eval
+        split when a hash of its (file, line number) falls below `fraction`, so both
+        splits are fixed by the files alone.
+    """
+
+    paths: Sequence[str]
+    schema: CriteoSchema = CriteoSchema()
+    on_malformed: str = "skip"
+    split: tuple[str, float] | None = None
+
+    def __post_init__(self):
+        if isinstance(self.paths, str):
+            self.paths = [self.paths]
+        self.paths = list(self.paths)
+        if not self.paths:
+            raise ValueError("CriteoReader needs at least one file")
+        missing = [p for p in self.paths if not tf.io.gfile.exists(p)]
+        if missing:
+            raise FileNotFoundError(f"Criteo data files not found: {missing}")
+        if self.on_malformed not in ON_MALFORMED:
+            raise ValueError(f"on_malformed must be one of {ON_MALFORMED}, "
+                             f"got {self.on_malformed!r}")
+        if self.split is not None:
+            part, fraction = self.split
+            if part not in ("train", "eval") or not 0.0 < fraction < 1.0:
+                raise ValueError(f"split must be ('train' | 'eval', fraction in (0, 1)), "
+                                 f"got {self.split!r}")
+        self.malformed = MalformedLines(self.paths)
+
+    def dataset(self, global_batch_size: int, rank: int = 0, size: int = 1,
+                keep_ids_global: bool = False, drop_remainder: bool = False
+                ) -> tf.data.Dataset:
+        """Batches of this rank's slice of every `global_batch_size` lines (the last,
+        shorter global batch is dropped with `drop_remainder`). Every rank yields the same
+        number of batches; skipped lines make a rank's batch shorter.
+
+        `keep_ids_global` (DESStrategy's "replicated" input mode): id fields hold the
+        whole global batch (ragged, one-hot fields too); dense features and labels are
+        still this rank's slice.
+        """
+        if global_batch_size < size:
+            raise ValueError(f"global batch {global_batch_size} is smaller than the "
+                             f"{size} ranks")
+        records = self._records().batch(global_batch_size, drop_remainder=drop_remainder)
+        if keep_ids_global:
+            parse = lambda files, lines, text: self._cut_dense(  # noqa: E731
+                self._parse(files, lines, text, ragged_ids=True), rank, size)
+        else:
+            parse = lambda files, lines, text: self._parse(  # noqa: E731
+                *_take_rows((files, lines, text), rank, size), ragged_ids=False)
+        return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE,
+                           deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+    def _records(self) -> tf.data.Dataset:
+        """(file index, line number from 1, line) of every line of every file, in order."""
+        per_file = []
+        for index, path in enumerate(self.paths):
+            compression = "GZIP" if path.endswith(".gz") else ""
+            lines = tf.data.TextLineDataset(path, compression_type=compression)
+            per_file.append(lines.enumerate(start=1).map(
+                lambda number, line, index=index: (tf.constant(index, tf.int64), number, line)))
+        records = per_file[0]
+        for more in per_file[1:]:
+            records = records.concatenate(more)
+        if self.split is not None:
+            part, fraction = self.split
+            threshold = int(fraction * _SPLIT_BUCKETS)
+            records = records.filter(
+                lambda f, n, _: (_split_bucket(f, n) < threshold) == (part == "eval"))
+        return records
+
+    def _parse(self, files, lines, text, ragged_ids: bool):
+        """Checks and converts a batch of raw lines; malformed ones are dropped or raise."""
+        schema = self.schema
+        columns = tf.strings.split(text, sep="\t")
+        counts = columns.row_lengths()
+        cells = columns.to_tensor(default_value="", shape=[None, schema.num_columns])
+        int_end = 1 + schema.num_integer
+        cat_end = int_end + schema.num_categorical
+        id_list = f"(?:{_HEX_ID}(?:{re.escape(schema.id_separator)}{_HEX_ID})*)?"
+        checks = [  # (reason index, well formed [n]) in REASONS order
+            counts == schema.num_columns,
+            tf.strings.regex_full_match(cells[:, 0], "[01]"),
+            _all_match(cells[:, 1:int_end], f"(?:{_INTEGER})?"),
+            _all_match(cells[:, int_end:cat_end], f"(?:{_HEX_ID})?"),
+            _all_match(cells[:, cat_end:], id_list),
+        ]
+        reasons = tf.fill(tf.shape(text), -1)
+        for index in reversed(range(len(checks))):  # the first failing check names the line
+            reasons = tf.where(checks[index], reasons, index)
+        well_formed = reasons < 0
+        cells = tf.boolean_mask(cells, well_formed)
+        features, truncated = self._features(cells, int_end, cat_end, ragged_ids)
+        if self.on_malformed == "raise":
+            bookkeeping = [_assert_well_formed(well_formed, reasons, files, lines, text,
+                                               self.paths)]
+        else:
+            positions = tf.bitwise.bitwise_or(tf.bitwise.left_shift(files, _LINE_BITS), lines)
+            bookkeeping = self.malformed.record(reasons, positions, truncated)
+        with tf.control_dependencies(bookkeeping):
+            labels = tf.strings.to_number(cells[:, :1], tf.float32)
+        return features, labels
+
+    def _features(self, cells, int_end: int, cat_end: int, ragged_ids: bool):
+        """Feature dict of well-formed cells, and how many id lists were cut."""
+        schema = self.schema
+        features = {}
+        integers = cells[:, 1:int_end]
+        values = tf.strings.to_number(tf.where(integers == "", "0", integers), tf.int64)
+        if schema.integer_mode == "log1p":
+            if schema.num_integer:
+                features[DENSE_FEATURE] = tf.math.log1p(
+                    tf.cast(tf.maximum(values, 0), tf.float32))
+        else:
+            log2 = tf.math.log(1.0 + tf.cast(tf.maximum(values, 0), tf.float64)) / np.log(2.0)
+            buckets = tf.cast(tf.floor(2.0 * log2 + 1e-9), tf.int64)  # exact at powers of 2
+            buckets = tf.where(values < 0, tf.constant(-1, tf.int64), buckets)
+            buckets = tf.where(integers == "", tf.constant(-2, tf.int64), buckets)
+            tokens = tf.strings.as_string(buckets)
+            for i, name in enumerate(schema.integer_columns):
+                features[name] = _one_hot(hash_ids(name, tokens[:, i]), ragged_ids)
+        for i, name in enumerate(schema.categorical_columns):
+            features[name] = _one_hot(hash_ids(name, cells[:, int_end + i]), ragged_ids)
+        truncated = tf.constant(0, tf.int64)
+        for i, field in enumerate(schema.multi_hot):
+            tokens = tf.strings.split(cells[:, cat_end + i], sep=schema.id_separator)
+            tokens = tf.ragged.boolean_mask(tokens, tokens != "")  # "" splits into [""]
+            truncated += tf.reduce_sum(tf.cast(tokens.row_lengths() > field.max_length,
+                                               tf.int64))
+            features[field.name] = hash_ids(field.name, tokens[:, :field.max_length])
+        return features, truncated
+
+    @staticmethod
+    def _cut_dense(batch, rank: int, size: int):
+        """This rank's rows of the dense features and labels; ids stay global."""
+        features, labels = batch
+        start, count = sharding.local_rows(tf.shape(labels)[0], rank, size)
+        cut = lambda x: x if isinstance(x, tf.RaggedTensor) else x[start:start + count]  # noqa: E731
+        return {k: cut(v) for k, v in features.items()}, cut(labels)
+
+
+def _take_rows(tensors, rank: int, size: int):
+    start, count = sharding.local_rows(tf.shape(tensors[0])[0], rank, size)
+    return [t[start:start + count] for t in tensors]
+
+
+def _one_hot(keys: tf.Tensor, ragged: bool) -> tf.Tensor | tf.RaggedTensor:
+    return tf.RaggedTensor.from_tensor(keys[:, None]) if ragged else keys
+
+
+def _all_match(cells: tf.Tensor, pattern: str) -> tf.Tensor:
+    """Per row: every cell matches `pattern` (True for zero cells)."""
+    return tf.reduce_all(tf.strings.regex_full_match(cells, pattern), axis=1)
+
+
+def _split_bucket(file_index: tf.Tensor, line: tf.Tensor) -> tf.Tensor:
+    key = tf.strings.join([tf.strings.as_string(file_index), tf.strings.as_string(line)], ":")
+    return tf.strings.to_hash_bucket_fast(key, _SPLIT_BUCKETS)
+
+
+def _assert_well_formed(well_formed, reasons, files, lines, text, paths: Sequence[str]):
+    """An assertion naming the first malformed line of the batch."""
+    first = tf.argmin(tf.cast(well_formed, tf.int32))
+    message = tf.strings.join([
+        "malformed line ", tf.gather(tf.constant(list(paths)), files[first]), ":",
+        tf.strings.as_string(lines[first]), " (",
+        tf.gather(tf.constant(REASONS), tf.maximum(reasons[first], 0)), "): ",
+        tf.strings.substr(text[first], 0, 120)])
+    return tf.debugging.Assert(tf.reduce_all(well_formed), [message], summarize=1)

@@ -1,0 +1,138 @@
+"""Trains a CTR model with DES on Criteo-format or generated data.
+
+  horovodrun -np 2 -H localhost:2 --gloo python -m des_tf.train \\
+      --flagfile=configs/deepfm_criteo.flags --train_data=day_0.gz
+
+Rank 0 prints progress every --log_every steps and, at the end, one line
+`DES_TF_SUMMARY {json}`: eval AUC and log loss, samples/s, bytes communicated per step
+and rank, ranks, wall time (see README, "The main job").
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+
+import keras
+import tensorflow as tf
+from absl import app
+
+from des_tf import comm
+from des_tf.cli import flags as cli_flags
+from des_tf.cli import reference, report
+from des_tf.cli.progress import TrainingProgress
+from des_tf.data import CriteoReader, synthetic
+from des_tf.strategy import DESStrategy
+
+FLAGS = cli_flags.FLAGS
+
+
+def _say(message: str) -> None:
+    if comm.rank() == 0:
+        print(message, flush=True)
+
+
+def _data_files() -> tuple[list[str], list[str], dict]:
+    """(train files, eval files, facts about generated data or {})."""
+    if FLAGS.synthetic_rows > 0:
+        directory = os.path.expanduser(FLAGS.data_dir)
+        facts = synthetic.cached(directory, cli_flags.synthetic_spec(), progress=_say)
+        return [facts["path"]], [], facts
+    return list(FLAGS.train_data), list(FLAGS.eval_data), {}
+
+
+def _readers() -> tuple[CriteoReader, CriteoReader, dict]:
+    train_files, eval_files, facts = _data_files()
+    schema = cli_flags.schema()
+    held_out = None if eval_files else FLAGS.eval_split
+    train = CriteoReader(train_files, schema, FLAGS.on_malformed,
+                         split=held_out and ("train", held_out))
+    evaluation = CriteoReader(eval_files or train_files, schema, FLAGS.on_malformed,
+                              split=held_out and ("eval", held_out))
+    return train, evaluation, facts
+
+
+def _distributed(strategy: DESStrategy, reader: CriteoReader, global_batch: int,
+                 training: bool):
+    """The reader's batches, each rank reading only its slice of every global batch."""
+    def per_rank(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        dataset = reader.dataset(global_batch, context.input_pipeline_id,
+                                 context.num_input_pipelines,
+                                 keep_ids_global=strategy.input_mode == "replicated",
+                                 drop_remainder=training)
+        return dataset.repeat() if training and FLAGS.steps else dataset
+    return strategy.distribute_datasets_from_function(per_rank)
+
+
+def _bytes_per_step(per_step: dict[str, dict[str, float]]) -> dict:
+    """This rank's average bytes per step, averaged over ranks."""
+    kinds = sorted(per_step["sent"])
+    values = [per_step[d][k] for d in ("sent", "received") for k in kinds]
+    mean = comm.allreduce(tf.constant(values, tf.float64), average=True).numpy()
+    sent, received = mean[:len(kinds)], mean[len(kinds):]
+    return {"sent": round(float(sent.sum())), "received": round(float(received.sum())),
+            "sent_by_kind": {k: round(float(v)) for k, v in zip(kinds, sent) if v}}
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    # Readers have no known length: Keras warns at the end of every pass, harmlessly.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
+    started = time.perf_counter()
+    strategy = DESStrategy(input_mode=FLAGS.input_mode)
+    keras.utils.set_random_seed(FLAGS.seed)
+    train_reader, eval_reader, facts = _readers()
+    global_batch = FLAGS.batch_size * strategy.size
+    _say(f"training {FLAGS.model} on {strategy.size} rank(s), global batch {global_batch}, "
+         f"data {train_reader.paths}")
+    with strategy.scope():
+        model = cli_flags.model(cli_flags.schema().feature_spec())
+        model.compile(optimizer=cli_flags.dense_optimizer(), loss="binary_crossentropy",
+                      metrics=[keras.metrics.AUC(name="auc")])
+    progress = TrainingProgress(global_batch, FLAGS.log_every, FLAGS.steps or None)
+    comm_bytes = comm.CommBytesLogger(verbose=False)
+    model.fit(_distributed(strategy, train_reader, global_batch, training=True),
+              epochs=1 if FLAGS.steps else FLAGS.epochs, steps_per_epoch=FLAGS.steps or None,
+              shuffle=False, verbose=0, callbacks=[progress, comm_bytes])
+    if progress.steps == 0:
+        raise ValueError(f"no training step ran: the training data has fewer than one "
+                         f"global batch ({global_batch} lines) of well-formed lines")
+    evaluation = model.evaluate(_distributed(strategy, eval_reader, global_batch,
+                                             training=False), verbose=0, return_dict=True)
+    for name, reader in (("train", train_reader), ("eval", eval_reader)):
+        warning = reader.malformed.summary()
+        if warning:
+            print(f"rank {strategy.rank}: {name} data: {warning}", flush=True)
+    summary = {
+        "model": FLAGS.model, "ranks": strategy.size, "global_batch": global_batch,
+        "train_steps": progress.steps, "train_samples": progress.steps * global_batch,
+        "samples_per_s": round(progress.samples_per_second(), 1),
+        "eval_auc": round(float(evaluation["auc"]), 6),
+        "eval_logloss": round(float(evaluation["loss"]), 6),
+        "bytes_per_step": _bytes_per_step(comm_bytes.per_step()),
+    }
+    if facts:
+        summary["data_ceiling_auc"] = round(facts["ceiling_auc"], 6)
+    if strategy.rank != 0:
+        return
+    if FLAGS.plot:
+        report.plot_curve(progress.curve, FLAGS.plot, f"{FLAGS.model}, {strategy.size} "
+                          f"rank(s), global batch {global_batch}", summary["eval_auc"])
+        print(f"wrote {FLAGS.plot}", flush=True)
+    if FLAGS.single_process_reference:
+        print("training the single-process reference on the same global batches ...",
+              flush=True)
+        single = reference.train_single_process(sys.argv[1:], global_batch)
+        summary["single_process"] = {k: single[k] for k in ("eval_auc", "eval_logloss")}
+    summary["wall_s"] = round(time.perf_counter() - started, 1)
+    report.print_summary(summary, FLAGS.metrics_json)
+
+
+def run() -> None:
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
