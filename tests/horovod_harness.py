@@ -48,24 +48,15 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     psutil.wait_procs(alive, timeout=10)
 
 
-def run_ranks(
-    num_ranks: int,
-    body: Callable[[], None] | str,
-    *,
-    timeout_s: float = 180,
-    args: Sequence[str] = (),
-    env: dict[str, str] | None = None,
-) -> str:
-    """Runs `body` on `num_ranks` local ranks; returns the combined output of all ranks.
-
-    Raises RankFailure (with all output) on a non-zero exit, a timeout, or a rank that
-    did not report finishing its body.
-    """
+def launch(num_ranks: int, python_args: Sequence[str], *, timeout_s: float, what: str,
+           env: dict[str, str] | None = None) -> str:
+    """Runs `python <python_args>` on `num_ranks` local ranks under horovodrun; returns
+    the combined output. Raises RankFailure (with all output) on a non-zero exit or a
+    timeout (the whole process tree is killed)."""
     horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
     command = [
         horovodrun, "-np", str(num_ranks), "-H", f"localhost:{num_ranks}", "--gloo",
-        "--gloo-timeout-seconds", str(GLOO_TIMEOUT_S),
-        sys.executable, "-m", "tests.rank_main", _body_target(body), *args,
+        "--gloo-timeout-seconds", str(GLOO_TIMEOUT_S), sys.executable, *python_args,
     ]
     run_env = {
         **os.environ,
@@ -86,19 +77,38 @@ def run_ranks(
         _kill_tree(proc)
         output, _ = proc.communicate()
         raise RankFailure(
-            f"{num_ranks}-rank run of {_body_target(body)} stalled: killed after {timeout_s} s."
+            f"{num_ranks}-rank run of {what} stalled: killed after {timeout_s} s."
             f"\n--- output of all ranks ---\n{output}"
         ) from None
     if proc.returncode != 0:
         raise RankFailure(
-            f"{num_ranks}-rank run of {_body_target(body)} failed with exit code "
+            f"{num_ranks}-rank run of {what} failed with exit code "
             f"{proc.returncode}.\n--- output of all ranks ---\n{output}"
         )
+    return output
+
+
+def run_ranks(
+    num_ranks: int,
+    body: Callable[[], None] | str,
+    *,
+    timeout_s: float = 180,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> str:
+    """Runs `body` on `num_ranks` local ranks; returns the combined output of all ranks.
+
+    Raises RankFailure (with all output) on a non-zero exit, a timeout, or a rank that
+    did not report finishing its body.
+    """
+    target = _body_target(body)
+    output = launch(num_ranks, ["-m", "tests.rank_main", target, *args], timeout_s=timeout_s,
+                    what=target, env=env)
     finished = {r for r in range(num_ranks) if f"{DONE_MARKER} rank={r}" in output}
     if len(finished) != num_ranks:
         missing = sorted(set(range(num_ranks)) - finished)
         raise RankFailure(
-            f"{num_ranks}-rank run of {_body_target(body)} exited 0 but ranks {missing} "
+            f"{num_ranks}-rank run of {target} exited 0 but ranks {missing} "
             f"never finished the body.\n--- output of all ranks ---\n{output}"
         )
     return output

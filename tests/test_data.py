@@ -83,6 +83,20 @@ def test_malformed_lines_are_skipped_counted_and_located(tmp_path, batch):
     assert f"first at {reader.paths[0]}:2 (wrong column count)" in summary
 
 
+def test_each_line_is_counted_once_however_often_it_is_read(tmp_path):
+    lines = GOOD + list(MALFORMED) + GOOD
+    reader = CriteoReader(_write(tmp_path, lines), SCHEMA)
+    look_ahead = iter(reader.dataset(2))
+    next(look_ahead)  # a prefetching iterator read ahead, then a full pass, twice
+    _read(reader, 2)
+    _read(reader, 2)
+    report = reader.malformed.report()
+    assert report["lines"] == len(lines) and report["skipped"] == len(MALFORMED)
+    reader.malformed.reset()
+    _read(reader, 2)
+    assert reader.malformed.report()["skipped"] == len(MALFORMED)
+
+
 def test_raise_mode_names_file_line_and_reason(tmp_path):
     path = _write(tmp_path, GOOD + ["1\t1\t2\t3\tzz\tcd\t"])
     reader = CriteoReader(path, SCHEMA, on_malformed="raise")

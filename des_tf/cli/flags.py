@@ -83,14 +83,12 @@ def multi_hot_fields() -> tuple[data.MultiHotField, ...]:
 
 
 def synthetic_multi_hot() -> tuple[synthetic.MultiHotSpec, ...]:
-    specs = []
-    for entry in FLAGS.synthetic_multi_hot:
-        parts = entry.split(":")
-        if len(parts) != 3:
-            raise flags.ValidationError(
-                f"--synthetic_multi_hot entry {entry!r} is not name:mean_length:vocabulary")
-        specs.append(synthetic.MultiHotSpec(parts[0], float(parts[1]), int(parts[2])))
-    return tuple(specs)
+    return tuple(_synthetic_field(entry) for entry in FLAGS.synthetic_multi_hot)
+
+
+def _synthetic_field(entry: str) -> synthetic.MultiHotSpec:
+    name, mean_length, vocabulary = entry.split(":")
+    return synthetic.MultiHotSpec(name, float(mean_length), int(vocabulary))
 
 
 def schema() -> data.CriteoSchema:
@@ -136,3 +134,12 @@ def model(feature_spec: models.FeatureSpec) -> models.CTRModel:
                              message="give either --train_data files or --synthetic_rows > 0, not both")
 def _has_data(values) -> bool:
     return bool(values["train_data"]) != (values["synthetic_rows"] > 0)
+
+
+@flags.validator("synthetic_multi_hot",
+                 message="--synthetic_multi_hot entries are name:mean_length:vocabulary")
+def _synthetic_fields_parse(entries: list[str]) -> bool:
+    try:
+        return all(_synthetic_field(entry).vocabulary > 0 for entry in entries)
+    except ValueError:
+        return False

@@ -22,20 +22,15 @@ import numpy as np
 import tensorflow as tf
 
 from des_tf import sharding
+from des_tf.data.malformed import REASONS, MalformedLines, line_positions
 from des_tf.data.schema import DENSE_FEATURE, CriteoSchema
 
 ON_MALFORMED = ("skip", "raise")
-REASONS = ("wrong column count", "label not 0 or 1", "non-numeric integer", "bad hex id",
-           "bad id list")
 _KEY_BUCKETS = 2**63 - 1
 _HEX_ID = "[0-9a-fA-F]{1,16}"
 _INTEGER = "-?[0-9]{1,18}"
 _SALT_SEPARATOR = "\x1f"
 _SPLIT_BUCKETS = 1_000_000
-# A line's position, packed so that one scatter-min keeps the first bad line:
-# file index (19 bits) | line number (40 bits) | reason (4 bits).
-_LINE_BITS, _REASON_BITS = 40, 4
-_NO_BAD_LINE = 2**63 - 1
 
 
 def hash_ids(column: str, tokens: tf.Tensor | tf.RaggedTensor) -> tf.Tensor | tf.RaggedTensor:
@@ -43,70 +38,6 @@ def hash_ids(column: str, tokens: tf.Tensor | tf.RaggedTensor) -> tf.Tensor | tf
     return tf.ragged.map_flat_values(
         lambda t: tf.strings.to_hash_bucket_fast(column + _SALT_SEPARATOR + t, _KEY_BUCKETS),
         tokens)
-
-
-class MalformedLines:
-    """Counts of the malformed lines a reader skipped, by reason, and the first one.
-
-    Counters are tf.Variables updated inside the input pipeline; create the reader
-    outside a strategy scope. `report()` reads them; `reset()` zeroes them.
-    """
-
-    def __init__(self, paths: Sequence[str]):
-        self.paths = list(paths)
-        with tf.init_scope():
-            self._counts = tf.Variable(tf.zeros([len(REASONS)], tf.int64), trainable=False)
-            self._lines = tf.Variable(tf.zeros([], tf.int64), trainable=False)
-            self._truncated = tf.Variable(tf.zeros([], tf.int64), trainable=False)
-            self._first = tf.Variable([_NO_BAD_LINE], dtype=tf.int64, trainable=False)
-
-    def record(self, reasons: tf.Tensor, positions: tf.Tensor, truncated: tf.Tensor) -> list:
-        """Ops adding one batch: reasons int32 [n] (-1 = well formed), positions int64 [n]
-        (file index << 40 | line number), truncated: id lists cut in the batch."""
-        bad = reasons >= 0
-        codes = tf.bitwise.bitwise_or(tf.bitwise.left_shift(positions, _REASON_BITS),
-                                      tf.cast(reasons, tf.int64))
-        first = tf.reduce_min(tf.where(bad, codes, _NO_BAD_LINE))
-        return [
-            self._lines.assign_add(tf.size(reasons, out_type=tf.int64)),
-            self._counts.assign_add(tf.math.bincount(tf.boolean_mask(reasons, bad),
-                                                     minlength=len(REASONS),
-                                                     maxlength=len(REASONS), dtype=tf.int64)),
-            self._truncated.assign_add(truncated),
-            self._first.scatter_min(tf.IndexedSlices(first[None], tf.constant([0]))),
-        ]
-
-    def reset(self) -> None:
-        for variable in (self._counts, self._lines, self._truncated):
-            variable.assign(tf.zeros_like(variable))
-        self._first.assign([_NO_BAD_LINE])
-
-    def report(self) -> dict:
-        """{'lines', 'skipped', 'by_reason', 'first' (file, line, reason) or None,
-        'truncated_id_lists'} of what was read since the last reset."""
-        counts = self._counts.numpy().tolist()
-        first = None
-        code = int(self._first.numpy()[0])
-        if code != _NO_BAD_LINE:
-            line = code >> _REASON_BITS
-            first = (self.paths[line >> _LINE_BITS], line & ((1 << _LINE_BITS) - 1),
-                     REASONS[code & ((1 << _REASON_BITS) - 1)])
-        return {"lines": int(self._lines.numpy()), "skipped": sum(counts),
-                "by_reason": {r: c for r, c in zip(REASONS, counts) if c},
-                "first": first, "truncated_id_lists": int(self._truncated.numpy())}
-
-    def summary(self) -> str | None:
-        """A one-line warning text, or None when nothing was skipped or truncated."""
-        report = self.report()
-        parts = []
-        if report["skipped"]:
-            path, line, reason = report["first"]
-            reasons = ", ".join(f"{r}: {c}" for r, c in report["by_reason"].items())
-            parts.append(f"skipped {report['skipped']} malformed of {report['lines']} lines "
-                         f"({reasons}); first at {path}:{line} ({reason})")
-        if report["truncated_id_lists"]:
-            parts.append(f"cut {report['truncated_id_lists']} id lists to their max_length")
-        return "; ".join(parts) or None
 
 
 @dataclasses.dataclass
@@ -162,13 +93,21 @@ class CriteoReader:
                              f"{size} ranks")
         records = self._records().batch(global_batch_size, drop_remainder=drop_remainder)
         if keep_ids_global:
-            parse = lambda files, lines, text: self._cut_dense(  # noqa: E731
-                self._parse(files, lines, text, ragged_ids=True), rank, size)
+            parse = lambda *batch: self._parse(*batch, ragged_ids=True)  # noqa: E731
         else:
-            parse = lambda files, lines, text: self._parse(  # noqa: E731
-                *_take_rows((files, lines, text), rank, size), ragged_ids=False)
-        return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE,
-                           deterministic=True).prefetch(tf.data.AUTOTUNE)
+            parse = lambda *batch: self._parse(  # noqa: E731
+                *_take_rows(batch, rank, size), ragged_ids=False)
+        batches = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if self.on_malformed == "skip":  # in order: see des_tf.data.malformed
+            batches = batches.map(self._record)
+        if keep_ids_global:
+            batches = batches.map(lambda features, labels: _cut_dense(features, labels,
+                                                                      rank, size))
+        return batches.prefetch(tf.data.AUTOTUNE)
+
+    def _record(self, features, labels, reasons, too_long, positions):
+        with tf.control_dependencies([self.malformed.record(reasons, too_long, positions)]):
+            return features, tf.identity(labels)
 
     def _records(self) -> tf.data.Dataset:
         """(file index, line number from 1, line) of every line of every file, in order."""
@@ -189,39 +128,42 @@ class CriteoReader:
         return records
 
     def _parse(self, files, lines, text, ragged_ids: bool):
-        """Checks and converts a batch of raw lines; malformed ones are dropped or raise."""
+        """Checks and converts a batch of raw lines. Malformed ones are dropped, returning
+        (features, labels, reasons, too_long, positions) for the bookkeeping, or raise."""
         schema = self.schema
         columns = tf.strings.split(text, sep="\t")
-        counts = columns.row_lengths()
         cells = columns.to_tensor(default_value="", shape=[None, schema.num_columns])
         int_end = 1 + schema.num_integer
         cat_end = int_end + schema.num_categorical
-        id_list = f"(?:{_HEX_ID}(?:{re.escape(schema.id_separator)}{_HEX_ID})*)?"
-        checks = [  # (reason index, well formed [n]) in REASONS order
-            counts == schema.num_columns,
+        separator = re.escape(schema.id_separator)
+        checks = [  # well formed [n], in REASONS order
+            columns.row_lengths() == schema.num_columns,
             tf.strings.regex_full_match(cells[:, 0], "[01]"),
             _all_match(cells[:, 1:int_end], f"(?:{_INTEGER})?"),
             _all_match(cells[:, int_end:cat_end], f"(?:{_HEX_ID})?"),
-            _all_match(cells[:, cat_end:], id_list),
+            _all_match(cells[:, cat_end:], f"(?:{_HEX_ID}(?:{separator}{_HEX_ID})*)?"),
         ]
         reasons = tf.fill(tf.shape(text), -1)
         for index in reversed(range(len(checks))):  # the first failing check names the line
             reasons = tf.where(checks[index], reasons, index)
         well_formed = reasons < 0
-        cells = tf.boolean_mask(cells, well_formed)
-        features, truncated = self._features(cells, int_end, cat_end, ragged_ids)
+        features = self._features(tf.boolean_mask(cells, well_formed), int_end, cat_end,
+                                  ragged_ids)
+        labels = tf.strings.to_number(tf.boolean_mask(cells[:, :1], well_formed), tf.float32)
         if self.on_malformed == "raise":
-            bookkeeping = [_assert_well_formed(well_formed, reasons, files, lines, text,
-                                               self.paths)]
-        else:
-            positions = tf.bitwise.bitwise_or(tf.bitwise.left_shift(files, _LINE_BITS), lines)
-            bookkeeping = self.malformed.record(reasons, positions, truncated)
-        with tf.control_dependencies(bookkeeping):
-            labels = tf.strings.to_number(cells[:, :1], tf.float32)
-        return features, labels
+            check = _assert_well_formed(well_formed, reasons, files, lines, text, self.paths)
+            with tf.control_dependencies([check]):
+                return features, tf.identity(labels)
+        id_counts = [tf.strings.length(tf.strings.regex_replace(cells[:, cat_end + i],
+                                                                f"[^{separator}]", "")) + 1
+                     for i in range(len(schema.multi_hot))]
+        too_long = tf.zeros(tf.shape(text), tf.bool)
+        for count, field in zip(id_counts, schema.multi_hot):
+            too_long |= count > field.max_length
+        return features, labels, reasons, too_long, line_positions(files, lines)
 
     def _features(self, cells, int_end: int, cat_end: int, ragged_ids: bool):
-        """Feature dict of well-formed cells, and how many id lists were cut."""
+        """The feature dict of well-formed cells."""
         schema = self.schema
         features = {}
         integers = cells[:, 1:int_end]
@@ -240,22 +182,17 @@ class CriteoReader:
                 features[name] = _one_hot(hash_ids(name, tokens[:, i]), ragged_ids)
         for i, name in enumerate(schema.categorical_columns):
             features[name] = _one_hot(hash_ids(name, cells[:, int_end + i]), ragged_ids)
-        truncated = tf.constant(0, tf.int64)
         for i, field in enumerate(schema.multi_hot):
             tokens = tf.strings.split(cells[:, cat_end + i], sep=schema.id_separator)
             tokens = tf.ragged.boolean_mask(tokens, tokens != "")  # "" splits into [""]
-            truncated += tf.reduce_sum(tf.cast(tokens.row_lengths() > field.max_length,
-                                               tf.int64))
             features[field.name] = hash_ids(field.name, tokens[:, :field.max_length])
-        return features, truncated
+        return features
 
-    @staticmethod
-    def _cut_dense(batch, rank: int, size: int):
-        """This rank's rows of the dense features and labels; ids stay global."""
-        features, labels = batch
-        start, count = sharding.local_rows(tf.shape(labels)[0], rank, size)
-        cut = lambda x: x if isinstance(x, tf.RaggedTensor) else x[start:start + count]  # noqa: E731
-        return {k: cut(v) for k, v in features.items()}, cut(labels)
+def _cut_dense(features: dict, labels: tf.Tensor, rank: int, size: int):
+    """This rank's rows of the dense features and labels; (ragged) ids stay global."""
+    start, count = sharding.local_rows(tf.shape(labels)[0], rank, size)
+    cut = lambda x: x if isinstance(x, tf.RaggedTensor) else x[start:start + count]  # noqa: E731
+    return {k: cut(v) for k, v in features.items()}, cut(labels)
 
 
 def _take_rows(tensors, rank: int, size: int):
