@@ -26,14 +26,23 @@ class DESLayer(keras.layers.Layer):
       table_optimizer: the sparse optimizer applied inside the table.
       initializer, initializer_scale, table_seed: the table's per-key initial rows.
       capacity_hint: expected rows on this rank.
+      row_budget: if set, the most rows this rank's table keeps between training steps:
+        after each step's update the least frequently looked-up rows (then the least
+        recently updated, then the smallest keys) are evicted. A step may insert up to its
+        batch's new owned ids above the budget before evicting. Eviction is per rank, so
+        runs with a budget are not equivalent across different numbers of ranks.
     """
 
     def __init__(self, dim: int, *, table_optimizer: SparseOptimizer = SGD(0.01),
                  initializer: str = "uniform", initializer_scale: float = 0.05,
-                 table_seed: int = 0, capacity_hint: int = 0, **kwargs):
+                 table_seed: int = 0, capacity_hint: int = 0, row_budget: int | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.strategy = current_strategy(type(self).__name__)
+        if row_budget is not None and row_budget < 0:
+            raise ValueError(f"row_budget must be >= 0 or None, got {row_budget}")
         self.dim = dim
+        self.row_budget = row_budget
         self.table = DynamicTable(dim, optimizer=table_optimizer, initializer=initializer,
                                   initializer_scale=initializer_scale, seed=table_seed,
                                   capacity_hint=capacity_hint, name=f"{self.name}_table")
@@ -77,7 +86,7 @@ class DESLayer(keras.layers.Layer):
                   ) -> tf.Tensor:
         return des_partials(self.table, entries, with_square_norms=with_square_norms,
                             training=bool(training), hook=self.gradient_hook.value,
-                            step=self.table_step.value)
+                            step=self.table_step.value, row_budget=self.row_budget)
 
     def own_rows(self, x: tf.Tensor, samples: tf.Tensor) -> tf.Tensor:
         """This rank's rows of a per-sample tensor that is global in "replicated" mode."""

@@ -100,9 +100,11 @@ def _check_shapes_agree(samples: tf.Tensor, segments_per_sample: int, replicated
 
 
 def des_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, step: tf.Variable) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, step: tf.Variable,
+                 row_budget: int | None = None) -> tf.Tensor:
     """Summed partials of this rank's segments: [segments, dim] (+1 column of FM square
-    norms when `with_square_norms`). Differentiable through `hook` when training."""
+    norms when `with_square_norms`). Differentiable through `hook` when training; the
+    backward evicts down to `row_budget` rows after the update when one is given."""
     unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
     rows = table.lookup(unique_ids) if training else table.find(unique_ids)
 
@@ -125,9 +127,14 @@ def des_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norm
             rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
                                           entries.segment_ids, entries.weights)
             updated = table.apply_gradients(unique_ids, rows_grad, step.assign_add(1))
+            done = tf.minimum(updated, 0)
+            if row_budget is not None:
+                with tf.control_dependencies([updated]):
+                    done += tf.minimum(tf.size(table.evict("row_budget", row_budget),
+                                               out_type=tf.int64), 0)
             # A zero that depends on the update by data: a control edge alone can be
             # pruned when Keras nests the train step in several tf.functions.
-            return tf.cast(tf.minimum(updated, 0), tf.float32)
+            return tf.cast(done, tf.float32)
 
         return comm.reduce_scatter(local_partials(rows), entries.segment_counts), backward
 
