@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
+from des_tf import comm
 from des_tf.layers.des_plan import OwnedEntries, des_partials, exchange_ids
 from des_tf.layers.inputs import Fields, stack_fields
 from des_tf.optimizers import SGD, SparseOptimizer
@@ -46,6 +47,13 @@ class DESLayer(keras.layers.Layer):
         self.table = DynamicTable(dim, optimizer=table_optimizer, initializer=initializer,
                                   initializer_scale=initializer_scale, seed=table_seed,
                                   capacity_hint=capacity_hint, name=f"{self.name}_table")
+        # Before any variable is broadcast: ranks built with another dim, seed, optimizer...
+        # fail here, naming what differs, instead of mis-training or failing obscurely.
+        comm.assert_same_config(
+            {"layer": type(self).__name__, "table": self.table.spec(), "row_budget": row_budget,
+             "sharding_seed": self.strategy.sharding_seed,
+             "input_mode": self.strategy.input_mode},
+            what=f"configuration of DES layer {self.name!r}")
         self.gradient_hook = self.add_weight(shape=(), initializer="zeros", trainable=True,
                                              name="gradient_hook")
         self.table_step = self.add_weight(shape=(), dtype="int64", initializer="zeros",
