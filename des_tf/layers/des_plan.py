@@ -99,6 +99,31 @@ def _check_shapes_agree(samples: tf.Tensor, segments_per_sample: int, replicated
     return shapes
 
 
+def local_entries(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None) -> OwnedEntries:
+    """Every id occurrence of this process's segments, for serving in one process with
+    no collective (the table holds every row)."""
+    values = ids.values
+    entry_weights = (tf.ones_like(values, tf.float32) if weights is None
+                     else tf.cast(weights.values, tf.float32))
+    num_segments = ids.nrows()
+    return OwnedEntries(values, ids.value_rowids(), entry_weights, num_segments,
+                        tf.cast(num_segments, tf.int32)[None])
+
+
+def _partials_of(rows, row_ids, entries: OwnedEntries, with_square_norms: bool) -> tf.Tensor:
+    """Partial sums of `entries` over `rows` (+ the FM square norms column)."""
+    sums, norms = partial_sums(rows, row_ids, entries.segment_ids, entries.weights,
+                               entries.num_segments, with_square_norms)
+    return tf.concat([sums, norms[:, None]], 1) if with_square_norms else sums
+
+
+def served_partials(table: DynamicTable, entries: OwnedEntries, with_square_norms: bool
+                    ) -> tf.Tensor:
+    """Forward of a DES operator in one process: `find` (absent keys read as zeros), sum."""
+    unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
+    return _partials_of(table.find(unique_ids), row_ids, entries, with_square_norms)
+
+
 def des_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
                  training: bool, hook: tf.Variable, step: tf.Variable,
                  row_budget: int | None = None) -> tf.Tensor:
@@ -109,9 +134,7 @@ def des_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norm
     rows = table.lookup(unique_ids) if training else table.find(unique_ids)
 
     def local_partials(rows):
-        sums, norms = partial_sums(rows, row_ids, entries.segment_ids, entries.weights,
-                                   entries.num_segments, with_square_norms)
-        return tf.concat([sums, norms[:, None]], 1) if with_square_norms else sums
+        return _partials_of(rows, row_ids, entries, with_square_norms)
 
     if not training:
         return comm.reduce_scatter(local_partials(rows), entries.segment_counts)
