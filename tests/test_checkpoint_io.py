@@ -160,6 +160,24 @@ def test_restore_before_build_says_how(tmp_path, model):
         des.checkpoint.restore(fresh, path)
 
 
+def test_callback_saves_every_k_steps_and_epoch_and_resumes(tmp_path):
+    with des.DESStrategy(sharding_seed=5).scope():
+        model = des_model.TinyCTR()
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    saver = des.checkpoint.CheckpointCallback(str(tmp_path), every_n_steps=3, keep=2)
+    model.fit(des_model.make_batches().take(7), verbose=0, shuffle=False, callbacks=[saver])
+    assert sorted(os.listdir(tmp_path)) == ["ckpt-000000000006", "ckpt-000000000007"]
+    saved = _state(model)
+    with des.DESStrategy(sharding_seed=5).scope():
+        resumed = des_model.TinyCTR()
+        resumed.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    restorer = des.checkpoint.CheckpointCallback(str(tmp_path), restore=True)
+    at_start = keras.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: _assert_state_equal(_state(resumed), saved))
+    resumed.fit(des_model.make_batches().take(1), verbose=0, callbacks=[restorer, at_start])
+    assert restorer.restored_step == 7
+
+
 def test_serving_export_predicts_like_the_model(model, tmp_path):
     features, _ = next(iter(des_model.make_batches(seed=3)))
     features = dict(features)

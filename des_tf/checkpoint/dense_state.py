@@ -20,9 +20,9 @@ def _variables(model: keras.Model) -> dict[str, keras.Variable]:
 def ensure_built(model: keras.Model) -> None:
     """Builds the optimizer's slots if needed; the model itself must already be built."""
     if not model.built or not model.weights:
-        raise CheckpointError("the model has no weights yet: build it before restoring (call "
-                              "it on one batch, or restore from CheckpointCallback(restore=True)"
-                              ", which restores once fit has built it)")
+        raise CheckpointError("the model is not built yet: build it before restoring (call it "
+                              "on one batch inside the strategy's scope), or restore with "
+                              "CheckpointCallback(restore=True), which runs once fit built it")
     if model.optimizer is not None and not model.optimizer.built:
         with model.distribute_strategy.scope():  # optimizer slots live in the model's strategy
             model.optimizer.build(model.trainable_variables)

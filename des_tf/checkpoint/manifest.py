@@ -79,7 +79,8 @@ def read(path: str) -> dict:
     except (OSError, ValueError) as error:
         raise CheckpointError(f"cannot read checkpoint manifest {target}: {error}") from error
     if manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{target} has format {manifest.get('format')!r}, expected {FORMAT!r}")
+        raise CheckpointError(f"{target} has format {manifest.get('format')!r}, "
+                              f"expected {FORMAT!r}")
     return manifest
 
 
