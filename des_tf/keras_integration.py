@@ -1,5 +1,5 @@
 """What DESStrategy adds to Keras 3 training beyond tf.distribute: global metrics and
-rank-0-only progress.
+rank-0-only progress, and errors that name a lost rank.
 
 Keras keeps each metric's state (sums, counts, AUC confusion counts) per process, so
 under plain tf.distribute semantics every rank would report its own samples' metrics.
@@ -8,7 +8,8 @@ metric states are first summed (or averaged, per the variable's aggregation) ove
 ranks with one allreduce per dtype, the results computed, and the local states put back:
 the reported loss, AUC, accuracy... are those of all ranks' samples together, and equal
 single-process metrics on the same data. Non-zero ranks also train, evaluate and predict
-with `verbose=0`. Both are installed once, when des_tf is imported, on `keras.Model`,
+with `verbose=0`, and a collective failure caused by a dead rank surfaces from `fit`,
+`evaluate` and `predict` as des_tf.comm.RankLostError naming it. All are installed once, when des_tf is imported, on `keras.Model`,
 and act only for models whose distribute strategy is a DESStrategy with several ranks.
 """
 
@@ -64,9 +65,12 @@ def _rank_zero_verbosity(original):
     @functools.wraps(original)
     def run(self, *args, **kwargs):
         strategy = _des_strategy(self)
-        if strategy is not None and strategy.rank != 0:
+        if strategy is None:
+            return original(self, *args, **kwargs)
+        if strategy.rank != 0:
             kwargs["verbose"] = 0
-        return original(self, *args, **kwargs)
+        with comm.naming_lost_ranks():
+            return original(self, *args, **kwargs)
 
     return run
 

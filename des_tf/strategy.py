@@ -107,6 +107,8 @@ class DESStrategy(distribute_lib.Strategy):
             os.environ["HOROVOD_GLOO_TIMEOUT_SECONDS"] = str(int(collective_timeout_s))
         comm.init()
         comm.counters()  # created here, outside any scope, before variables get broadcast
+        if comm.size() > 1:
+            comm.liveness.peers()  # recorded now, so a lost rank can be named later
         if expected_size is not None and comm.size() != expected_size:
             raise RuntimeError(
                 f"this job expects {expected_size} ranks but runs on {comm.size()}; launch it "

@@ -7,15 +7,38 @@ and a step counter for the table's update bookkeeping.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Mapping
+
 import keras
 import tensorflow as tf
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
-from des_tf.layers.des_plan import OwnedEntries, des_partials, exchange_ids
+from des_tf import comm
+from des_tf.layers.des_plan import (OwnedEntries, des_partials, exchange_ids, local_entries,
+                                    served_partials)
 from des_tf.layers.inputs import Fields, stack_fields
 from des_tf.optimizers import SGD, SparseOptimizer
 from des_tf.strategy import current_strategy
 from des_tf.tables import DynamicTable
+
+
+# While set (see `serving`): {layer: table holding all of its rows} for single-process use.
+_SERVING_TABLES: contextvars.ContextVar[Mapping | None] = contextvars.ContextVar(
+    "des_serving_tables", default=None)
+
+
+@contextlib.contextmanager
+def serving(tables: Mapping):
+    """Within it, DES layers compute in one process with no collective: each reads the
+    rows of its ids from `tables[layer]` (a table holding all ranks' rows) with `find`,
+    absent keys reading as zeros. Used to trace a serving function (checkpoint.export)."""
+    token = _SERVING_TABLES.set(tables)
+    try:
+        yield
+    finally:
+        _SERVING_TABLES.reset(token)
 
 
 class DESLayer(keras.layers.Layer):
@@ -26,17 +49,33 @@ class DESLayer(keras.layers.Layer):
       table_optimizer: the sparse optimizer applied inside the table.
       initializer, initializer_scale, table_seed: the table's per-key initial rows.
       capacity_hint: expected rows on this rank.
+      row_budget: if set, the most rows this rank's table keeps between training steps:
+        after each step's update the least frequently looked-up rows (then the least
+        recently updated, then the smallest keys) are evicted. A step may insert up to its
+        batch's new owned ids above the budget before evicting. Eviction is per rank, so
+        runs with a budget are not equivalent across different numbers of ranks.
     """
 
     def __init__(self, dim: int, *, table_optimizer: SparseOptimizer = SGD(0.01),
                  initializer: str = "uniform", initializer_scale: float = 0.05,
-                 table_seed: int = 0, capacity_hint: int = 0, **kwargs):
+                 table_seed: int = 0, capacity_hint: int = 0, row_budget: int | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.strategy = current_strategy(type(self).__name__)
+        if row_budget is not None and row_budget < 0:
+            raise ValueError(f"row_budget must be >= 0 or None, got {row_budget}")
         self.dim = dim
+        self.row_budget = row_budget
         self.table = DynamicTable(dim, optimizer=table_optimizer, initializer=initializer,
                                   initializer_scale=initializer_scale, seed=table_seed,
                                   capacity_hint=capacity_hint, name=f"{self.name}_table")
+        # Before any variable is broadcast: ranks built with another dim, seed, optimizer...
+        # fail here, naming what differs, instead of mis-training or failing obscurely.
+        comm.assert_same_config(
+            {"layer": type(self).__name__, "table": self.table.spec(), "row_budget": row_budget,
+             "sharding_seed": self.strategy.sharding_seed,
+             "input_mode": self.strategy.input_mode},
+            what=f"configuration of DES layer {self.name!r}")
         self.gradient_hook = self.add_weight(shape=(), initializer="zeros", trainable=True,
                                              name="gradient_hook")
         self.table_step = self.add_weight(shape=(), dtype="int64", initializer="zeros",
@@ -64,24 +103,33 @@ class DESLayer(keras.layers.Layer):
 
     def _fields(self, ids, weights) -> Fields:
         """The id input stacked as ragged [batch, fields, None] (see inputs.stack_fields)."""
-        return stack_fields(ids, weights, self.name,
-                            replicated=self.strategy.input_mode == "replicated")
+        replicated = self.strategy.input_mode == "replicated" and self._serving_table() is None
+        return stack_fields(ids, weights, self.name, replicated=replicated)
+
+    def _serving_table(self) -> DynamicTable | None:
+        tables = _SERVING_TABLES.get()
+        return None if tables is None else tables[self]
 
     def _exchange(self, fields: Fields, per_field: bool) -> OwnedEntries:
         """Brings the ids to their owners, one output row per (sample, field) when
-        `per_field`, else per sample."""
+        `per_field`, else per sample (all ids stay here when serving)."""
         segments, weights = fields.segments(per_field)
+        if self._serving_table() is not None:
+            return local_entries(segments, weights)
         return exchange_ids(segments, weights, fields.count if per_field else 1, self.strategy)
 
     def _partials(self, entries: OwnedEntries, training, with_square_norms: bool = False
                   ) -> tf.Tensor:
+        served = self._serving_table()
+        if served is not None:
+            return served_partials(served, entries, with_square_norms)
         return des_partials(self.table, entries, with_square_norms=with_square_norms,
                             training=bool(training), hook=self.gradient_hook.value,
-                            step=self.table_step.value)
+                            step=self.table_step.value, row_budget=self.row_budget)
 
     def own_rows(self, x: tf.Tensor, samples: tf.Tensor) -> tf.Tensor:
         """This rank's rows of a per-sample tensor that is global in "replicated" mode."""
-        if self.strategy.input_mode != "replicated":
+        if self.strategy.input_mode != "replicated" or self._serving_table() is not None:
             return x
         start, count = self.strategy.local_rows(samples)
         return x[start:start + count]

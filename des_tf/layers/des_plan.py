@@ -99,17 +99,42 @@ def _check_shapes_agree(samples: tf.Tensor, segments_per_sample: int, replicated
     return shapes
 
 
+def local_entries(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None) -> OwnedEntries:
+    """Every id occurrence of this process's segments, for serving in one process with
+    no collective (the table holds every row)."""
+    values = ids.values
+    entry_weights = (tf.ones_like(values, tf.float32) if weights is None
+                     else tf.cast(weights.values, tf.float32))
+    num_segments = ids.nrows()
+    return OwnedEntries(values, ids.value_rowids(), entry_weights, num_segments,
+                        tf.cast(num_segments, tf.int32)[None])
+
+
+def _partials_of(rows, row_ids, entries: OwnedEntries, with_square_norms: bool) -> tf.Tensor:
+    """Partial sums of `entries` over `rows` (+ the FM square norms column)."""
+    sums, norms = partial_sums(rows, row_ids, entries.segment_ids, entries.weights,
+                               entries.num_segments, with_square_norms)
+    return tf.concat([sums, norms[:, None]], 1) if with_square_norms else sums
+
+
+def served_partials(table: DynamicTable, entries: OwnedEntries, with_square_norms: bool
+                    ) -> tf.Tensor:
+    """Forward of a DES operator in one process: `find` (absent keys read as zeros), sum."""
+    unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
+    return _partials_of(table.find(unique_ids), row_ids, entries, with_square_norms)
+
+
 def des_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, step: tf.Variable) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, step: tf.Variable,
+                 row_budget: int | None = None) -> tf.Tensor:
     """Summed partials of this rank's segments: [segments, dim] (+1 column of FM square
-    norms when `with_square_norms`). Differentiable through `hook` when training."""
+    norms when `with_square_norms`). Differentiable through `hook` when training; the
+    backward evicts down to `row_budget` rows after the update when one is given."""
     unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
     rows = table.lookup(unique_ids) if training else table.find(unique_ids)
 
     def local_partials(rows):
-        sums, norms = partial_sums(rows, row_ids, entries.segment_ids, entries.weights,
-                                   entries.num_segments, with_square_norms)
-        return tf.concat([sums, norms[:, None]], 1) if with_square_norms else sums
+        return _partials_of(rows, row_ids, entries, with_square_norms)
 
     if not training:
         return comm.reduce_scatter(local_partials(rows), entries.segment_counts)
@@ -125,9 +150,14 @@ def des_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norm
             rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
                                           entries.segment_ids, entries.weights)
             updated = table.apply_gradients(unique_ids, rows_grad, step.assign_add(1))
+            done = tf.minimum(updated, 0)
+            if row_budget is not None:
+                with tf.control_dependencies([updated]):
+                    done += tf.minimum(tf.size(table.evict("row_budget", row_budget),
+                                               out_type=tf.int64), 0)
             # A zero that depends on the update by data: a control edge alone can be
             # pruned when Keras nests the train step in several tf.functions.
-            return tf.cast(tf.minimum(updated, 0), tf.float32)
+            return tf.cast(done, tf.float32)
 
         return comm.reduce_scatter(local_partials(rows), entries.segment_counts), backward
 

@@ -98,6 +98,16 @@ class DynamicTable(tf.saved_model.experimental.TrackableResource):
         gen_resource_variable_ops.destroy_resource_op(self.resource_handle,
                                                       ignore_lookup_error=True)
 
+    def spec(self) -> dict:
+        """What defines the table's rows (dim, optimizer and its hyper-parameters,
+        initializer, seed), as JSON-able values: checkpoints and config checks compare it."""
+        attrs = self._attrs
+        return {"dim": self.dim, "optimizer": self.optimizer.name,
+                "learning_rate": float(self.optimizer.learning_rate),
+                "hyperparameters": self.optimizer.hyperparameters(),
+                "initializer": attrs["initializer"],
+                "initializer_scale": attrs["initializer_scale"], "seed": attrs["seed"]}
+
     def lookup(self, keys) -> tf.Tensor:
         """Rows of `keys` (shape keys.shape + [dim]); missing keys are inserted."""
         return self._ops.des_embedding_table_lookup(self.resource_handle, _as_keys(keys),

@@ -1,0 +1,26 @@
+"""Resharding: the rows a rank owns under the current number of ranks, taken from shard
+files written by any number of ranks (the owner rule is a pure function of the key)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from des_tf.sharding import shard_owner
+from des_tf.tables import TableRows
+
+FIELDS = TableRows._fields  # keys, values, slots, metadata
+
+
+def owned(shard: dict[str, np.ndarray], rank: int, size: int, seed: int) -> dict[str, np.ndarray]:
+    """The rows of one shard file that `rank` owns among `size` ranks."""
+    mine = shard_owner(shard["keys"], size, seed=seed).numpy() == rank
+    return {field: shard[field][mine] for field in FIELDS}
+
+
+def concatenate(parts: list[dict[str, np.ndarray]], dim: int, num_slots: int) -> TableRows:
+    """One TableRows from several shards' owned rows (empty arrays of the right shapes if
+    there are none)."""
+    if not parts:
+        return TableRows(np.zeros([0], np.int64), np.zeros([0, dim], np.float32),
+                         np.zeros([0, num_slots, dim], np.float32), np.zeros([0, 3], np.int64))
+    return TableRows(*(np.concatenate([p[field] for p in parts]) for field in FIELDS))
