@@ -19,7 +19,8 @@ import keras
 import tensorflow as tf
 from absl import app
 
-from des_tf import comm
+from des_tf import checkpoint, comm
+from des_tf import tables as tables_lib
 from des_tf.cli import flags as cli_flags
 from des_tf.cli import reference, report
 from des_tf.cli.progress import TrainingProgress
@@ -54,16 +55,63 @@ def _readers() -> tuple[CriteoReader, CriteoReader, dict]:
     return train, evaluation, facts
 
 
+def _per_rank(strategy: DESStrategy, reader: CriteoReader, global_batch: int,
+              rank: int, size: int, training: bool) -> tf.data.Dataset:
+    """This rank's slice of every global batch; for training, every pass (--epochs) or an
+    endless stream (--steps) of whole global batches."""
+    dataset = reader.dataset(global_batch, rank, size,
+                             keep_ids_global=strategy.input_mode == "replicated",
+                             drop_remainder=training)
+    if not training:
+        return dataset
+    return dataset.repeat() if FLAGS.steps else dataset.repeat(FLAGS.epochs)
+
+
 def _distributed(strategy: DESStrategy, reader: CriteoReader, global_batch: int,
-                 training: bool):
-    """The reader's batches, each rank reading only its slice of every global batch."""
-    def per_rank(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        dataset = reader.dataset(global_batch, context.input_pipeline_id,
-                                 context.num_input_pipelines,
-                                 keep_ids_global=strategy.input_mode == "replicated",
-                                 drop_remainder=training)
-        return dataset.repeat() if training and FLAGS.steps else dataset
-    return strategy.distribute_datasets_from_function(per_rank)
+                 training: bool, skip: int = 0):
+    """The reader's batches, each rank reading only its slice of every global batch;
+    `skip` leaves out the global batches a restored checkpoint has trained on."""
+    return strategy.distribute_datasets_from_function(
+        lambda context: _per_rank(strategy, reader, global_batch, context.input_pipeline_id,
+                                  context.num_input_pipelines, training).skip(skip))
+
+
+def _build_and_restore(strategy: DESStrategy, model, reader: CriteoReader,
+                       global_batch: int) -> int:
+    """Creates the model's weights on one local batch, then restores the newest
+    checkpoint in --checkpoint_dir; returns its step (0 without one)."""
+    features, _ = next(iter(_per_rank(strategy, reader, global_batch, strategy.rank,
+                                      strategy.size, training=False)))
+    with strategy.scope():
+        model(features, training=False)
+    step = checkpoint.restore_latest(model, FLAGS.checkpoint_dir) or 0
+    if step:
+        _say(f"resumed from the checkpoint of step {step} in {FLAGS.checkpoint_dir}")
+    return step
+
+
+def _train(strategy: DESStrategy, model, reader: CriteoReader, global_batch: int,
+           first_step: int) -> tuple[TrainingProgress, comm.CommBytesLogger]:
+    """Fits from `first_step` to --steps (or to the end of --epochs passes)."""
+    progress = TrainingProgress(global_batch, FLAGS.log_every, FLAGS.steps or None, first_step)
+    comm_bytes = comm.CommBytesLogger(verbose=False)
+    callbacks = [progress, comm_bytes]
+    if FLAGS.checkpoint_dir:
+        callbacks.append(checkpoint.CheckpointCallback(
+            FLAGS.checkpoint_dir, every_n_steps=FLAGS.checkpoint_every or None,
+            keep=FLAGS.keep_checkpoints))
+    remaining = FLAGS.steps - first_step if FLAGS.steps else None
+    if remaining is not None and remaining <= 0:
+        _say(f"the checkpoint already reached --steps={FLAGS.steps}: nothing to train")
+        return progress, comm_bytes
+    # All --epochs passes make one Keras epoch, so a resumed run can skip into any pass.
+    model.fit(_distributed(strategy, reader, global_batch, training=True, skip=first_step),
+              epochs=1, steps_per_epoch=remaining, shuffle=False, verbose=0,
+              callbacks=callbacks)
+    if progress.steps == 0:
+        raise ValueError(f"no training step ran: the training data has fewer than one "
+                         f"global batch ({global_batch} lines) of well-formed lines")
+    return progress, comm_bytes
 
 
 def _bytes_per_step(per_step: dict[str, dict[str, float]]) -> dict:
@@ -82,6 +130,7 @@ def main(argv: list[str]) -> None:
     warnings.filterwarnings("ignore", message="Your input ran out of data")
     started = time.perf_counter()
     strategy = DESStrategy(input_mode=FLAGS.input_mode)
+    comm.assert_same_config(cli_flags.job_config(), "command-line flags")
     keras.utils.set_random_seed(FLAGS.seed)
     train_reader, eval_reader, facts = _readers()
     global_batch = FLAGS.batch_size * strategy.size
@@ -91,33 +140,39 @@ def main(argv: list[str]) -> None:
         model = cli_flags.model(cli_flags.schema().feature_spec())
         model.compile(optimizer=cli_flags.dense_optimizer(), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")])
-    progress = TrainingProgress(global_batch, FLAGS.log_every, FLAGS.steps or None)
-    comm_bytes = comm.CommBytesLogger(verbose=False)
-    model.fit(_distributed(strategy, train_reader, global_batch, training=True),
-              epochs=1 if FLAGS.steps else FLAGS.epochs, steps_per_epoch=FLAGS.steps or None,
-              shuffle=False, verbose=0, callbacks=[progress, comm_bytes])
-    if progress.steps == 0:
-        raise ValueError(f"no training step ran: the training data has fewer than one "
-                         f"global batch ({global_batch} lines) of well-formed lines")
+    first_step = (_build_and_restore(strategy, model, train_reader, global_batch)
+                  if FLAGS.checkpoint_dir else 0)
+    progress, comm_bytes = _train(strategy, model, train_reader, global_batch, first_step)
     evaluation = model.evaluate(_distributed(strategy, eval_reader, global_batch,
                                              training=False), verbose=0, return_dict=True)
     for name, reader in (("train", train_reader), ("eval", eval_reader)):
         warning = reader.malformed.summary()
         if warning:
             print(f"rank {strategy.rank}: {name} data: {warning}", flush=True)
+    tables = tables_lib.table_report(model)
+    _say(tables_lib.format_table_report(tables))
+    if FLAGS.export_dir:
+        example, _ = next(iter(_per_rank(strategy, eval_reader, global_batch, strategy.rank,
+                                         strategy.size, training=False)))
+        checkpoint.export_for_serving(model, FLAGS.export_dir, example)
+        _say(f"exported a single-process serving model to {FLAGS.export_dir}")
     summary = {
         "model": FLAGS.model, "ranks": strategy.size, "global_batch": global_batch,
-        "train_steps": progress.steps, "train_samples": progress.steps * global_batch,
+        "train_steps": first_step + progress.steps,
+        "train_samples": progress.steps * global_batch,
         "samples_per_s": round(progress.samples_per_second(), 1),
         "eval_auc": round(float(evaluation["auc"]), 6),
         "eval_logloss": round(float(evaluation["loss"]), 6),
         "bytes_per_step": _bytes_per_step(comm_bytes.per_step()),
+        "table_rows": sum(sum(t["rows"]) for t in tables),
+        "table_bytes_per_rank": [sum(t["bytes"][r] for t in tables)
+                                 for r in range(strategy.size)],
     }
     if facts:
         summary["data_ceiling_auc"] = round(facts["ceiling_auc"], 6)
     if strategy.rank != 0:
         return
-    if FLAGS.plot:
+    if FLAGS.plot and progress.curve:
         report.plot_curve(progress.curve, FLAGS.plot, f"{FLAGS.model}, {strategy.size} "
                           f"rank(s), global batch {global_batch}", summary["eval_auc"])
         print(f"wrote {FLAGS.plot}", flush=True)

@@ -61,6 +61,25 @@ def test_two_ranks_match_the_single_process_reference(tmp_path):
     assert output.count("DES_TF_SUMMARY") == 1  # rank 0 only
 
 
+def test_resume_on_another_number_of_ranks_equals_an_uninterrupted_run(tmp_path):
+    """2 ranks train 20 steps with checkpoints; one process resumes to step 30 with the
+    same global batch; an uninterrupted one-process run gets the same model."""
+    common = [*TINY, f"--data_dir={tmp_path}", "--log_every=0", "--steps=30"]
+    resumable = [*common, f"--checkpoint_dir={tmp_path / 'ckpt'}", "--checkpoint_every=10"]
+    launch(2, ["-m", "des_tf.train", *resumable, "--steps=20", "--batch_size=64"],
+           timeout_s=300, what="des_tf.train")
+    resumed = _train_one_process(resumable)
+    assert resumed.returncode == 0, resumed.stdout[-3000:]
+    assert "resumed from the checkpoint of step 20" in resumed.stdout
+    uninterrupted = _train_one_process(common)
+    assert uninterrupted.returncode == 0, uninterrupted.stdout[-3000:]
+    resumed, uninterrupted = _summary(resumed.stdout), _summary(uninterrupted.stdout)
+    assert resumed["train_steps"] == uninterrupted["train_steps"] == 30
+    assert resumed["table_rows"] == uninterrupted["table_rows"]
+    for key in ("eval_auc", "eval_logloss"):
+        assert abs(resumed[key] - uninterrupted[key]) < 1e-5, (resumed, uninterrupted)
+
+
 def _data_with_bad_lines(tmp_path) -> str:
     path = tmp_path / "data.tsv"
     synthetic.generate(path, synthetic.SyntheticSpec(rows=2000, seed=1),

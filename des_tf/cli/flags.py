@@ -57,6 +57,14 @@ flags.DEFINE_float("linear_learning_rate", 0.05, "Its learning rate.")
 flags.DEFINE_enum("input_mode", "allgather", ["allgather", "alltoall", "replicated"],
                   "How ids reach their owners (DESStrategy).")
 flags.DEFINE_integer("seed", 0, "Seed of the dense weights' initialisation.")
+# Checkpoints and export.
+flags.DEFINE_string("checkpoint_dir", "", "Sharded checkpoints go here; a run resumes from "
+                    "the newest one in it (on any number of ranks).")
+flags.DEFINE_integer("checkpoint_every", 0, "Also checkpoint every this many steps (0: only "
+                     "at the end).")
+flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept in --checkpoint_dir.")
+flags.DEFINE_string("export_dir", "", "After training, write a single-process SavedModel "
+                    "for serving here.")
 # Output.
 flags.DEFINE_integer("log_every", 50, "Rank 0 prints progress every this many steps.")
 flags.DEFINE_string("metrics_json", "", "Also write the final summary JSON here.")
@@ -64,6 +72,16 @@ flags.DEFINE_string("plot", "", "Write a PNG of loss and AUC against step here."
 flags.DEFINE_bool("single_process_reference", False, "After training, rank 0 trains the "
                   "same model in one process on the same global batches and prints both "
                   "results.")
+
+
+# Flags that may differ between the ranks of one job: they only shape its output.
+_PER_RANK_FLAGS = {"log_every", "metrics_json", "plot", "single_process_reference"}
+
+
+def job_config() -> dict:
+    """The flags every rank of a job must agree on (checked at start-up)."""
+    return {flag.name: flag.value for flag in FLAGS.get_flags_for_module(__name__)
+            if flag.name not in _PER_RANK_FLAGS}
 
 
 def _ints(values: list[str]) -> tuple[int, ...]:

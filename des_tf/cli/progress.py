@@ -13,8 +13,10 @@ class TrainingProgress(keras.callbacks.Callback):
     """Records (step, loss, AUC) after every step, times the steps after the first (which
     traces the graph) and, on rank 0, prints a progress line every `log_every` steps."""
 
-    def __init__(self, global_batch_size: int, log_every: int, total_steps: int | None):
+    def __init__(self, global_batch_size: int, log_every: int, total_steps: int | None,
+                 first_step: int = 0):
         super().__init__()
+        self.first_step = first_step  # steps a restored checkpoint had already done
         self.global_batch_size = global_batch_size
         self.log_every = log_every
         self.total_steps = total_steps
@@ -30,7 +32,8 @@ class TrainingProgress(keras.callbacks.Callback):
         if self.steps == 1:
             self._timed_from = time.perf_counter()
             self._last_print = (1, self._timed_from)
-        self.curve.append((self.steps, float(logs.get("loss", float("nan"))),
+        step = self.first_step + self.steps
+        self.curve.append((step, float(logs.get("loss", float("nan"))),
                            float(logs.get("auc", float("nan")))))
         if comm.rank() == 0 and self.log_every and self.steps % self.log_every == 0:
             steps_before, time_before = self._last_print
@@ -39,8 +42,8 @@ class TrainingProgress(keras.callbacks.Callback):
             self._last_print = (self.steps, now)
             total = f"/{self.total_steps}" if self.total_steps else ""
             _, loss, auc = self.curve[-1]
-            print(f"step {self.steps}{total}: {rate:,.0f} samples/s, loss {loss:.4f}, "
-                  f"auc {auc:.4f} (running over the epoch)", flush=True)
+            print(f"step {step}{total}: {rate:,.0f} samples/s, loss {loss:.4f}, "
+                  f"auc {auc:.4f} (running means)", flush=True)
 
     def on_train_end(self, logs=None):
         self._timed_to = time.perf_counter()

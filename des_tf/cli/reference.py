@@ -20,7 +20,8 @@ def train_single_process(argv: list[str], global_batch_size: int) -> dict:
         summary_path = os.path.join(scratch, "summary.json")
         command = [sys.executable, "-m", "des_tf.train", *argv,
                    f"--batch_size={global_batch_size}", "--nosingle_process_reference",
-                   f"--metrics_json={summary_path}", "--plot=", "--log_every=0"]
+                   f"--metrics_json={summary_path}", "--plot=", "--log_every=0",
+                   "--checkpoint_dir=", "--export_dir="]
         run = subprocess.run(command, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
         if run.returncode != 0:
