@@ -76,14 +76,21 @@ def _distributed(strategy: DESStrategy, reader: CriteoReader, global_batch: int,
                                   context.num_input_pipelines, training).skip(skip))
 
 
+def _first_local_batch(strategy: DESStrategy, reader: CriteoReader, global_batch: int):
+    """This rank's part of the first global batch, or a ValueError naming the files."""
+    for features, _ in _per_rank(strategy, reader, global_batch, strategy.rank,
+                                 strategy.size, training=True).take(1):
+        return features
+    raise ValueError(f"no training step can run: {reader.paths} hold fewer than one global "
+                     f"batch ({global_batch} lines) of well-formed lines")
+
+
 def _build_and_restore(strategy: DESStrategy, model, reader: CriteoReader,
                        global_batch: int) -> int:
     """Creates the model's weights on one local batch, then restores the newest
     checkpoint in --checkpoint_dir; returns its step (0 without one)."""
-    features, _ = next(iter(_per_rank(strategy, reader, global_batch, strategy.rank,
-                                      strategy.size, training=False)))
     with strategy.scope():
-        model(features, training=False)
+        model(_first_local_batch(strategy, reader, global_batch), training=False)
     step = checkpoint.restore_latest(model, FLAGS.checkpoint_dir) or 0
     if step:
         _say(f"resumed from the checkpoint of step {step} in {FLAGS.checkpoint_dir}")
@@ -104,13 +111,11 @@ def _train(strategy: DESStrategy, model, reader: CriteoReader, global_batch: int
     if remaining is not None and remaining <= 0:
         _say(f"the checkpoint already reached --steps={FLAGS.steps}: nothing to train")
         return progress, comm_bytes
+    _first_local_batch(strategy, reader, global_batch)  # Keras fails obscurely without one
     # All --epochs passes make one Keras epoch, so a resumed run can skip into any pass.
     model.fit(_distributed(strategy, reader, global_batch, training=True, skip=first_step),
               epochs=1, steps_per_epoch=remaining, shuffle=False, verbose=0,
               callbacks=callbacks)
-    if progress.steps == 0:
-        raise ValueError(f"no training step ran: the training data has fewer than one "
-                         f"global batch ({global_batch} lines) of well-formed lines")
     return progress, comm_bytes
 
 
@@ -152,9 +157,8 @@ def main(argv: list[str]) -> None:
     tables = tables_lib.table_report(model)
     _say(tables_lib.format_table_report(tables))
     if FLAGS.export_dir:
-        example, _ = next(iter(_per_rank(strategy, eval_reader, global_batch, strategy.rank,
-                                         strategy.size, training=False)))
-        checkpoint.export_for_serving(model, FLAGS.export_dir, example)
+        checkpoint.export_for_serving(
+            model, FLAGS.export_dir, _first_local_batch(strategy, train_reader, global_batch))
         _say(f"exported a single-process serving model to {FLAGS.export_dir}")
     summary = {
         "model": FLAGS.model, "ranks": strategy.size, "global_batch": global_batch,

@@ -185,7 +185,11 @@ def test_killed_rank_is_named_and_the_job_resumes(out):
         run_ranks(2, train_and_lose_rank_1, args=[str(out)], timeout_s=120)
     elapsed = time.monotonic() - start
     assert elapsed < 60, elapsed
-    assert "RankLostError: rank 0: a collective failed: lost rank 1" in str(failure.value)
+    # Whoever is first names the lost rank: rank 0's RankLostError, or horovodrun, which
+    # terminates the surviving ranks as soon as one exits (under load it can win the race).
+    message = str(failure.value)
+    assert ("RankLostError: rank 0: a collective failed: lost rank 1" in message
+            or "The first process to do so was:\nProcess name: 1\nExit code: 137" in message)
     assert sorted(os.listdir(out / "crash")) == ["ckpt-000000000005", "ckpt-000000000010"]
     output = run_ranks(2, resume_after_the_crash, args=[str(out)], timeout_s=240)
     assert "rank 0 resumed at step 10" in output

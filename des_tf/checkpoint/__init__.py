@@ -1,4 +1,4 @@
-"""Checkpoints that reshard and export for serving (issue 7; see docs/checkpoints.md).
+"""Checkpoints that reshard and export for serving (README: "Checkpoints, restarts and serving").
 
 - `save` / `restore` / `restore_latest` / `latest`: sharded checkpoints; each rank writes
   its own table rows, rank 0 the dense state and a manifest with checksums; a checkpoint

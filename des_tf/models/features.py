@@ -32,11 +32,15 @@ class FeatureSpec:
         return [_required(features, name) for name in self.sparse]
 
     def dense_matrix(self, features: dict) -> tf.Tensor | None:
-        """The dense features as one float32 [batch, total width] matrix, or None."""
+        """The dense features as one float32 [batch, total width] matrix, or None; a NaN
+        or Inf raises InvalidArgumentError naming the features."""
         if not self.dense:
             return None
         columns = [tf.cast(_required(features, name), tf.float32) for name in self.dense]
-        return tf.concat([c[:, None] if c.shape.rank == 1 else c for c in columns], axis=1)
+        matrix = tf.concat([c[:, None] if c.shape.rank == 1 else c for c in columns], axis=1)
+        # A NaN / Inf input would silently turn every weight it reaches into NaN.
+        return tf.debugging.check_numerics(
+            matrix, f"dense features {list(self.dense)} contain NaN or Inf")
 
 
 def _required(features: dict, name: str):
