@@ -32,35 +32,14 @@
 #include "initializer.h"
 #include "parallel_for.h"
 #include "sparse_optimizer.h"
+#include "table_config.h"
 
 namespace des {
-
-// What apply_gradients does with a NaN or Inf (summed) gradient.
-enum class NonFinitePolicy {
-  kError,  // reject the whole call before changing any row
-  kSkip,   // leave that key's row untouched, update the others
-};
 
 enum class EvictionPolicy {
   kMinFrequency,  // remove rows looked up fewer than `threshold` times
   kMaxAge,        // remove rows not updated in the last `threshold` steps
   kRowBudget,     // remove the least frequent rows until at most `threshold` remain
-};
-
-struct TableConfig {
-  int dim = 1;
-  Initializer initializer;
-  uint64_t seed = 0;
-  OptimizerConfig optimizer;
-  NonFinitePolicy nonfinite = NonFinitePolicy::kError;
-  int64_t capacity_hint = 0;  // expected rows: pre-sizes the index
-};
-
-// Per-row bookkeeping for eviction and Adam's per-row bias correction.
-struct RowMeta {
-  uint32_t frequency;     // lookups of this key (saturating)
-  uint32_t update_count;  // optimizer updates applied (Adam's t)
-  int64_t last_step;      // step of the last update (insert step if none)
 };
 
 // A snapshot of rows, ordered by key.

@@ -6,6 +6,7 @@
 
 #include "../ops/key_checks.h"
 #include "embedding_table.h"
+#include "table_attrs.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/resource_mgr.h"
 #include "tensorflow/core/framework/resource_op_kernel.h"
@@ -42,44 +43,6 @@ namespace {
 // The table's work units are its stripes: ~100 cycles per key, spread over them.
 ParallelFor StripeParallelFor(OpKernelContext* ctx, int64_t keys) {
   return TfParallelFor(ctx, 100 * (keys / EmbeddingTable::kNumStripes + 1));
-}
-
-// Parses the creation attrs into a TableConfig, failing with InvalidArgument.
-absl::Status ParseTableConfig(OpKernelConstruction* ctx, TableConfig* config) {
-  int64_t dim, seed, capacity_hint;
-  std::string initializer, optimizer, nonfinite;
-  float scale;
-  std::vector<std::string> names;
-  std::vector<float> values;
-  TF_RETURN_IF_ERROR(ctx->GetAttr("dim", &dim));
-  TF_RETURN_IF_ERROR(ctx->GetAttr("initializer", &initializer));
-  TF_RETURN_IF_ERROR(ctx->GetAttr("initializer_scale", &scale));
-  TF_RETURN_IF_ERROR(ctx->GetAttr("seed", &seed));
-  TF_RETURN_IF_ERROR(ctx->GetAttr("optimizer", &optimizer));
-  TF_RETURN_IF_ERROR(ctx->GetAttr("hyperparameter_names", &names));
-  TF_RETURN_IF_ERROR(ctx->GetAttr("hyperparameter_values", &values));
-  TF_RETURN_IF_ERROR(ctx->GetAttr("nonfinite_gradients", &nonfinite));
-  TF_RETURN_IF_ERROR(ctx->GetAttr("capacity_hint", &capacity_hint));
-  if (dim <= 0 || dim > (1 << 20)) {
-    return InvalidArgument("DesEmbeddingTable: dim must be in [1, 2^20], got ", dim);
-  }
-  if (capacity_hint < 0) {
-    return InvalidArgument("DesEmbeddingTable: capacity_hint must be >= 0, got ",
-                           capacity_hint);
-  }
-  if (nonfinite != "error" && nonfinite != "skip") {
-    return InvalidArgument("DesEmbeddingTable: nonfinite_gradients must be 'error' or "
-                           "'skip', got '", nonfinite, "'");
-  }
-  std::string error = ParseInitializer(initializer, scale, &config->initializer);
-  if (error.empty()) error = ParseOptimizer(optimizer, names, values, &config->optimizer);
-  if (!error.empty()) return InvalidArgument("DesEmbeddingTable: ", error);
-  config->dim = static_cast<int>(dim);
-  config->seed = static_cast<uint64_t>(seed);
-  config->capacity_hint = capacity_hint;
-  config->nonfinite =
-      nonfinite == "skip" ? NonFinitePolicy::kSkip : NonFinitePolicy::kError;
-  return absl::OkStatus();
 }
 
 }  // namespace

@@ -7,11 +7,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define DES_HOST_DEVICE __host__ __device__
-#else
-#define DES_HOST_DEVICE
-#endif
+#include "host_device.h"
 
 namespace des {
 

@@ -93,8 +93,25 @@ inline const TruncatedNormalQuantiles& Quantiles() {
   return table;
 }
 
+// Products and sums rounded on their own: nvcc would otherwise fuse a*b+c into
+// one FMA on the device and change the bits (host builds do not contract).
+DES_HOST_DEVICE inline float MulRounded(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+DES_HOST_DEVICE inline float AddRounded(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+
 // Uniform in [0, 1) with 24 random bits, from a counter-based hash.
-inline float UnitUniform(uint64_t row_hash, int64_t column) {
+DES_HOST_DEVICE inline float UnitUniform(uint64_t row_hash, int64_t column) {
   const uint64_t bits = Mix64(row_hash + static_cast<uint64_t>(column + 1) *
                                              0x9e3779b97f4a7c15ULL);
   return static_cast<float>(bits >> 40) * (1.0f / 16777216.0f);
@@ -102,33 +119,45 @@ inline float UnitUniform(uint64_t row_hash, int64_t column) {
 
 }  // namespace internal
 
+// The per-row part of the counter hash: one per (key, seed).
+DES_HOST_DEVICE inline uint64_t InitialRowHash(uint64_t seed, int64_t key) {
+  return Mix64(Mix64(static_cast<uint64_t>(key)) ^ Mix64(seed ^ 0x5eedULL));
+}
+
+// Initial value of column `column` of the row whose InitialRowHash is
+// `row_hash`. `quantiles` is Quantiles().values (kQuantileIntervals + 1
+// floats), or a device copy of it on the GPU; only truncated_normal reads it.
+DES_HOST_DEVICE inline float InitialValue(const Initializer& init, uint64_t row_hash,
+                                          int64_t column, const float* quantiles) {
+  using internal::AddRounded;
+  using internal::MulRounded;
+  switch (init.kind) {
+    case InitKind::kZeros:
+      return 0.0f;
+    case InitKind::kConstant:
+      return init.scale;
+    case InitKind::kUniform:
+      return MulRounded(init.scale,
+                        AddRounded(MulRounded(2.0f, internal::UnitUniform(row_hash, column)),
+                                   -1.0f));
+    case InitKind::kTruncatedNormal: {
+      const float position = internal::UnitUniform(row_hash, column) *
+                             static_cast<float>(internal::kQuantileIntervals);
+      const int i = static_cast<int>(position);
+      const float frac = position - static_cast<float>(i);
+      const float step = AddRounded(quantiles[i + 1], -quantiles[i]);
+      return MulRounded(init.scale, AddRounded(quantiles[i], MulRounded(frac, step)));
+    }
+  }
+  return 0.0f;
+}
+
 // Writes the initial values of `key`'s row into row[0..dim).
 inline void InitializeRow(const Initializer& init, uint64_t seed, int64_t key,
                           int dim, float* row) {
-  const uint64_t row_hash =
-      Mix64(Mix64(static_cast<uint64_t>(key)) ^ Mix64(seed ^ 0x5eedULL));
-  for (int j = 0; j < dim; ++j) {
-    switch (init.kind) {
-      case InitKind::kZeros:
-        row[j] = 0.0f;
-        break;
-      case InitKind::kConstant:
-        row[j] = init.scale;
-        break;
-      case InitKind::kUniform:
-        row[j] = init.scale * (2.0f * internal::UnitUniform(row_hash, j) - 1.0f);
-        break;
-      case InitKind::kTruncatedNormal: {
-        const float position =
-            internal::UnitUniform(row_hash, j) * internal::kQuantileIntervals;
-        const int i = static_cast<int>(position);
-        const float frac = position - static_cast<float>(i);
-        const auto& q = internal::Quantiles().values;
-        row[j] = init.scale * (q[i] + frac * (q[i + 1] - q[i]));
-        break;
-      }
-    }
-  }
+  const uint64_t row_hash = InitialRowHash(seed, key);
+  const float* quantiles = internal::Quantiles().values.data();
+  for (int j = 0; j < dim; ++j) row[j] = InitialValue(init, row_hash, j, quantiles);
 }
 
 }  // namespace des

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "host_device.h"
+
 namespace des {
 
 enum class OptimizerKind { kSgd, kAdagrad, kAdam, kFtrl };
@@ -34,7 +36,7 @@ struct OptimizerConfig {
   float beta = 0.0f;                 // FTRL
 
   // Slot vectors (each `dim` floats) stored beside every row.
-  int NumSlots() const {
+  DES_HOST_DEVICE int NumSlots() const {
     switch (kind) {
       case OptimizerKind::kSgd:
         return 0;
@@ -48,7 +50,7 @@ struct OptimizerConfig {
     return 0;
   }
 
-  float SlotInitialValue(int slot) const {
+  DES_HOST_DEVICE float SlotInitialValue(int slot) const {
     if (kind == OptimizerKind::kAdagrad) return initial_accumulator;
     if (kind == OptimizerKind::kFtrl && slot == 1) return initial_accumulator;
     return 0.0f;
@@ -123,50 +125,67 @@ inline std::string ParseOptimizer(const std::string& name,
   return "";
 }
 
-// Applies one update to a row: values[0..dim), slots[0..NumSlots()*dim),
-// `row_step` = the row's 1-based update count (Adam's t), `grad` = summed
-// gradient. `lr` must be > 0.
+// The per-row scalars of one update, computed once per row.
+struct RowUpdate {
+  float lr;         // learning rate (> 0)
+  float adam_step;  // Adam: lr * sqrt(1 - b2^t) / (1 - b1^t) for the row's t
+  float ftrl_l2;    // FTRL: l2 + beta / (2 lr)
+};
+
+// `row_step` = the row's 1-based update count (Adam's t).
+DES_HOST_DEVICE inline RowUpdate PrepareRowUpdate(const OptimizerConfig& c, float lr,
+                                                  int64_t row_step) {
+  RowUpdate u{lr, 0.0f, 0.0f};
+  if (c.kind == OptimizerKind::kAdam) {
+    const double t = static_cast<double>(row_step);
+    u.adam_step = static_cast<float>(
+        lr * std::sqrt(1.0 - std::pow(static_cast<double>(c.beta2), t)) /
+        (1.0 - std::pow(static_cast<double>(c.beta1), t)));
+  } else if (c.kind == OptimizerKind::kFtrl) {
+    u.ftrl_l2 = c.l2 + c.beta / (2.0f * lr);
+  }
+  return u;
+}
+
+// Updates one column: `value`, its first slot `s0` (Adagrad a, Adam m, FTRL z)
+// and second slot `s1` (Adam v, FTRL n) from its summed gradient `g`. The
+// slot pointers are not read by optimizers that lack those slots.
+DES_HOST_DEVICE inline void UpdateColumn(const OptimizerConfig& c, const RowUpdate& u,
+                                         float g, float* value, float* s0, float* s1) {
+  switch (c.kind) {
+    case OptimizerKind::kSgd:
+      *value -= u.lr * g;
+      break;
+    case OptimizerKind::kAdagrad:
+      *s0 += g * g;
+      *value -= u.lr * g / std::sqrt(*s0 + c.epsilon);
+      break;
+    case OptimizerKind::kAdam:
+      *s0 += (g - *s0) * (1.0f - c.beta1);
+      *s1 += (g * g - *s1) * (1.0f - c.beta2);
+      *value -= *s0 * u.adam_step / (std::sqrt(*s1) + c.epsilon);
+      break;
+    case OptimizerKind::kFtrl: {
+      const float n_new = *s1 + g * g;
+      *s0 += g - (std::sqrt(n_new) - std::sqrt(*s1)) / u.lr * *value;
+      const float quadratic = std::sqrt(n_new) / u.lr + 2.0f * u.ftrl_l2;
+      const float clipped = std::fmin(std::fmax(*s0, -c.l1), c.l1);
+      *value = (clipped - *s0) / quadratic;
+      *s1 = n_new;
+      break;
+    }
+  }
+}
+
+// Applies one update to a row: values[0..dim), slots[0..NumSlots()*dim)
+// (slot k of column j at slots[k * dim + j]), `row_step` = the row's 1-based
+// update count (Adam's t), `grad` = summed gradient. `lr` must be > 0.
 inline void ApplyUpdate(const OptimizerConfig& c, int dim, float lr,
                         int64_t row_step, const float* grad, float* values,
                         float* slots) {
-  switch (c.kind) {
-    case OptimizerKind::kSgd:
-      for (int j = 0; j < dim; ++j) values[j] -= lr * grad[j];
-      break;
-    case OptimizerKind::kAdagrad:
-      for (int j = 0; j < dim; ++j) {
-        slots[j] += grad[j] * grad[j];
-        values[j] -= lr * grad[j] / std::sqrt(slots[j] + c.epsilon);
-      }
-      break;
-    case OptimizerKind::kAdam: {
-      const double t = static_cast<double>(row_step);
-      const float alpha = static_cast<float>(
-          lr * std::sqrt(1.0 - std::pow(static_cast<double>(c.beta2), t)) /
-          (1.0 - std::pow(static_cast<double>(c.beta1), t)));
-      float* m = slots;
-      float* v = slots + dim;
-      for (int j = 0; j < dim; ++j) {
-        m[j] += (grad[j] - m[j]) * (1.0f - c.beta1);
-        v[j] += (grad[j] * grad[j] - v[j]) * (1.0f - c.beta2);
-        values[j] -= m[j] * alpha / (std::sqrt(v[j]) + c.epsilon);
-      }
-      break;
-    }
-    case OptimizerKind::kFtrl: {
-      float* z = slots;
-      float* n = slots + dim;
-      const float l2 = c.l2 + c.beta / (2.0f * lr);
-      for (int j = 0; j < dim; ++j) {
-        const float n_new = n[j] + grad[j] * grad[j];
-        z[j] += grad[j] - (std::sqrt(n_new) - std::sqrt(n[j])) / lr * values[j];
-        const float quadratic = std::sqrt(n_new) / lr + 2.0f * l2;
-        const float clipped = std::fmin(std::fmax(z[j], -c.l1), c.l1);
-        values[j] = (clipped - z[j]) / quadratic;
-        n[j] = n_new;
-      }
-      break;
-    }
+  const RowUpdate u = PrepareRowUpdate(c, lr, row_step);
+  for (int j = 0; j < dim; ++j) {
+    UpdateColumn(c, u, grad[j], values + j, slots + j, slots + dim + j);
   }
 }
 
