@@ -27,7 +27,7 @@ from des_tf.comm import cost
 from tests.horovod_harness import run_ranks
 
 SAMPLES_PER_RANK = 48
-STEPS = 5
+STEPS = 4
 SKIPPED_STEPS = 2  # the first steps trace and create (broadcast) optimizer slots
 ONE_HOT = (("c0", 30), ("c1", 400), ("c2", 5000))  # (name, vocabulary)
 MULTI_HOT = (("h0", 12.0, 3000), ("h1", 4.0, 200))  # (name, mean length, vocabulary)
@@ -220,9 +220,9 @@ def _reports(output: str) -> list[dict]:
 
 
 def test_cost_model_matches_counters_on_two_ranks():
-    output = run_ranks(2, check_cases, args=["deepfm:allgather", "lr:alltoall",
-                                             "deepfm:replicated"], timeout_s=240)
-    assert len(_reports(output)) == 3
+    output = run_ranks(2, check_cases, args=["deepfm:allgather", "lr:replicated"],
+                       timeout_s=240)
+    assert len(_reports(output)) == 2
 
 
 def test_cost_model_matches_counters_on_three_ranks():
