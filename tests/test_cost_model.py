@@ -238,3 +238,51 @@ def test_cost_model_matches_counters_for_embedding_comm_modes(embedding_comm):
     for size in (2, 3):
         run_ranks(size, check_cases, args=[f"deepfm:alltoall:{embedding_comm}"],
                   timeout_s=240)
+
+
+# ------------------------------------------------------- the model itself (no ranks)
+
+
+def _one_table(kind="embedding", fields=(cost.Field(),) * 4, dim=8, **kwargs):
+    return cost.Operator(kind, tuple(fields), 1 if kind == "linear" else dim, **kwargs)
+
+
+def test_dense_partials_follow_the_design_formula():
+    op = _one_table(unique_ratio=0.5)
+    for n in (2, 3, 64):
+        traffic = cost.operator_traffic(op, "des", cost.Config(100, n, (op,)))
+        parts = traffic.by_part("sent")
+        # DESIGN.md section 3: 2 (N-1)/N * N*B * width * 4 bytes of partials per step
+        assert parts["forward"] + parts["backward"] == pytest.approx(
+            2 * (n - 1) / n * n * 100 * 4 * 8 * 4)
+
+
+def test_one_hot_sparse_aggregation_is_the_alltoall_of_pooled_embeddings():
+    op = _one_table()
+    cfg = cost.Config(100, 8, (op,), input_mode="replicated")
+    forward = cost.operator_traffic(op, "alltoall", cfg).by_part("sent")["forward"]
+    assert forward == pytest.approx(7 / 8 * 100 * 4 * (8 * 4 + 8))
+
+
+def test_growth_with_ranks():
+    op = _one_table(fields=(cost.Field(200.0),), unique_ratio=0.3)
+    at = {n: {plan: cost.operator_traffic(op, plan, cost.Config(1024, n, (op,),
+                                                                input_mode="alltoall")).total
+              for plan in cost.PLANS} for n in (256, 512)}
+    assert at[512]["des"] / at[256]["des"] == pytest.approx(2, rel=0.05)
+    assert at[512]["alltoall"] / at[256]["alltoall"] < 1.5
+    assert at[512]["ps"] == at[256]["ps"]
+
+
+def test_choose_plan():
+    tiny = _one_table(fields=(cost.Field(),), unique_ratio=0.01, vocabulary=20)
+    assert cost.choose_plan(tiny, ranks=8, batch_per_rank=1024).plan == "replicated"
+    one_hot = _one_table(fields=(cost.Field(),) * 26, dim=16, unique_ratio=0.3,
+                         vocabulary=10**8)
+    choice = cost.choose_plan(one_hot, ranks=64, batch_per_rank=1024)
+    assert choice.plan == "alltoall" and "replicated" in choice.excluded
+    long_history = _one_table(fields=(cost.Field(200.0),), dim=16, unique_ratio=0.3)
+    assert cost.choose_plan(long_history, ranks=2, batch_per_rank=1024,
+                            input_mode="replicated").plan == "des"
+    with pytest.raises(ValueError, match="no plan for operators"):
+        cost.step_traffic(cost.Config(8, 2, (one_hot,)), {})
