@@ -286,3 +286,9 @@ def test_choose_plan():
                             input_mode="replicated").plan == "des"
     with pytest.raises(ValueError, match="no plan for operators"):
         cost.step_traffic(cost.Config(8, 2, (one_hot,)), {})
+
+
+def test_measure_fields():
+    fields, ratio = cost.measure_fields([[[1], [2], [1]], [[5, 5, 6], [], [7]]])
+    assert fields == (cost.Field(1.0, 1.0), cost.Field(4 / 3, 1.0))
+    assert ratio == pytest.approx(5 / 7)

@@ -60,8 +60,8 @@ floats, kb key bytes, fb float bytes.
     dense (des, alltoall, replicated): allreduce 2(N-1)/N P fb, both directions
     metrics: allreduce 2(N-1)/N M fb, both directions (0 under ps)
 
-`choose_plan` gives the cheapest plan for one table from its measured statistics; the
-`comm="auto"` planner calls it. `model_operators` builds the operators of des_tf.models'
+`choose_plan` gives the cheapest plan for one table from its measured statistics
+(`measure_fields` computes them from a batch); the `comm="auto"` planner calls it. `model_operators` builds the operators of des_tf.models'
 LR, Wide&Deep and DeepFM.
 """
 
@@ -434,6 +434,22 @@ def auto_plans(cfg: Config, **kwargs) -> dict[str, str]:
                                  input_mode=cfg.input_mode, conventions=cfg.conventions,
                                  **kwargs).plan
             for op in cfg.operators}
+
+
+def measure_fields(batch: Sequence[Sequence[Sequence[int]]]
+                   ) -> tuple[tuple[Field, ...], float]:
+    """(fields, unique_ratio) of one table from one rank's batch: `batch[f][s]` holds
+    the ids of field f in sample s (e.g. `ragged.to_list()` per field). The unique ratio
+    is over all fields together (fields sharing a table share its rows)."""
+    fields, every_id = [], []
+    for samples in batch:
+        lengths = [len(ids) for ids in samples]
+        distinct = [len(set(ids)) for ids in samples]
+        n = max(len(samples), 1)
+        fields.append(Field(sum(lengths) / n, sum(distinct) / n))
+        every_id.extend(i for ids in samples for i in ids)
+    ratio = len(set(every_id)) / len(every_id) if every_id else 1.0
+    return tuple(fields), ratio
 
 
 # ----------------------------------------------------------- workloads and models
