@@ -61,8 +61,8 @@ floats, kb key bytes, fb float bytes.
     metrics: allreduce 2(N-1)/N M fb, both directions (0 under ps)
 
 `choose_plan` gives the cheapest plan for one table from its measured statistics
-(`measure_fields` computes them from a batch); the `comm="auto"` planner calls it. `model_operators` builds the operators of des_tf.models'
-LR, Wide&Deep and DeepFM.
+(`measure_fields` computes them from a batch); the `comm="auto"` planner calls it.
+`model_operators` builds the operators of des_tf.models' LR, Wide&Deep and DeepFM.
 """
 
 from __future__ import annotations
