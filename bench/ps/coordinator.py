@@ -1,0 +1,189 @@
+"""The coordinator of the PS baseline (started by bench/ps_baseline.py, which passes the
+cluster): ParameterServerStrategy + ClusterCoordinator, training, measurement, eval.
+
+Input: the coordinator ships one dataset function to every worker (ClusterCoordinator
+gives each worker the same function: TF 2.21 has no worker index for it). The function
+starts by reading the worker's task index from `task_index` in the worker process's own
+working directory (`/proc/self/cwd`, where bench.ps.server wrote it), then reads that
+worker's slice of every global batch with des_tf.data.CriteoReader, like a des-tf rank.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import app, logging
+
+from bench.ps import flags as ps_flags
+from bench.ps.cluster import lo_bytes
+from bench.ps.model import PSModel
+from des_tf.data import CriteoReader, CriteoSchema, MultiHotField, synthetic
+from des_tf.data.schema import DENSE_FEATURE
+
+FLAGS = ps_flags.FLAGS
+TASK_INDEX_FILE = "/proc/self/cwd/task_index"
+SUMMARY_PREFIX = "PS_BASELINE_SUMMARY "
+
+
+def _say(message: str) -> None:
+    print(f"ps_baseline: {message}", flush=True)
+
+
+def _synthetic_multi_hot() -> tuple[synthetic.MultiHotSpec, ...]:
+    fields = []
+    for entry in FLAGS.synthetic_multi_hot:
+        name, mean_length, vocabulary = entry.split(":")
+        fields.append(synthetic.MultiHotSpec(name, float(mean_length), int(vocabulary)))
+    return tuple(fields)
+
+
+def _schema() -> CriteoSchema:
+    if FLAGS.synthetic_rows > 0:
+        multi_hot = tuple(MultiHotField(s.name) for s in _synthetic_multi_hot())
+    else:
+        multi_hot = tuple(MultiHotField(n, int(m)) if m else MultiHotField(n)
+                          for n, _, m in (e.partition(":") for e in FLAGS.multi_hot))
+    return CriteoSchema(multi_hot=multi_hot, integer_mode=FLAGS.integer_mode)
+
+
+def _readers(schema: CriteoSchema) -> tuple[CriteoReader, CriteoReader, dict]:
+    """Train and eval readers (des_tf.train's split rules), and facts of generated data.
+    Malformed lines raise: the readers' skip counters are variables, which a dataset
+    function shipped to the workers may not hold."""
+    if FLAGS.synthetic_rows > 0:
+        spec = synthetic.SyntheticSpec(rows=FLAGS.synthetic_rows, seed=FLAGS.synthetic_seed,
+                                       multi_hot=_synthetic_multi_hot())
+        facts = synthetic.cached(os.path.expanduser(FLAGS.data_dir), spec, progress=_say)
+        train_files, eval_files = [facts["path"]], []
+    else:
+        train_files, eval_files, facts = list(FLAGS.train_data), list(FLAGS.eval_data), {}
+    if not train_files:
+        raise app.UsageError("give --train_data files or --synthetic_rows > 0")
+    held_out = None if eval_files else FLAGS.eval_split
+    train = CriteoReader(train_files, schema, "raise", split=held_out and ("train", held_out))
+    evaluation = CriteoReader(eval_files or train_files, schema, "raise",
+                              split=held_out and ("eval", held_out))
+    return train, evaluation, facts
+
+
+def _strategy():
+    cluster = json.loads(FLAGS.cluster)
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec(cluster), task_type="chief", task_id=0, rpc_layer="grpc")
+    partitioner = tf.distribute.experimental.partitioners.FixedShardsPartitioner(
+        num_shards=len(cluster["ps"]))
+    strategy = tf.distribute.experimental.ParameterServerStrategy(
+        resolver, variable_partitioner=partitioner)
+    return strategy, tf.distribute.experimental.coordinator.ClusterCoordinator(strategy)
+
+
+def _evaluate(model: PSModel, reader: CriteoReader, batch: int) -> dict:
+    """AUC and log loss of the trained model on the held-out lines (on the coordinator,
+    after the measured steps)."""
+    predict = tf.function(model.predict)
+    scores, labels = [], []
+    for features, label in reader.dataset(batch):
+        scores.append(predict(features).numpy())
+        labels.append(label.numpy().reshape(-1))
+    if not scores:
+        raise ValueError(f"no held-out lines in {reader.paths}")
+    scores, labels = np.concatenate(scores), np.concatenate(labels)
+    clipped = np.clip(scores, 1e-7, 1 - 1e-7)
+    logloss = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
+    return {"eval_auc": round(synthetic.auc(labels, scores), 6),
+            "eval_logloss": round(float(logloss), 6), "eval_samples": int(len(labels))}
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    started = time.perf_counter()
+    if FLAGS.warmup_steps >= FLAGS.steps:
+        raise app.UsageError(f"--steps ({FLAGS.steps}) must exceed --warmup_steps "
+                             f"({FLAGS.warmup_steps})")
+    schema = _schema()
+    train_reader, eval_reader, facts = _readers(schema)
+    strategy, coordinator = _strategy()
+    workers, batch = FLAGS.num_workers, FLAGS.batch_size
+    global_batch = workers * batch
+    spec = schema.feature_spec()
+    dense_width = schema.num_integer if DENSE_FEATURE in spec.dense else 0
+    with strategy.scope():
+        model = PSModel(strategy, FLAGS.model, spec, dense_width, FLAGS.table_rows,
+                        FLAGS.embedding_dim, ps_flags.hidden(), FLAGS.table_learning_rate,
+                        FLAGS.linear_learning_rate, FLAGS.dense_learning_rate, FLAGS.seed)
+    _say(f"{FLAGS.model}: tables {[t.name for t in model.tables]} of {FLAGS.table_rows} "
+         f"rows on {model.linear.devices()}, {model.dense.count} dense weights; "
+         f"{workers} workers x {batch} samples, data {train_reader.paths}")
+
+    def dataset_fn():
+        def worker_slice(line):
+            rank = tf.strings.to_number(line, tf.int64)
+            return train_reader.dataset(global_batch, rank, workers, drop_remainder=True)
+        return (tf.data.TextLineDataset(TASK_INDEX_FILE).flat_map(worker_slice).repeat()
+                .prefetch(2))
+
+    iterator = iter(coordinator.create_per_worker_dataset(dataset_fn))
+
+    @tf.function
+    def worker_step(iterator):
+        features, labels = next(iterator)
+        return strategy.run(model.train_step, args=(features, labels))
+
+    warmup = FLAGS.warmup_steps * workers
+    total = FLAGS.steps * workers
+    results = [coordinator.schedule(worker_step, args=(iterator,)) for _ in range(warmup)]
+    coordinator.join()
+    lo_start, time_start = lo_bytes(), time.perf_counter()
+    for _ in range(warmup, total):
+        results.append(coordinator.schedule(worker_step, args=(iterator,)))
+    log_every = max(1, FLAGS.log_every) * workers
+    for done in range(warmup + log_every - 1, total, log_every):
+        loss = results[done].fetch()[0]
+        _say(f"global step {(done + 1) // workers}/{FLAGS.steps}: loss {loss:.4f}")
+    coordinator.join()
+    lo_end, time_end = lo_bytes(), time.perf_counter()
+
+    outputs = [r.fetch() for r in results[warmup:]]
+    unique = float(np.mean([int(u) for _, u in outputs]))
+    measured_steps = (total - warmup) / workers  # global steps
+    payload = model.payload_bytes(unique)
+    payload_step = workers * sum(payload.values())  # every worker's step, once per byte
+    lo_step = (lo_end - lo_start) / measured_steps
+    summary = {
+        "mode": "ps", "model": FLAGS.model, "num_ps": FLAGS.num_ps, "num_workers": workers,
+        "batch_size": batch, "global_batch": global_batch, "steps": FLAGS.steps,
+        "measured_steps": measured_steps, "table_rows": FLAGS.table_rows,
+        "dense_weights": model.dense.count,
+        "samples_per_s": round((total - warmup) * batch / (time_end - time_start), 1),
+        "unique_rows_per_worker_step": round(unique, 1),
+        "lo_bytes_per_step": round(lo_step),
+        "lo_private_netns": FLAGS.netns == "on",
+        # rx + tx on lo counts every byte twice: compare lo with 2 x payload.
+        "analytical_bytes_per_step": round(2 * payload_step),
+        "analytical_payload_per_step": {k: round(workers * v) for k, v in payload.items()},
+        "lo_over_analytical": round(lo_step / (2 * payload_step), 3),
+        "train_wall_s": round(time_end - time_start, 2),
+    }
+    _say(f"trained {FLAGS.steps} global steps; evaluating")
+    summary.update(_evaluate(model, eval_reader, global_batch))
+    if facts:
+        summary["data_ceiling_auc"] = round(facts["ceiling_auc"], 6)
+    summary["wall_s"] = round(time.perf_counter() - started, 1)
+    line = json.dumps(summary, sort_keys=True)
+    print(SUMMARY_PREFIX + line, flush=True)
+    if FLAGS.metrics_json:
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.metrics_json)), exist_ok=True)
+        with open(FLAGS.metrics_json, "w") as out:
+            out.write(line + "\n")
+    sys.stdout.flush()
+    os._exit(0)  # the servers never return from join(): do not wait on their channels
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,93 @@
+"""The launcher of bench/ps_baseline.py: a private loopback, the gRPC servers, the
+coordinator, and the clean-up of all of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app
+
+from bench.ps import cluster
+from bench.ps import flags as ps_flags
+
+FLAGS = ps_flags.FLAGS
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _say(message: str) -> None:
+    print(f"ps_baseline: {message}", flush=True)
+
+
+def _network() -> bool:
+    """Enters a private network namespace when --netns asks for it; True if it did."""
+    if FLAGS.netns == "off":
+        return False
+    try:
+        cluster.enter_private_network()
+        return True
+    except OSError as error:
+        if FLAGS.netns == "on":
+            raise app.UsageError(f"--netns=on: no private network namespace ({error}); "
+                                 f"run as root or with --netns=off") from error
+        _say(f"no private network namespace ({error}): the `lo` counter is the machine's, "
+             f"so nothing else may use loopback during the run")
+        return False
+
+
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    started = time.monotonic()
+    private = _network()
+    ports = cluster.free_ports(FLAGS.num_ps + FLAGS.num_workers + 1)
+    addresses = [f"127.0.0.1:{port}" for port in ports]
+    spec = {"ps": addresses[:FLAGS.num_ps],
+            "worker": addresses[FLAGS.num_ps:FLAGS.num_ps + FLAGS.num_workers],
+            "chief": addresses[-1:]}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [REPO_ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    processes = cluster.Processes()
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    code = 1
+    try:
+        with tempfile.TemporaryDirectory(prefix="ps_baseline_") as scratch:
+            servers = []
+            for job in ("ps", "worker"):
+                for task in range(len(spec[job])):
+                    cwd = os.path.join(scratch, f"{job}_{task}")
+                    os.makedirs(cwd)
+                    servers.append(processes.start(cluster.python_module(
+                        "bench.ps.server", [json.dumps(spec), job, str(task),
+                                            str(FLAGS.threads)]), cwd, env))
+            cluster.wait_listening(spec["ps"] + spec["worker"], servers, timeout_s=120)
+            _say(f"cluster {json.dumps(spec)} (private network: {private}); "
+                 f"PS_BASELINE_PIDS {' '.join(map(str, processes.pids))}")
+            coordinator = processes.start(cluster.python_module(
+                "bench.ps.coordinator", [*ps_flags.forwarded_argv(),
+                                         f"--cluster={json.dumps(spec)}",
+                                         f"--netns={'on' if private else 'off'}"]),
+                REPO_ROOT, env)
+            _say(f"coordinator pid {coordinator.pid}")
+            left = FLAGS.timeout_s - (time.monotonic() - started)
+            try:
+                code = coordinator.wait(timeout=max(1.0, left))
+            except subprocess.TimeoutExpired:
+                _say(f"timed out after {FLAGS.timeout_s} s: ending the cluster")
+                code = 124
+            else:
+                if code:
+                    _say(f"the coordinator failed with exit code {code}")
+    finally:
+        processes.stop()
+    sys.exit(code)

@@ -1,0 +1,33 @@
+"""One gRPC server of the PS baseline: `python -m bench.ps.server CLUSTER_JSON JOB TASK
+THREADS`. Parameter servers hold the variables; workers run the steps the coordinator
+schedules. Both just serve until the launcher ends them.
+
+A worker also writes its task index to `task_index` in its working directory, where the
+input pipeline the coordinator ships to every worker reads it (see coordinator.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import tensorflow as tf
+
+
+def main(argv: list[str]) -> None:
+    cluster, job, task, threads = json.loads(argv[1]), argv[2], int(argv[3]), int(argv[4])
+    config = tf.compat.v1.ConfigProto()
+    if threads:
+        config.intra_op_parallelism_threads = threads
+        config.inter_op_parallelism_threads = threads
+    if job == "worker":
+        with open("task_index", "w") as out:
+            out.write(f"{task}\n")
+    server = tf.distribute.Server(tf.train.ClusterSpec(cluster), job_name=job,
+                                  task_index=task, protocol="grpc", config=config, start=True)
+    print(f"ps_baseline: {job} {task} serving at {server.target}", flush=True)
+    server.join()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
