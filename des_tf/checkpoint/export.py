@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from des_tf import comm, ops_library
+from des_tf.checkpoint import manifest, reshard
 from des_tf.checkpoint.errors import CheckpointError
 from des_tf.layers.base import serving
 from des_tf.optimizers import SGD
@@ -30,10 +31,11 @@ def _relaxed_spec(x) -> tf.TypeSpec:
     return tf.TensorSpec([None, *x.shape[1:]], x.dtype)
 
 
-def _gathered_table(table: DynamicTable) -> tuple[np.ndarray, np.ndarray]:
-    """(keys, values) of `table` over all ranks (a collective)."""
-    rows = table.export()
-    return comm.allgather(rows.keys).numpy(), comm.allgather(rows.values).numpy()
+def _gathered_table(layer, table: DynamicTable, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, values) of `table` over all ranks, each row once (a collective)."""
+    rows = reshard.written_rows(layer, table, comm.rank(), comm.size(), seed)
+    return (comm.allgather(tf.constant(rows["keys"])).numpy(),
+            comm.allgather(tf.constant(rows["values"])).numpy())
 
 
 def _serving_table(name: str, table: DynamicTable, keys: np.ndarray, values: np.ndarray
@@ -79,7 +81,9 @@ def export_for_serving(model: keras.Model, path: str, example_features) -> None:
     tables' rows (they must fit in its memory) and writes. `example_features` is one
     batch of model inputs (any batch size), giving the signature.
     Raises CheckpointError on every rank if rank 0 cannot write."""
-    gathered = {name: _gathered_table(table) for name, (_, table) in model_tables(model).items()}
+    seed = manifest.sharding_seed(model)
+    gathered = {name: _gathered_table(layer, table, seed)
+                for name, (layer, table) in model_tables(model).items()}
     error = None
     if comm.rank() == 0:
         try:

@@ -17,6 +17,19 @@ def owned(shard: dict[str, np.ndarray], rank: int, size: int, seed: int) -> dict
     return {field: shard[field][mine] for field in FIELDS}
 
 
+def replicated(layer) -> bool:
+    """Whether `layer` keeps a full copy of its table on every rank (comm="replicated")."""
+    return getattr(layer, "comm", "des") == "replicated"
+
+
+def written_rows(layer, table, rank: int, size: int, seed: int) -> dict[str, np.ndarray]:
+    """The rows this rank writes for `table`: all of its shard, or, for a table copied on
+    every rank, only the rows it would own, so that every row is written exactly once and
+    checkpoints look alike in every execution mode (any mode restores any checkpoint)."""
+    rows = {field: x.numpy() for field, x in zip(FIELDS, table.export())}
+    return owned(rows, rank, size, seed) if replicated(layer) else rows
+
+
 def concatenate(parts: list[dict[str, np.ndarray]], dim: int, num_slots: int) -> TableRows:
     """One TableRows from several shards' owned rows (empty arrays of the right shapes if
     there are none)."""

@@ -94,10 +94,10 @@ def save(model: keras.Model, directory: str, step: int | None = None, keep: int 
     files, rows = {}, {}
 
     def write_shards():
-        for name, (_, table) in model_tables(model).items():
-            exported = table.export()
+        seed = manifest.sharding_seed(model)
+        for name, (layer, table) in model_tables(model).items():
             file = manifest.shard_file(name, rank, size)
-            arrays = {f: x.numpy() for f, x in zip(reshard.FIELDS, exported)}
+            arrays = reshard.written_rows(layer, table, rank, size, seed)
             files[file] = shard_io.write_arrays(os.path.join(temporary, file), arrays)
             rows[name] = len(arrays["keys"])
         if rank == 0:
@@ -158,14 +158,16 @@ def restore(model: keras.Model, path: str) -> int:
         dense = shard_io.read_arrays(os.path.join(path, manifest.DENSE_FILE),
                                      files[manifest.DENSE_FILE])
         dense_state.check(dense, model, path)
-        for name, (_, table) in tables.items():
+        for name, (layer, table) in tables.items():
             parts = []
             for writer in range(saved["ranks"]):
                 file = manifest.shard_file(name, writer, saved["ranks"])
                 if file not in files:
                     raise CheckpointError(f"checkpoint {path}: the manifest lists no file {file}")
                 shard = shard_io.read_arrays(os.path.join(path, file), files[file])
-                parts.append(reshard.owned(shard, rank, size, seed))
+                # A table copied on every rank (comm="replicated") loads every row.
+                parts.append(shard if reshard.replicated(layer)
+                             else reshard.owned(shard, rank, size, seed))
             num_slots = int(table.export().slots.shape[1])
             loaded[name] = reshard.concatenate(parts, table.dim, num_slots)
         loaded["step"], loaded["dense"] = saved["step"], dense

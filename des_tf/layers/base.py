@@ -15,14 +15,18 @@ import keras
 import tensorflow as tf
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
-from des_tf import comm
-from des_tf.layers.des_plan import (OwnedEntries, des_partials, exchange_ids, local_entries,
-                                    served_partials)
+from des_tf.comm import assert_same_config
+from des_tf.layers.alltoall_plan import alltoall_partials
+from des_tf.layers.des_plan import (OwnedEntries, check_shapes_agree, des_partials, exchange_ids,
+                                    local_entries, served_partials)
 from des_tf.layers.inputs import Fields, stack_fields
+from des_tf.layers.replicated_plan import replicated_partials
 from des_tf.optimizers import SGD, SparseOptimizer
 from des_tf.strategy import current_strategy
 from des_tf.tables import DynamicTable
 
+# How a DES layer computes and aggregates its pooled partials (see `DESLayer`).
+COMM_MODES = ("des", "alltoall", "replicated")
 
 # While set (see `serving`): {layer: table holding all of its rows} for single-process use.
 _SERVING_TABLES: contextvars.ContextVar[Mapping | None] = contextvars.ContextVar(
@@ -54,16 +58,35 @@ class DESLayer(keras.layers.Layer):
         recently updated, then the smallest keys) are evicted. A step may insert up to its
         batch's new owned ids above the budget before evicting. Eviction is per rank, so
         runs with a budget are not equivalent across different numbers of ranks.
+      comm: how the layer's pooled partials are computed and aggregated, fixed when the
+        layer is built (every rank must choose the same):
+        "des" (default): dense DES aggregation (des_plan): each owner computes partials for
+          every segment of the global batch and a reduce-scatter sums them; bytes grow
+          with N.
+        "alltoall": sparse aggregation (alltoall_plan): each owner sends only the
+          segments it holds ids of, with their indices, to the rank holding the sample;
+          the alltoall of pooled embeddings for one-hot fields.
+        "replicated": the table is copied on every rank (replicated_plan): lookups are
+          local, the sparse gradient (keys + row gradients) is allgathered and every copy
+          applies it identically; for small tables. Not with `row_budget`.
+        All three compute the same numbers (single-process training on the global batch).
     """
 
     def __init__(self, dim: int, *, table_optimizer: SparseOptimizer = SGD(0.01),
                  initializer: str = "uniform", initializer_scale: float = 0.05,
                  table_seed: int = 0, capacity_hint: int = 0, row_budget: int | None = None,
-                 **kwargs):
+                 comm: str = "des", **kwargs):
+        if comm not in COMM_MODES:
+            raise ValueError(f"comm must be one of {COMM_MODES}, got {comm!r}")
+        if row_budget is not None and comm == "replicated":
+            raise ValueError("row_budget is not supported with comm='replicated' (each copy "
+                             "counts only its own lookups, so evictions would differ between "
+                             "ranks); use comm='des' or 'alltoall'")
         super().__init__(**kwargs)
         self.strategy = current_strategy(type(self).__name__)
         if row_budget is not None and row_budget < 0:
             raise ValueError(f"row_budget must be >= 0 or None, got {row_budget}")
+        self.comm = comm
         self.dim = dim
         self.row_budget = row_budget
         self.table = DynamicTable(dim, optimizer=table_optimizer, initializer=initializer,
@@ -71,10 +94,10 @@ class DESLayer(keras.layers.Layer):
                                   capacity_hint=capacity_hint, name=f"{self.name}_table")
         # Before any variable is broadcast: ranks built with another dim, seed, optimizer...
         # fail here, naming what differs, instead of mis-training or failing obscurely.
-        comm.assert_same_config(
+        assert_same_config(
             {"layer": type(self).__name__, "table": self.table.spec(), "row_budget": row_budget,
              "sharding_seed": self.strategy.sharding_seed,
-             "input_mode": self.strategy.input_mode},
+             "input_mode": self.strategy.input_mode, "comm": comm},
             what=f"configuration of DES layer {self.name!r}")
         self.gradient_hook = self.add_weight(shape=(), initializer="zeros", trainable=True,
                                              name="gradient_hook")
@@ -113,19 +136,35 @@ class DESLayer(keras.layers.Layer):
     def _exchange(self, fields: Fields, per_field: bool) -> OwnedEntries:
         """Brings the ids to their owners, one output row per (sample, field) when
         `per_field`, else per sample (all ids stay here when serving)."""
+        if self._serving_table() is None and self.comm == "replicated":
+            return self._own_entries(fields, per_field)
         segments, weights = fields.segments(per_field)
         if self._serving_table() is not None:
             return local_entries(segments, weights)
         return exchange_ids(segments, weights, fields.count if per_field else 1, self.strategy)
+
+    def _own_entries(self, fields: Fields, per_field: bool) -> OwnedEntries:
+        """Every id occurrence of this rank's own samples (comm="replicated": no id moves;
+        only the ranks' batch sizes are compared, so mismatched inputs fail clearly)."""
+        samples = fields.ids.nrows()
+        check_shapes_agree(samples, fields.count if per_field else 1,
+                           self.strategy.input_mode == "replicated")
+        own = Fields(self.own_rows(fields.ids, samples),
+                     None if fields.weights is None else self.own_rows(fields.weights, samples),
+                     fields.count)
+        return local_entries(*own.segments(per_field))
 
     def _partials(self, entries: OwnedEntries, training, with_square_norms: bool = False
                   ) -> tf.Tensor:
         served = self._serving_table()
         if served is not None:
             return served_partials(served, entries, with_square_norms)
-        return des_partials(self.table, entries, with_square_norms=with_square_norms,
-                            training=bool(training), hook=self.gradient_hook.value,
-                            step=self.table_step.value, row_budget=self.row_budget)
+        common = dict(with_square_norms=with_square_norms, training=bool(training),
+                      hook=self.gradient_hook.value, step=self.table_step.value)
+        if self.comm == "replicated":
+            return replicated_partials(self.table, entries, **common)
+        plan = alltoall_partials if self.comm == "alltoall" else des_partials
+        return plan(self.table, entries, row_budget=self.row_budget, **common)
 
     def own_rows(self, x: tf.Tensor, samples: tf.Tensor) -> tf.Tensor:
         """This rank's rows of a per-sample tensor that is global in "replicated" mode."""

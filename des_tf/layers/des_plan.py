@@ -1,4 +1,6 @@
-"""The DES plan of one pooled operator (DESIGN.md section 3), shared by every DES layer.
+"""The DES plan of one pooled operator (DESIGN.md section 3), shared by every DES layer:
+the "des" execution mode (dense aggregation; see alltoall_plan and replicated_plan for
+the other two), and the id exchange and row update the "alltoall" mode shares.
 
 Input: this rank's id lists as a ragged tensor with one row per *segment* (an output row:
 a (sample, field) pair for embeddings, a sample for LR/FM), rows ordered sample-major.
@@ -49,7 +51,7 @@ def exchange_ids(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None, segments
     values = ids.values
     entry_weights = None if weights is None else tf.cast(weights.values, tf.float32)
     replicated = strategy.input_mode == "replicated"
-    shapes = _check_shapes_agree(ids.nrows() // segments_per_sample, segments_per_sample,
+    shapes = check_shapes_agree(ids.nrows() // segments_per_sample, segments_per_sample,
                                  replicated)
     if replicated:  # ids are already the global batch
         num_segments = ids.nrows()
@@ -77,7 +79,7 @@ def exchange_ids(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None, segments
                         num_segments, counts)
 
 
-def _check_shapes_agree(samples: tf.Tensor, segments_per_sample: int, replicated: bool
+def check_shapes_agree(samples: tf.Tensor, segments_per_sample: int, replicated: bool
                         ) -> tf.Tensor:
     """Allgathers every rank's (samples, segments per sample) and makes every rank raise
     the same clear error if the ranks' inputs are not slices of one global batch (sizes
@@ -110,7 +112,7 @@ def local_entries(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None) -> Owne
                         tf.cast(num_segments, tf.int32)[None])
 
 
-def _partials_of(rows, row_ids, entries: OwnedEntries, with_square_norms: bool) -> tf.Tensor:
+def partials_of(rows, row_ids, entries: OwnedEntries, with_square_norms: bool) -> tf.Tensor:
     """Partial sums of `entries` over `rows` (+ the FM square norms column)."""
     sums, norms = partial_sums(rows, row_ids, entries.segment_ids, entries.weights,
                                entries.num_segments, with_square_norms)
@@ -121,7 +123,28 @@ def served_partials(table: DynamicTable, entries: OwnedEntries, with_square_norm
                     ) -> tf.Tensor:
     """Forward of a DES operator in one process: `find` (absent keys read as zeros), sum."""
     unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
-    return _partials_of(table.find(unique_ids), row_ids, entries, with_square_norms)
+    return partials_of(table.find(unique_ids), row_ids, entries, with_square_norms)
+
+
+def split_partials_grad(upstream: tf.Tensor, dim: int, with_square_norms: bool
+                        ) -> tuple[tf.Tensor, tf.Tensor]:
+    """(sums gradient [n, dim], square-norms gradient [n] or [0]) of partials' gradients."""
+    return upstream[:, :dim], upstream[:, dim] if with_square_norms else tf.zeros([0])
+
+
+def apply_row_gradients(table: DynamicTable, keys: tf.Tensor, rows_grad: tf.Tensor,
+                        step: tf.Variable, row_budget: int | None) -> tf.Tensor:
+    """Applies the table's optimizer to `keys` (duplicates summed), then evicts down to
+    `row_budget`; returns a float32 zero that depends on the update by data (a control
+    edge alone can be pruned when Keras nests the train step in several tf.functions):
+    the gradient of the layer's hook."""
+    updated = table.apply_gradients(keys, rows_grad, step.assign_add(1))
+    done = tf.minimum(updated, 0)
+    if row_budget is not None:
+        with tf.control_dependencies([updated]):
+            done += tf.minimum(tf.size(table.evict("row_budget", row_budget),
+                                       out_type=tf.int64), 0)
+    return tf.cast(done, tf.float32)
 
 
 def des_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
@@ -134,7 +157,7 @@ def des_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norm
     rows = table.lookup(unique_ids) if training else table.find(unique_ids)
 
     def local_partials(rows):
-        return _partials_of(rows, row_ids, entries, with_square_norms)
+        return partials_of(rows, row_ids, entries, with_square_norms)
 
     if not training:
         return comm.reduce_scatter(local_partials(rows), entries.segment_counts)
@@ -145,19 +168,10 @@ def des_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norm
 
         def backward(upstream):
             everyone = comm.allgather(upstream)  # gradients of all segments, rank order
-            sums_grad = everyone[:, :table.dim]
-            norms_grad = everyone[:, table.dim] if with_square_norms else tf.zeros([0])
+            sums_grad, norms_grad = split_partials_grad(everyone, table.dim, with_square_norms)
             rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
                                           entries.segment_ids, entries.weights)
-            updated = table.apply_gradients(unique_ids, rows_grad, step.assign_add(1))
-            done = tf.minimum(updated, 0)
-            if row_budget is not None:
-                with tf.control_dependencies([updated]):
-                    done += tf.minimum(tf.size(table.evict("row_budget", row_budget),
-                                               out_type=tf.int64), 0)
-            # A zero that depends on the update by data: a control edge alone can be
-            # pruned when Keras nests the train step in several tf.functions.
-            return tf.cast(done, tf.float32)
+            return apply_row_gradients(table, unique_ids, rows_grad, step, row_budget)
 
         return comm.reduce_scatter(local_partials(rows), entries.segment_counts), backward
 

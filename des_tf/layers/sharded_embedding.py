@@ -24,15 +24,31 @@ class ShardedEmbedding(DESLayer):
       combiner: "sum", "mean" or "sqrtn"; an empty id list pools to zeros.
       output: "stack" -> [batch, fields, dim], "concat" -> [batch, fields * dim],
         "list" -> one [batch, dim] tensor per field.
+      comm: the execution mode, chosen per layer (all ranks alike); all three train to the
+        same numbers as one process on the global batch and share the table and this code:
+        "des" (default): dense DES. Ids reach their owners (the strategy's input mode),
+          each owner pools its ids for every (sample, field) of the global batch and a
+          reduce-scatter sums the partials: (N-1)/N * N*B * fields * dim floats each way
+          per rank, growing with N. Best for heavily multi-hot fields at small N.
+        "alltoall": sparse aggregation. Ids reach their owners as in "des"; each owner
+          sends only the (sample, field) partials it has ids for, with their indices, to
+          the rank holding the sample, which sums them; the backward returns exactly those
+          rows' gradients to their owners. For one-hot fields this is the alltoall of
+          pooled embeddings (TorchRec / SOK); its bytes do not grow with N.
+        "replicated": every rank holds a copy of the whole table and pools its own
+          samples locally (no id or partial moves); the keys and row gradients of every
+          rank are allgathered and each copy applies them identically, so copies never
+          diverge. For small tables (a few thousand rows). No `row_budget`.
       **kwargs: see DESLayer (table_optimizer, initializer, ...).
     """
 
-    def __init__(self, dim: int, combiner: str = "sum", output: str = "stack", **kwargs):
+    def __init__(self, dim: int, combiner: str = "sum", output: str = "stack",
+                 comm: str = "des", **kwargs):
         if combiner not in COMBINERS:
             raise ValueError(f"combiner must be one of {COMBINERS}, got {combiner!r}")
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        super().__init__(dim, **kwargs)
+        super().__init__(dim, comm=comm, **kwargs)
         self.combiner, self.output_format = combiner, output
 
     def des_call(self, ids, weights, training):

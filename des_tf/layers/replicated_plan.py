@@ -1,0 +1,52 @@
+"""The "replicated" plan: the table is copied on every rank (for small tables).
+
+Every rank looks up the ids of its own samples in its own copy and pools them locally:
+no id and no partial crosses the network. Backward: each rank turns its output
+gradients into row gradients (one per distinct key of its samples); the keys and row
+gradients of all ranks are allgathered (the sparse gradient of the global batch), and
+every rank applies them, in rank order, to its copy. Every rank applies the same
+arrays in the same order (the table sums duplicate keys in input order), so the copies
+stay bit-identical, and equal to single-process training on the global batch.
+
+Bytes per rank: (N-1) * (distinct keys of its samples) * (8 + 4 * width) sent, about N
+times that received; independent of the rows' owner, growing with N only through the
+gathered gradients.
+
+The rows' lookup frequencies count only each rank's own lookups, so they differ between
+copies: row budgets (frequency-based eviction) are not offered in this plan.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from des_tf import comm
+from des_tf.layers.des_plan import (OwnedEntries, apply_row_gradients, partials_of,
+                                    split_partials_grad)
+from des_tf.layers.partials import partial_sums_grad
+from des_tf.tables import DynamicTable
+
+
+def replicated_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
+                        training: bool, hook: tf.Variable, step: tf.Variable) -> tf.Tensor:
+    """Pooled partials of this rank's own segments, [segments, dim] (+1 FM column), from
+    `entries` holding every id occurrence of those segments (des_plan.local_entries)."""
+    unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
+    rows = table.lookup(unique_ids) if training else table.find(unique_ids)
+    if not training:
+        return partials_of(rows, row_ids, entries, with_square_norms)
+
+    @tf.custom_gradient
+    def pool(hook_value):
+        del hook_value
+
+        def backward(upstream):
+            sums_grad, norms_grad = split_partials_grad(upstream, table.dim, with_square_norms)
+            rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
+                                          entries.segment_ids, entries.weights)
+            return apply_row_gradients(table, comm.allgather(unique_ids),
+                                       comm.allgather(rows_grad), step, None)
+
+        return partials_of(rows, row_ids, entries, with_square_norms), backward
+
+    return pool(tf.convert_to_tensor(hook))
