@@ -213,6 +213,8 @@ def generate(path: str | os.PathLike, spec: SyntheticSpec,
                                               * np.log1p(-probabilities))),
             "multi_hot": [f.name for f in spec.multi_hot]}
     os.replace(temporary, path)
+    progress(f"synthetic data: positive rate {info['positive_rate']:.3f}; the hidden model's "
+             f"own AUC (the ceiling for a trained model) is {info['ceiling_auc']:.4f}")
     return info
 
 
