@@ -19,6 +19,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from des_tf import comm
+from des_tf.layers.inputs import Fields
 from des_tf.layers.partials import partial_sums, partial_sums_grad
 from des_tf.sharding import shard_owner
 from des_tf.tables import DynamicTable
@@ -42,6 +43,65 @@ def _owned(ids, segment_ids, weights, num_segments, segment_counts, strategy) ->
                      else tf.boolean_mask(weights, mine))
     return OwnedEntries(owned_ids, tf.boolean_mask(segment_ids, mine), owned_weights,
                         num_segments, segment_counts)
+
+
+class _SharedExchanges:
+    """The id exchanges of the graph being traced, so that layers reading the very same
+    id (and weight) tensors -- DeepFM's ShardedEmbedding and SparseLinear, FM's
+    SparseLinear and FMInteraction -- send them once per step. Only while tracing: each
+    run of the graph recomputes the shared tensors, while eager calls (where the same
+    tensor objects may be fed again in a later step, with other ranks' ids changed)
+    always exchange. Every rank traces the same model code, so every rank shares the
+    same exchanges and the collectives stay in the same order everywhere."""
+
+    KEEP = 16
+
+    def __init__(self):
+        self._recent = []  # (graph, source, strategy, per_field, entries)
+
+    def find(self, source, strategy, per_field: bool):
+        graph = tf.compat.v1.get_default_graph()
+        for g, s, st, pf, entries in reversed(self._recent):
+            if (g is graph and st is strategy and len(s) == len(source)
+                    and all(a is b for a, b in zip(s, source)) and (pf or not per_field)):
+                return entries, pf
+        return None
+
+    def add(self, source, strategy, per_field: bool, entries: OwnedEntries) -> None:
+        self._recent = self._recent[-(self.KEEP - 1):] + [
+            (tf.compat.v1.get_default_graph(), source, strategy, per_field, entries)]
+
+
+_SHARED = _SharedExchanges()
+
+
+def per_sample_entries(entries: OwnedEntries, fields: int) -> OwnedEntries:
+    """Entries with one segment per (sample, field) regrouped to one per sample: segments
+    are sample-major, so a sample's segment is the per-field one divided by `fields`,
+    and the occurrences keep their order (partials are summed exactly as when
+    exchanged per sample)."""
+    if fields == 1:
+        return entries
+    return OwnedEntries(entries.ids, entries.segment_ids // fields, entries.weights,
+                        entries.num_segments // fields, entries.segment_counts // fields)
+
+
+def exchange_fields(fields: Fields, per_field: bool, strategy) -> OwnedEntries:
+    """exchange_ids of a layer's stacked fields, one segment per (sample, field) when
+    `per_field`, else per sample; within one traced step, a layer called on the same id
+    and weight tensors as an earlier one reuses its exchange (per-sample segments are
+    derived from per-field ones, not the reverse)."""
+    shareable = not tf.executing_eagerly() and bool(fields.source)
+    found = _SHARED.find(fields.source, strategy, per_field) if shareable else None
+    if found is not None:
+        entries, exchanged_per_field = found
+        return (per_sample_entries(entries, fields.count)
+                if exchanged_per_field and not per_field else entries)
+    ids, weights = fields.segments(per_field)
+    entries = exchange_ids(ids, weights, fields.count if per_field else 1, strategy)
+    if shareable:
+        _SHARED.add(fields.source, strategy, per_field, entries)
+    return entries
 
 
 def exchange_ids(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None, segments_per_sample: int,
