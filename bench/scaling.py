@@ -130,7 +130,9 @@ def model_config(model: str, fields: list[FieldStats], args: argparse.Namespace,
             for op in cost.model_operators(model, [f.field], dim=args.dim,
                                            unique_ratio=f.unique_ratio,
                                            vocabulary=f.vocabulary):
-                ops.append(dataclasses.replace(op, name=f"{op.name}:{f.name}"))
+                ops.append(dataclasses.replace(
+                    op, name=f"{op.name}:{f.name}",
+                    ids_from=f"{op.ids_from}:{f.name}" if op.ids_from else ""))
         ops = tuple(ops)
     else:
         ops = cost.model_operators(model, [f.field for f in fields], dim=args.dim,

@@ -8,12 +8,13 @@ parameters, metric state) from the very batches it trained on, and checks the mo
 within 10% for the total and every kind that carries at least 5% of the bytes.
 
 Modes "alltoall" (sparse aggregation) and "replicated" tables of ShardedEmbedding are
-checked the same way once the layer accepts `comm=...` (skipped until then).
+checked the same way. The DeepFM-like model's SparseLinear reads the same id tensors
+as its ShardedEmbedding, after it, so it reuses the embedding's id exchange
+(Operator.ids_from) unless the embedding is replicated.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 
 import keras
@@ -201,10 +202,6 @@ def check_cases(*cases: str) -> None:
         _check(*case.split(":"))
 
 
-def _layer_has_comm_modes() -> bool:
-    return "comm" in inspect.signature(des.layers.ShardedEmbedding.__init__).parameters
-
-
 def _reports(output: str) -> list[dict]:
     """The rank-0 reports of a run, printed as a table (visible with pytest -s)."""
     reports = [json.loads(line.split(RESULT_MARKER, 1)[1]) for line in output.splitlines()
@@ -231,8 +228,6 @@ def test_cost_model_matches_counters_on_three_ranks():
     assert len(_reports(output)) == 2
 
 
-@pytest.mark.skipif(not _layer_has_comm_modes(),
-                    reason="ShardedEmbedding has no comm= execution modes yet (issue 9 item 1)")
 @pytest.mark.parametrize("embedding_comm", ["alltoall", "replicated"])
 def test_cost_model_matches_counters_for_embedding_comm_modes(embedding_comm):
     for size in (2, 3):
@@ -261,7 +256,7 @@ def test_one_hot_sparse_aggregation_is_the_alltoall_of_pooled_embeddings():
     op = _one_table()
     cfg = cost.Config(100, 8, (op,), input_mode="replicated")
     forward = cost.operator_traffic(op, "alltoall", cfg).by_part("sent")["forward"]
-    assert forward == pytest.approx(7 / 8 * 100 * 4 * (8 * 4 + 8))
+    assert forward == pytest.approx(7 / 8 * 100 * 4 * (8 * 4 + 4))  # int32 index
 
 
 def test_growth_with_ranks():

@@ -14,10 +14,24 @@ from tests.horovod_harness import RankFailure, run_ranks
 SAMPLES_PER_RANK = 5
 
 
+def _rank_lists(rank: int) -> list[list[int]]:
+    """Rank r's samples: on rank 0 sample s holds s ids, at most 3 distinct (few repeats:
+    its raw ids travel); on rank r > 0, s + 3r ids, at most 2 distinct (deduplicated)."""
+    length, distinct = (lambda s: s, 3) if rank == 0 else (lambda s: s + 3 * rank, 2)
+    return [[7 * s + rank + j % distinct for j in range(length(s))]
+            for s in range(SAMPLES_PER_RANK)]
+
+
 def _rank_ids(rank: int) -> tf.RaggedTensor:
-    """Rank r's samples: sample s holds s + r ids (duplicates included)."""
-    return tf.ragged.constant([[7 * s + rank + j % 3 for j in range(s + rank)]
-                               for s in range(SAMPLES_PER_RANK)], dtype=tf.int64)
+    return tf.ragged.constant(_rank_lists(rank), dtype=tf.int64)
+
+
+def _allgathered_id_bytes(rank: int) -> int:
+    """Bytes of rank r's id block in allgather mode: its distinct ids (int64) and an int32
+    inverse index per occurrence when that is smaller (2 U < E), else its raw ids."""
+    every = [i for ids in _rank_lists(rank) for i in ids]
+    unique, entries = len(set(every)), len(every)
+    return 8 * unique + 4 * entries if 2 * unique < entries else 8 * entries
 
 
 def _check_byte_counters() -> None:
@@ -33,19 +47,20 @@ def _check_byte_counters() -> None:
     tape.gradient(loss, layer.gradient_hook)
     counted = comm.counters().snapshot()
 
-    entries = [int(tf.size(_rank_ids(r).values)) for r in range(size)]
+    id_bytes = [_allgathered_id_bytes(r) for r in range(size)]
+    assert id_bytes[0] == 8 * 10 and id_bytes[1] == 8 * 10 + 4 * 25  # both encodings occur
     segments, width = SAMPLES_PER_RANK, 1  # one LR partial (1 float) per sample
     peers = size - 1
     expected_sent = {
-        # (samples, fields) check (2 int32), ids (int64), row lengths (int32), then the
-        # backward allgather of the partials' gradients (float32)
-        "allgather": 8 * peers + 8 * entries[rank] * peers + 4 * segments * peers
+        # (samples, fields, ids sent) check (3 int32), ids (see _allgathered_id_bytes),
+        # row lengths (int32), then the backward allgather of the partials' gradients
+        "allgather": 12 * peers + id_bytes[rank] * peers + 4 * segments * peers
                      + 4 * segments * width * peers,
         # every other rank's block of summed partials
         "reduce_scatter": 4 * width * segments * peers,
     }
     expected_received = {
-        "allgather": 8 * peers + 8 * (sum(entries) - entries[rank]) + 4 * segments * peers
+        "allgather": 12 * peers + sum(id_bytes) - id_bytes[rank] + 4 * segments * peers
                      + 4 * segments * width * peers,
         "reduce_scatter": 4 * width * segments * peers,
     }

@@ -15,7 +15,8 @@ gives the bytes one rank sends and receives per synchronous step, split by
 Plans, per operator (PLANS):
 
   "des"        dense DES partials (DESIGN section 3): ids reach their owners in the
-               strategy's input mode (INPUT_MODES), owners reduce-scatter partials of
+               strategy's input mode (INPUT_MODES; wire format below), owners
+               reduce-scatter partials of
                all N*B segments, backward allgathers the gradients of the summed
                partials. Partials grow with N: each rank sends (N-1)*B*S*w floats.
   "alltoall"   sparse aggregation: ids reach owners as for "des"; each owner sends, to
@@ -40,8 +41,19 @@ traffic with the servers (servers are other machines). Collectives are counted a
 counters count them: allgather sends its block to N-1 peers, ring allreduce sends and
 receives 2 (N-1)/N of the tensor, reduce-scatter / alltoall send the blocks addressed
 to other ranks. Hashing spreads ids uniformly over owners, so a fraction (N-1)/N of the
-id occurrences leaves its rank in alltoall input mode. All ranks are assumed to hold B
-samples.
+id occurrences (and of a rank's distinct ids) leaves its rank in alltoall input mode.
+All ranks are assumed to hold B samples.
+
+Id wire format (des_tf.layers.des_plan.exchange_ids), per rank and step:
+  allgather  a check row (samples, fields, ids sent: 3 int32); the rank's U distinct ids
+             (int64) + an int32 inverse index per occurrence when that is smaller
+             (2 U < E), else its E raw ids; an int32 id count per segment; weights.
+  alltoall   a check row (2 int32); to each owner, the distinct ids it owns (int64) and
+             per occurrence an int32 index into them + its int32 global segment index.
+  replicated a check row (2 int32).
+Layers called on the same id tensors in one traced step share the exchange of the
+first one (Operator.ids_from): DeepFM's / Wide&Deep's SparseLinear reuses the
+ShardedEmbedding's per-field exchange, so the linear table's ids cost nothing.
 
 Symbols: B samples per rank, N ranks, S segments per sample (fields for an embedding,
 1 for LR / FM), w partial floats per segment (dim; 1 for LR; dim + 1 for FM), E = B *
@@ -49,12 +61,14 @@ sum of mean ids per sample over the fields (id occurrences per rank and step), U
 unique_ratio * E (distinct ids in one rank's batch), P dense parameters, M metric
 floats, kb key bytes, fb float bytes.
 
-    des      ids:  allgather (N-1)(8 + E kb + B S 4 [+ E fb weights])
-                   alltoall   8(N-1) + E (N-1)/N (kb + 8 [+ fb])     replicated: 8(N-1)
+    des      ids:  allgather (N-1)(12 + min(E kb, U kb + E 4) + B S 4 [+ E fb weights])
+                   alltoall   8(N-1) + (N-1)/N (U kb + E (4 + 4 [+ fb]))
+                   replicated 8(N-1);  0 when shared with an earlier operator (ids_from)
              fwd:  reduce_scatter (N-1) B S w fb;  bwd: allgather (N-1) B S w fb
     alltoall ids as des; fwd and bwd: alltoall (N-1) B S pi (w fb + index bytes),
              pi = mean over segments of 1 - (1 - 1/N)^distinct ids of the segment
-    replicated   bwd: allgather (N-1) U (kb + row fb)  (or allreduce 2(N-1)/N V row fb)
+    replicated   ids: 8(N-1) (the check);  bwd: allgather (N-1) U (kb + row fb)
+             (or allreduce 2(N-1)/N V row fb)
     ps       ids: push U kb (pull request) + U kb (push);  fwd: receive U row fb;
              bwd: send U row fb;  dense: send P fb, receive P fb
     dense (des, alltoall, replicated): allreduce 2(N-1)/N P fb, both directions
@@ -77,7 +91,8 @@ OPERATOR_KINDS = ("embedding", "linear", "fm")
 PARTS = ("ids", "forward", "backward", "dense", "metrics")
 KINDS = ("allgather", "alltoall", "allreduce", "reduce_scatter", "broadcast", "ps_pull",
          "ps_push")
-SHAPE_CHECK_BYTES = 8  # each DES layer call allgathers (samples, fields) as 2 int32
+SHAPE_CHECK_BYTES = 8  # each id exchange allgathers (samples, fields) as 2 int32 ...
+IDS_SENT_BYTES = 4  # ... plus, in allgather input mode, the count of ids it sends (int32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +137,9 @@ class Operator:
         choose_plan's memory limit for replication).
       weighted: per-id weights travel with the ids.
       name: label used in reports.
+      ids_from: the name of an earlier operator (called first, on the same id and weight
+        tensors, segments per (sample, field) or per sample alike) whose id exchange this
+        one reuses when both run as "des" or "alltoall" (des_plan.exchange_fields).
     """
 
     kind: str
@@ -131,6 +149,7 @@ class Operator:
     vocabulary: int | None = None
     weighted: bool = False
     name: str = ""
+    ids_from: str = ""
 
     def __post_init__(self):
         if self.kind not in OPERATOR_KINDS:
@@ -170,23 +189,28 @@ class Conventions:
     Args:
       key_bytes, float_bytes: an id (int64) and a float (float32).
       length_bytes: a segment's id count in allgather input mode (int32).
-      segment_index_bytes: an id's segment index in alltoall input mode (int64).
-      partial_index_bytes: the index sent with each sparse-aggregation partial.
+      inverse_index_bytes: an occurrence's index into the distinct ids its rank sends
+        (int32; in allgather input mode only when 2 U < E, see the module).
+      segment_index_bytes: an id's global segment index in alltoall input mode (int32).
+      partial_index_bytes: the index sent with each sparse-aggregation partial (int32).
       backward_index_bytes: an index sent with each partial's gradient (0: the receiver
         knows the order of the partials it sent).
       replicated_gradient: "allgather" (sparse: unique keys + row gradients) or
         "allreduce" (the dense gradient of all vocabulary rows).
       ps_keys_on_push: a PS push re-sends the keys with the row gradients.
+      share_ids: operators with `ids_from` reuse that operator's id exchange.
     """
 
     key_bytes: int = 8
     float_bytes: int = 4
     length_bytes: int = 4
-    segment_index_bytes: int = 8
-    partial_index_bytes: int = 8
+    inverse_index_bytes: int = 4
+    segment_index_bytes: int = 4
+    partial_index_bytes: int = 4
     backward_index_bytes: int = 0
     replicated_gradient: str = "allgather"
     ps_keys_on_push: bool = True
+    share_ids: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,22 +317,29 @@ def _ids_flows(op: Operator, cfg: Config) -> list[Flow]:
     c, n, b = cfg.conventions, cfg.ranks, cfg.batch_per_rank
     peers = n - 1
     name = op.name or op.kind
-    check = SHAPE_CHECK_BYTES * peers
+    check = (SHAPE_CHECK_BYTES + (IDS_SENT_BYTES if cfg.input_mode == "allgather" else 0)
+             ) * peers
     flows = [Flow(name, "ids", "allgather", check, check)]
     entries = b * op.ids_per_sample
+    unique = op.unique_ratio * entries
+    weight_bytes = c.float_bytes if op.weighted else 0
     if cfg.input_mode == "allgather":
-        per_rank = (entries * (c.key_bytes + (c.float_bytes if op.weighted else 0))
+        # distinct ids + inverse indices when smaller (2 U < E), else the raw ids
+        ids = min(entries * c.key_bytes, unique * c.key_bytes + entries * c.inverse_index_bytes)
+        per_rank = (ids + entries * weight_bytes
                     + b * op.segments_per_sample * c.length_bytes)
         flows.append(Flow(name, "ids", "allgather", per_rank * peers, per_rank * peers))
     elif cfg.input_mode == "alltoall":
-        per_entry = c.key_bytes + c.segment_index_bytes + (c.float_bytes if op.weighted else 0)
-        moved = entries * peers / n * per_entry
+        per_entry = c.inverse_index_bytes + c.segment_index_bytes + weight_bytes
+        moved = peers / n * (unique * c.key_bytes + entries * per_entry)
         flows.append(Flow(name, "ids", "alltoall", moved, moved))
     return flows
 
 
-def operator_traffic(op: Operator, plan: str, cfg: Config) -> Traffic:
-    """Bytes one rank sends / receives per step for `op` executed with `plan`."""
+def operator_traffic(op: Operator, plan: str, cfg: Config, ids_shared: bool = False
+                     ) -> Traffic:
+    """Bytes one rank sends / receives per step for `op` executed with `plan`;
+    `ids_shared`: a "des" / "alltoall" plan reuses an earlier operator's id exchange."""
     if plan not in PLANS:
         raise ValueError(f"plan must be one of {PLANS}, got {plan!r}")
     c, n, b = cfg.conventions, cfg.ranks, cfg.batch_per_rank
@@ -316,13 +347,14 @@ def operator_traffic(op: Operator, plan: str, cfg: Config) -> Traffic:
     row_bytes = op.dim * c.float_bytes
     unique = op.unique_ratio * b * op.ids_per_sample
     flows: list[Flow] = []
+    ids_flows = [] if ids_shared else _ids_flows(op, cfg)
     if plan == "des":
-        flows += _ids_flows(op, cfg)
+        flows += ids_flows
         partials = peers * b * op.segments_per_sample * op.width * c.float_bytes
         flows += [Flow(name, "forward", "reduce_scatter", partials, partials),
                   Flow(name, "backward", "allgather", partials, partials)]
     elif plan == "alltoall":
-        flows += _ids_flows(op, cfg)
+        flows += ids_flows
         # (N-1) B segments of other ranks per segment kind, non-empty here with prob pi.
         rows = peers * b * sum(nonempty_probability(l, n) for l in op.segment_distinct())
         fwd = rows * (op.width * c.float_bytes + c.partial_index_bytes)
@@ -330,6 +362,8 @@ def operator_traffic(op: Operator, plan: str, cfg: Config) -> Traffic:
         flows += [Flow(name, "forward", "alltoall", fwd, fwd),
                   Flow(name, "backward", "alltoall", bwd, bwd)]
     elif plan == "replicated":
+        check = SHAPE_CHECK_BYTES * peers  # the batch-shape check only: no id moves
+        flows.append(Flow(name, "ids", "allgather", check, check))
         if c.replicated_gradient == "allreduce":
             if op.vocabulary is None:
                 raise ValueError(f"operator {name!r}: a dense replicated gradient needs "
@@ -373,9 +407,17 @@ def step_traffic(cfg: Config, plan: str | Mapping[str, str]) -> Traffic:
         raise ValueError(f"no plan for operators {missing}")
     traffic = Traffic((), cfg.batch_per_rank)
     for op in cfg.operators:
-        traffic += operator_traffic(op, plans[op.name], cfg)
+        traffic += operator_traffic(op, plans[op.name], cfg,
+                                    ids_shared=_ids_shared(op, plans, cfg.conventions))
     all_ps = bool(cfg.operators) and all(plans[op.name] == "ps" for op in cfg.operators)
     return traffic + dense_traffic(cfg, ps=all_ps)
+
+
+def _ids_shared(op: Operator, plans: Mapping[str, str], conventions: Conventions) -> bool:
+    """Whether `op` reuses the id exchange of its `ids_from` operator under `plans`."""
+    exchanging = ("des", "alltoall")
+    return (conventions.share_ids and bool(op.ids_from) and plans.get(op.name) in exchanging
+            and plans.get(op.ids_from) in exchanging)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -400,8 +442,11 @@ def choose_plan(op: Operator, *, ranks: int, batch_per_rank: int,
                 input_mode: str = "allgather", plans: Sequence[str] = ("des", "alltoall",
                                                                       "replicated"),
                 replicated_max_bytes: float = 64 * 2**20,
-                conventions: Conventions = Conventions()) -> PlanChoice:
-    """The cheapest plan (bytes sent + received per step and rank) for one table.
+                conventions: Conventions = Conventions(), ids_shared: bool = False
+                ) -> PlanChoice:
+    """The cheapest plan (bytes sent + received per step and rank) for one table;
+    `ids_shared`: its ids already reach their owners through an earlier operator's
+    exchange when it runs as "des" or "alltoall" (Operator.ids_from).
 
     `op` carries the table's measured statistics: its fields' ids (and distinct ids) per
     sample, the unique-id ratio of one rank's batch, dim and vocabulary (rows). A table
@@ -423,17 +468,24 @@ def choose_plan(op: Operator, *, ranks: int, batch_per_rank: int,
             if plan in excluded:
                 costs[plan] = float("inf")
                 continue
-        costs[plan] = operator_traffic(op, plan, cfg).total
+        costs[plan] = operator_traffic(op, plan, cfg, ids_shared=ids_shared and plan in (
+            "des", "alltoall")).total
     best = min(plans, key=lambda p: (costs[p], plans.index(p)))
     return PlanChoice(best, costs, excluded)
 
 
 def auto_plans(cfg: Config, **kwargs) -> dict[str, str]:
-    """{operator name: choose_plan's plan} for every operator of `cfg`."""
-    return {op.name: choose_plan(op, ranks=cfg.ranks, batch_per_rank=cfg.batch_per_rank,
-                                 input_mode=cfg.input_mode, conventions=cfg.conventions,
-                                 **kwargs).plan
-            for op in cfg.operators}
+    """{operator name: choose_plan's plan} for every operator of `cfg`, in order: an
+    operator whose `ids_from` operator was given "des" or "alltoall" is costed with its
+    ids shared."""
+    plans: dict[str, str] = {}
+    for op in cfg.operators:
+        shared = _ids_shared(op, {**plans, op.name: "des"}, cfg.conventions)
+        plans[op.name] = choose_plan(op, ranks=cfg.ranks, batch_per_rank=cfg.batch_per_rank,
+                                     input_mode=cfg.input_mode,
+                                     conventions=cfg.conventions, ids_shared=shared,
+                                     **kwargs).plan
+    return plans
 
 
 def measure_fields(batch: Sequence[Sequence[Sequence[int]]]
@@ -470,7 +522,8 @@ def model_operators(model: str, fields: Sequence[Field], *, dim: int = 16,
     """The DES operators of des_tf.models' "lr" (one SparseLinear), "wide_deep" and
     "deepfm" (one ShardedEmbedding over all fields + one SparseLinear; DeepFM's FM term
     is computed locally from the pooled fields), or "fm" (SparseLinear + FMInteraction).
-    Each layer has its own table and exchanges its ids itself."""
+    Each layer has its own table; the layer called second reuses the first one's id
+    exchange (ids_from: the models call the embedding, resp. the linear term, first)."""
     fields = tuple(fields)
     linear = Operator("linear", fields, 1, unique_ratio if linear_unique_ratio is None
                       else linear_unique_ratio, vocabulary, name="linear")
@@ -478,9 +531,10 @@ def model_operators(model: str, fields: Sequence[Field], *, dim: int = 16,
         return (linear,)
     if model in ("wide_deep", "deepfm"):
         return (Operator("embedding", fields, dim, unique_ratio, vocabulary,
-                         name="embedding"), linear)
+                         name="embedding"), dataclasses.replace(linear, ids_from="embedding"))
     if model == "fm":
-        return (linear, Operator("fm", fields, dim, unique_ratio, vocabulary, name="fm"))
+        return (linear, Operator("fm", fields, dim, unique_ratio, vocabulary, name="fm",
+                                 ids_from="linear"))
     raise ValueError(f"model must be lr, wide_deep, deepfm or fm, got {model!r}")
 
 

@@ -17,8 +17,8 @@ from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
 from des_tf.comm import assert_same_config
 from des_tf.layers.alltoall_plan import alltoall_partials
-from des_tf.layers.des_plan import (OwnedEntries, check_shapes_agree, des_partials, exchange_ids,
-                                    local_entries, served_partials)
+from des_tf.layers.des_plan import (OwnedEntries, check_shapes_agree, des_partials,
+                                    exchange_fields, local_entries, served_partials)
 from des_tf.layers.inputs import Fields, stack_fields
 from des_tf.layers.replicated_plan import replicated_partials
 from des_tf.optimizers import SGD, SparseOptimizer
@@ -141,7 +141,7 @@ class DESLayer(keras.layers.Layer):
         segments, weights = fields.segments(per_field)
         if self._serving_table() is not None:
             return local_entries(segments, weights)
-        return exchange_ids(segments, weights, fields.count if per_field else 1, self.strategy)
+        return exchange_fields(fields, per_field, self.strategy)
 
     def _own_entries(self, fields: Fields, per_field: bool) -> OwnedEntries:
         """Every id occurrence of this rank's own samples (comm="replicated": no id moves;

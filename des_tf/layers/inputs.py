@@ -40,6 +40,9 @@ class Fields(NamedTuple):
     ids: tf.RaggedTensor
     weights: tf.RaggedTensor | None
     count: int  # number of fields
+    # The caller's id and weight tensors, flattened: layers called on the very same
+    # tensors in one traced step share one id exchange (des_plan.exchange_fields).
+    source: tuple = ()
 
     def segments(self, per_field: bool) -> tuple[tf.RaggedTensor, tf.RaggedTensor | None]:
         """(ids, weights) with one ragged row per output row: per (sample, field), sample-
@@ -62,10 +65,11 @@ def stack_fields(ids, weights, layer: str, replicated: bool) -> Fields:
         raise ValueError(f"{layer}: in 'replicated' input mode id fields must be ragged or "
                          f"sparse tensors (dense inputs are cut to each rank's samples); "
                          f"fields {dense} are dense: use tf.RaggedTensor.from_tensor")
+    source = tuple(tf.nest.flatten((id_fields, weights)))
     stacked = tf.stack([_field_to_ragged(f, f"{layer}: ids of field {i}", tf.int64)
                         for i, f in enumerate(id_fields)], axis=1)
     if weights is None:
-        return Fields(stacked, None, len(id_fields))
+        return Fields(stacked, None, len(id_fields), source)
     weight_fields = _as_fields(weights)
     if len(weight_fields) != len(id_fields):
         raise ValueError(f"{layer}: {len(weight_fields)} weight fields for {len(id_fields)} "
@@ -75,4 +79,4 @@ def stack_fields(ids, weights, layer: str, replicated: bool) -> Fields:
          for i, w in enumerate(weight_fields)], axis=1)
     tf.debugging.assert_equal(stacked.values.row_lengths(), stacked_weights.values.row_lengths(),
                               message=f"{layer}: weights must have one value per id")
-    return Fields(stacked, stacked_weights, len(id_fields))
+    return Fields(stacked, stacked_weights, len(id_fields), source)
