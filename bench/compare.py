@@ -56,7 +56,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.ps import cluster  # noqa: E402  (no TensorFlow in it)
 
-MODELS = ("lr", "wide_deep", "deepfm")
+MODELS = ("deepfm", "lr", "wide_deep")  # run in this order: the issue's targets first
 WORKLOADS = {
     "criteo": [],
     "industrial": ["history:200:10000000", "items:100:5000000", "query:50:2000000",
@@ -260,7 +260,9 @@ def record(args, model: str, workload: str, mode: str, summary: dict) -> dict:
     return row
 
 
-def run_all(args) -> list[dict]:
+def run_all(args, write) -> list[dict]:
+    """Runs every (model, workload, mode) in that order; calls `write(rows)` after each
+    run, so an interrupted comparison keeps what it measured."""
     out_dir = Path(args.out_dir)
     logs = out_dir / "compare_logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -276,7 +278,8 @@ def run_all(args) -> list[dict]:
         say(f"data for {workload}: generating {args.rows:,} lines (or using the cache) ...")
         facts = generate_data(args, workload)
         say(f"  {facts['path']} (hidden model AUC {facts['ceiling_auc']:.4f})")
-        for model in args.models:
+    for model in args.models:
+        for workload in args.workloads:
             for mode in args.modes:
                 name = f"{workload}-{model}-{mode}"
                 say(f"[{len(rows) + 1}/{total}] {name} ...")
@@ -304,6 +307,7 @@ def run_all(args) -> list[dict]:
                     row = {"workload": workload, "model": model, "mode": mode,
                            "status": "failed", "note": str(error).splitlines()[0]}
                 rows.append(row)
+                write(rows)
     return rows
 
 
@@ -420,23 +424,26 @@ def main(argv=None) -> None:
                 raise SystemExit(f"--netns=on: no private network namespace ({error})")
             say(f"no private network namespace ({error}): the `lo` counter is the machine's")
     started = time.monotonic()
-    rows = run_all(args)
     out_dir = Path(args.out_dir)
-    table = markdown(rows, args)
-    breakdown = kind_breakdown(rows)
-    print(table)
-    print(breakdown)
-    command = "bench/compare.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    (out_dir / "compare.md").write_text(
-        f"`{command.strip()}` ({time.strftime('%Y-%m-%d')}, "
-        f"{time.monotonic() - started:.0f} s)\n\n{table}\n{breakdown}")
-    (out_dir / "compare.json").write_text(json.dumps(
-        {"command": command.strip(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-         "ranks": RANKS, "batch_size_per_rank": args.batch_size, "steps": args.steps,
-         "warmup_steps": args.warmup_steps, "rows": args.rows,
-         "private_netns": args.private_netns, "wall_s": round(time.monotonic() - started),
-         "runs": rows}, indent=1) + "\n")
-    plot(rows, out_dir / "compare.png")
+    command = ("bench/compare.py " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
+    planned = len(args.models) * len(args.workloads) * len(args.modes)
+
+    def write(rows: list[dict]) -> None:
+        done = "" if len(rows) == planned else f", {len(rows)} of {planned} runs so far"
+        (out_dir / "compare.md").write_text(
+            f"`{command}` ({time.strftime('%Y-%m-%d')}, {time.monotonic() - started:.0f} s"
+            f"{done})\n\n{markdown(rows, args)}\n{kind_breakdown(rows)}")
+        (out_dir / "compare.json").write_text(json.dumps(
+            {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+             "ranks": RANKS, "batch_size_per_rank": args.batch_size, "steps": args.steps,
+             "warmup_steps": args.warmup_steps, "rows": args.rows,
+             "private_netns": args.private_netns, "complete": len(rows) == planned,
+             "wall_s": round(time.monotonic() - started), "runs": rows}, indent=1) + "\n")
+        plot(rows, out_dir / "compare.png")
+
+    rows = run_all(args, write)
+    print(markdown(rows, args))
+    print(kind_breakdown(rows))
     say(f"wrote {out_dir}/compare.md, compare.json, compare.png in "
         f"{time.monotonic() - started:.0f} s")
     if not any(r["status"] == "ok" for r in rows):
