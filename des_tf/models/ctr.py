@@ -37,9 +37,9 @@ class LR(CTRModel):
     dense features."""
 
     def __init__(self, feature_spec: FeatureSpec,
-                 table_optimizer: SparseOptimizer = Ftrl(0.05), **kwargs):
+                 table_optimizer: SparseOptimizer = Ftrl(0.05), comm: str = "des", **kwargs):
         super().__init__(feature_spec, **kwargs)
-        self.sparse = layers.SparseLinear(table_optimizer=table_optimizer)
+        self.sparse = layers.SparseLinear(table_optimizer=table_optimizer, comm=comm)
         self.dense_linear = keras.layers.Dense(1, use_bias=False) if feature_spec.dense else None
 
     def logit(self, features, training):
@@ -50,15 +50,17 @@ class LR(CTRModel):
 
 
 class _EmbeddingModel(CTRModel):
-    """Base of the models with one pooled embedding per field (one shared table)."""
+    """Base of the models with one pooled embedding per field (one shared table). `comm`:
+    the execution mode of every DES layer ("des", "alltoall" or "replicated")."""
 
     def __init__(self, feature_spec: FeatureSpec, embedding_dim: int,
-                 table_optimizer: SparseOptimizer, **kwargs):
+                 table_optimizer: SparseOptimizer, comm: str = "des", **kwargs):
         super().__init__(feature_spec, **kwargs)
         self.embedding_dim = embedding_dim
+        self.comm = comm
         self.embedding = layers.ShardedEmbedding(
             embedding_dim, output="stack", table_optimizer=table_optimizer,
-            initializer="truncated_normal", initializer_scale=0.05)
+            initializer="truncated_normal", initializer_scale=0.05, comm=comm)
 
     def _fields(self, features, training) -> tf.Tensor:
         """Pooled field embeddings [batch, fields, dim]."""
@@ -79,7 +81,7 @@ class WideDeep(_EmbeddingModel):
                  table_optimizer: SparseOptimizer = Adagrad(0.05),
                  wide_optimizer: SparseOptimizer = Ftrl(0.05), **kwargs):
         super().__init__(feature_spec, embedding_dim, table_optimizer, **kwargs)
-        self.wide = layers.SparseLinear(table_optimizer=wide_optimizer)
+        self.wide = layers.SparseLinear(table_optimizer=wide_optimizer, comm=self.comm)
         self.deep = mlp(hidden, "deep")
         self.head = keras.layers.Dense(1)
 
@@ -98,7 +100,7 @@ class DeepFM(_EmbeddingModel):
                  table_optimizer: SparseOptimizer = Adagrad(0.05),
                  linear_optimizer: SparseOptimizer = Ftrl(0.05), **kwargs):
         super().__init__(feature_spec, embedding_dim, table_optimizer, **kwargs)
-        self.linear = layers.SparseLinear(table_optimizer=linear_optimizer)
+        self.linear = layers.SparseLinear(table_optimizer=linear_optimizer, comm=self.comm)
         self.deep = mlp(hidden, "deep")
         self.head = keras.layers.Dense(1)
 

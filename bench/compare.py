@@ -1,0 +1,454 @@
+"""Side-by-side comparison: des-tf (DES, alltoall, auto plan) against a real TensorFlow
+ParameterServerStrategy and single-process training, on the same data and global batch.
+
+For every model (--models) and workload (--workloads) it runs, one after the other:
+
+- des, alltoall, auto: `horovodrun -np 2 ... python -m des_tf.train --comm=<mode>`
+  (`auto` is skipped with a note when des_tf.train does not accept --comm=auto);
+- ps: bench/ps_baseline.py (2 parameter servers + 2 asynchronous workers, gRPC on
+  127.0.0.1), global batch = 2 x --batch_size;
+- single: `python -m des_tf.train` in one process with --batch_size = the global batch.
+
+Workloads are generated once with des_tf.data.synthetic (cached in --data_dir):
+`criteo` (26 one-hot categorical fields with Criteo's cardinalities, 13 integer fields,
+Zipf ids) and `industrial` (the same plus four sum-pooled multi-hot fields of 200, 100,
+50 and 20 ids per sample over vocabularies of 10M, 5M, 2M and 1M).
+
+Figures per run, all over the same window, the training steps after the first
+--warmup_steps (tracing, connection set-up):
+
+- comm bytes/step: des-tf's own count (`des_tf.comm`, the summary's per-rank sent +
+  received, times the ranks, so on loopback's scale); for the PS run its analytical
+  count (unique rows pulled + gradients pushed + dense weights, PS_README_DRAFT.md);
+- lo bytes/step: rx + tx of the `lo` interface (/proc/net/dev). Each byte sent over
+  loopback is counted twice, once as tx and once as rx, like sent + received summed over
+  ranks. This program moves itself into a private network namespace first (it needs
+  root), so only the job under test uses that `lo`. For des-tf runs the counter is read
+  when rank 0's progress line of step --warmup_steps arrives and again at the line of the
+  last step, so start-up, Horovod rendezvous, the data and evaluation traffic are left
+  out; `lo_total_bytes` (JSON) has the whole run. The PS launcher runs its cluster in its
+  own namespace and brackets the same window itself (`lo_bytes_per_step`);
+- samples/s: global samples per second over the same window (des-tf: from the arrival
+  times of the same two progress lines);
+- eval AUC and log loss on the held-out 10% of the lines.
+
+Prints progress to stderr and a markdown table to stdout, and writes
+<out_dir>/compare.{md,json,png}. From the repository root:
+
+    .venv/bin/python bench/compare.py                       # the full comparison
+    .venv/bin/python bench/compare.py --models=lr --workloads=criteo \\
+        --modes=des,single,ps --steps=10 --rows=5000         # a quick one
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.ps import cluster  # noqa: E402  (no TensorFlow in it)
+
+MODELS = ("deepfm", "lr", "wide_deep")  # run in this order: the issue's targets first
+WORKLOADS = {
+    "criteo": [],
+    "industrial": ["history:200:10000000", "items:100:5000000", "query:50:2000000",
+                   "tags:20:1000000"],
+}
+MODES = ("des", "alltoall", "auto", "ps", "single")
+DES_MODES = ("des", "alltoall", "auto")
+RANKS = 2  # des-tf ranks and PS workers
+SUMMARY = {"des_tf": "DES_TF_SUMMARY ", "ps": "PS_BASELINE_SUMMARY "}
+STEP_LINE = re.compile(r"step (\d+)/(\d+): ")
+# The models' flags, as in configs/*_criteo.flags (the PS baseline has the same defaults).
+MODEL_FLAGS = ["--embedding_dim=16", "--hidden=400,400,400", "--table_learning_rate=0.05",
+               "--linear_learning_rate=0.05", "--dense_learning_rate=0.001"]
+
+
+def say(message: str) -> None:
+    print(f"compare: {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help=f"comma-separated, of {MODELS}")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help=f"comma-separated, of {tuple(WORKLOADS)}")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {MODES}")
+    parser.add_argument("--steps", type=int, default=20,
+                        help="training steps of every run (global batches)")
+    parser.add_argument("--warmup_steps", type=int, default=4,
+                        help="first steps left out of bytes/step and samples/s")
+    parser.add_argument("--rows", type=int, default=20000,
+                        help="generated lines per workload (10%% held out for evaluation; "
+                             "training cycles through the rest)")
+    parser.add_argument("--batch_size", type=int, default=1024, help="samples per rank")
+    parser.add_argument("--ps_table_rows", type=int, default=2**22,
+                        help="rows of every PS table (bench/ps_baseline.py --table_rows)")
+    parser.add_argument("--out_dir", default=str(REPO_ROOT / "bench" / "results"))
+    parser.add_argument("--data_dir", default=str(REPO_ROOT / "build" / "compare_data"))
+    parser.add_argument("--timeout_s", type=int, default=900, help="per run")
+    parser.add_argument("--netns", choices=("auto", "on", "off"), default="auto",
+                        help="enter a private network namespace (root): on = required")
+    args = parser.parse_args(argv)
+    for name, allowed in (("models", MODELS), ("workloads", tuple(WORKLOADS)),
+                          ("modes", MODES)):
+        values = [v for v in getattr(args, name).split(",") if v]
+        unknown = sorted(set(values) - set(allowed))
+        if unknown or not values:
+            parser.error(f"--{name}={getattr(args, name)}: unknown {unknown}; choose from "
+                         f"{allowed}")
+        setattr(args, name, values)
+    if not 0 < args.warmup_steps < args.steps:
+        parser.error(f"need 0 < --warmup_steps ({args.warmup_steps}) < --steps ({args.steps})")
+    return args
+
+
+def child_env(ranks: int = 1) -> dict:
+    """The environment of every job: this checkout first on PYTHONPATH."""
+    path = [str(REPO_ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                               if p]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if ranks > 1:  # ranks share the machine's cores, as in tests/horovod_harness.py
+        env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="2")
+    return env
+
+
+def data_flags(args, workload: str) -> list[str]:
+    multi_hot = WORKLOADS[workload]
+    return [f"--synthetic_rows={args.rows}", f"--data_dir={args.data_dir}",
+            *([f"--synthetic_multi_hot={','.join(multi_hot)}"] if multi_hot else [])]
+
+
+def generate_data(args, workload: str) -> dict:
+    """Generates (or finds cached) the workload's lines once, before any timed run."""
+    fields = ", ".join(f"MultiHotSpec({n!r}, {float(m)}, {int(v)})" for n, m, v in
+                       (entry.split(":") for entry in WORKLOADS[workload]))
+    code = ("import json\nfrom des_tf.data.synthetic import SyntheticSpec, MultiHotSpec, cached\n"
+            f"spec = SyntheticSpec(rows={args.rows}, multi_hot=({fields}{',' if fields else ''}))\n"
+            f"print('FACTS ' + json.dumps(cached({args.data_dir!r}, spec, progress=lambda m: None)))")
+    done = subprocess.run([sys.executable, "-c", code], env=child_env(), cwd=REPO_ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    facts = [l for l in done.stdout.splitlines() if l.startswith("FACTS ")]
+    if done.returncode or not facts:
+        raise RuntimeError(f"generating {workload} data failed:\n{done.stdout[-3000:]}")
+    return json.loads(facts[0][len("FACTS "):])
+
+
+def auto_supported() -> tuple[bool, str]:
+    """Whether des_tf.train accepts --comm=auto (parses the flags only)."""
+    code = ("import sys\nfrom absl import flags\nimport des_tf.cli.flags\n"
+            "flags.FLAGS(['train', '--comm=auto', '--synthetic_rows=1'])\n")
+    done = subprocess.run([sys.executable, "-c", code], env=child_env(), cwd=REPO_ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = [l for l in done.stdout.strip().splitlines() if "comm" in l.lower()]
+    message = lines[-1] if lines else done.stdout.strip()[-200:]
+    return done.returncode == 0, message.split("Error: ")[-1]
+
+
+def des_command(args, model: str, workload: str, mode: str) -> list[str]:
+    bin_dir = os.path.dirname(sys.executable)
+    train = [sys.executable, "-m", "des_tf.train", f"--model={model}", *MODEL_FLAGS,
+             *data_flags(args, workload), f"--steps={args.steps}", "--log_every=1"]
+    if model == "lr":
+        train.append("--integer_mode=bucketize")  # configs/lr_criteo.flags
+    if mode == "single":
+        return [*train, f"--batch_size={RANKS * args.batch_size}"]
+    return [os.path.join(bin_dir, "horovodrun"), "-np", str(RANKS), "-H", f"localhost:{RANKS}",
+            "--gloo", *train, f"--batch_size={args.batch_size}", f"--comm={mode}"]
+
+
+def ps_command(args, model: str, workload: str, metrics: Path) -> list[str]:
+    flags = [f for f in MODEL_FLAGS if model != "lr" or not f.startswith(("--embedding",
+                                                                          "--hidden"))]
+    command = [sys.executable, str(REPO_ROOT / "bench" / "ps_baseline.py"), f"--model={model}",
+               *flags, *data_flags(args, workload), f"--batch_size={args.batch_size}",
+               f"--num_workers={RANKS}", "--num_ps=2", f"--steps={args.steps}",
+               f"--warmup_steps={args.warmup_steps}", f"--table_rows={args.ps_table_rows}",
+               f"--log_every={max(1, args.steps // 5)}", f"--metrics_json={metrics}",
+               f"--timeout_s={args.timeout_s}"]
+    if model == "lr":
+        command.append("--integer_mode=bucketize")
+    return command
+
+
+def run_job(command: list[str], args, log_path: Path, window: bool, env: dict) -> dict:
+    """Runs `command`, teeing its output to `log_path`. With `window`, reads the `lo`
+    counter and the time when rank 0's progress lines of steps --warmup_steps and --steps
+    arrive. Returns the summary JSON (or raises) with the window's figures added."""
+    started, lo_start = time.monotonic(), cluster.lo_bytes()
+    marks: dict[int, tuple[float, int]] = {}
+    lines: list[str] = []
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            deadline = started + args.timeout_s
+            for line in process.stdout:
+                now, lo = time.monotonic(), cluster.lo_bytes()
+                log.write(line)
+                lines.append(line)
+                match = STEP_LINE.search(line)
+                if window and match and int(match.group(1)) in (args.warmup_steps, args.steps):
+                    marks[int(match.group(1))] = (now, lo)
+                if now > deadline:
+                    raise TimeoutError(f"ran past --timeout_s={args.timeout_s}")
+            code = process.wait(timeout=max(1, deadline - time.monotonic()))
+        except (TimeoutError, subprocess.TimeoutExpired) as error:
+            os.killpg(process.pid, 9)  # its own session: horovodrun and its ranks
+            process.wait()
+            raise RuntimeError(f"{error}; output in {log_path}") from None
+    lo_total = cluster.lo_bytes() - lo_start
+    prefix = next((p for p in SUMMARY.values() if any(p in l for l in lines)), None)
+    if code or prefix is None:
+        tail = "".join(lines[-15:])
+        raise RuntimeError(f"exit code {code}; output in {log_path}; last lines:\n{tail}")
+    summary_line = [l for l in lines if prefix in l][-1]
+    summary = json.loads(summary_line.split(prefix, 1)[1])
+    summary["run_wall_s"] = round(time.monotonic() - started, 1)
+    summary["lo_total_bytes"] = lo_total
+    if window:
+        if set(marks) != {args.warmup_steps, args.steps}:
+            raise RuntimeError(f"progress lines of steps {args.warmup_steps} and {args.steps} "
+                               f"not seen (got {sorted(marks)}); output in {log_path}")
+        (t0, lo0), (t1, lo1) = marks[args.warmup_steps], marks[args.steps]
+        steps = args.steps - args.warmup_steps
+        summary["window_lo_bytes_per_step"] = round((lo1 - lo0) / steps)
+        summary["window_samples_per_s"] = round(steps * summary["global_batch"] / (t1 - t0), 1)
+    return summary
+
+
+def record(args, model: str, workload: str, mode: str, summary: dict) -> dict:
+    """One row of the results from a run's summary."""
+    row = {"workload": workload, "model": model, "mode": mode, "status": "ok",
+           "global_batch": summary["global_batch"], "steps": args.steps,
+           "measured_steps": args.steps - args.warmup_steps,
+           "eval_auc": summary["eval_auc"], "eval_logloss": summary["eval_logloss"],
+           "data_ceiling_auc": summary.get("data_ceiling_auc"),
+           "run_wall_s": summary["run_wall_s"], "lo_total_bytes": summary["lo_total_bytes"]}
+    if mode == "ps":
+        row.update(comm_bytes_per_step=summary["analytical_bytes_per_step"],
+                   comm_bytes_source="PS analytical",
+                   comm_bytes_by_kind={k: 2 * v for k, v in
+                                       summary["analytical_payload_per_step"].items()},
+                   lo_bytes_per_step=summary["lo_bytes_per_step"],
+                   lo_private_netns=summary["lo_private_netns"],
+                   samples_per_s=summary["samples_per_s"],
+                   unique_rows_per_worker_step=summary["unique_rows_per_worker_step"])
+    else:
+        ranks = summary["ranks"]
+        per_rank = summary["bytes_per_step"]
+        row.update(comm_bytes_per_step=ranks * (per_rank["sent"] + per_rank["received"]),
+                   comm_bytes_source="des_tf.comm",
+                   # Every byte one rank sends another receives: sent x 2 on lo's scale.
+                   comm_bytes_by_kind={k: 2 * ranks * v
+                                       for k, v in per_rank["sent_by_kind"].items()},
+                   lo_bytes_per_step=summary["window_lo_bytes_per_step"],
+                   lo_private_netns=args.private_netns,
+                   samples_per_s=summary["window_samples_per_s"],
+                   summary_samples_per_s=summary["samples_per_s"])
+    return row
+
+
+def run_all(args, write) -> list[dict]:
+    """Runs every (model, workload, mode) in that order; calls `write(rows)` after each
+    run, so an interrupted comparison keeps what it measured."""
+    out_dir = Path(args.out_dir)
+    logs = out_dir / "compare_logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    auto_note = None
+    if "auto" in args.modes:
+        accepted, message = auto_supported()
+        if not accepted:
+            auto_note = f"des_tf.train rejects --comm=auto: {message}"
+            say(f"skipping the auto mode: {auto_note}")
+    rows = []
+    total = len(args.workloads) * len(args.models) * len(args.modes)
+    for workload in args.workloads:
+        say(f"data for {workload}: generating {args.rows:,} lines (or using the cache) ...")
+        facts = generate_data(args, workload)
+        say(f"  {facts['path']} (hidden model AUC {facts['ceiling_auc']:.4f})")
+    for model in args.models:
+        for workload in args.workloads:
+            for mode in args.modes:
+                name = f"{workload}-{model}-{mode}"
+                say(f"[{len(rows) + 1}/{total}] {name} ...")
+                if mode == "auto" and auto_note:
+                    rows.append({"workload": workload, "model": model, "mode": mode,
+                                 "status": "skipped", "note": auto_note})
+                    continue
+                started = time.monotonic()
+                try:
+                    if mode == "ps":
+                        command = ps_command(args, model, workload, logs / f"{name}.json")
+                    else:
+                        command = des_command(args, model, workload, mode)
+                    env = child_env(RANKS if mode in DES_MODES else 1)
+                    summary = run_job(command, args, logs / f"{name}.log",
+                                      window=mode != "ps", env=env)
+                    row = record(args, model, workload, mode, summary)
+                    row["command"] = " ".join(command)
+                    say(f"  done in {time.monotonic() - started:.0f} s: "
+                        f"lo {row['lo_bytes_per_step']:,} B/step, comm "
+                        f"{row['comm_bytes_per_step']:,} B/step, {row['samples_per_s']:,.0f} "
+                        f"samples/s, AUC {row['eval_auc']:.4f}")
+                except Exception as error:  # one failed run must not lose the others
+                    say(f"  FAILED after {time.monotonic() - started:.0f} s: {error}")
+                    row = {"workload": workload, "model": model, "mode": mode,
+                           "status": "failed", "note": str(error).splitlines()[0]}
+                rows.append(row)
+                write(rows)
+    return rows
+
+
+def _ratio(value, base) -> str:
+    if value is None or not base:
+        return ""
+    return f"{value / base:.2f}"
+
+
+def markdown(rows: list[dict], args) -> str:
+    header = ("| workload | model | mode | comm bytes/step | lo bytes/step | lo / PS lo | "
+              "samples/s | / PS samples/s | eval AUC | AUC - PS | AUC - single | "
+              "eval logloss |")
+    lines = [header, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+                     "---: | ---: |"]
+    by_key = {(r["workload"], r["model"], r["mode"]): r for r in rows if r["status"] == "ok"}
+    for row in rows:
+        if row["status"] != "ok":
+            lines.append(f"| {row['workload']} | {row['model']} | {row['mode']} | "
+                         f"{row['status']}: {row['note'][:120]} | | | | | | | | |")
+            continue
+        ps = by_key.get((row["workload"], row["model"], "ps"))
+        single = by_key.get((row["workload"], row["model"], "single"))
+        comm = f"{row['comm_bytes_per_step']:,}" + (" (analytical)" if row["mode"] == "ps"
+                                                     else "")
+        auc_ps = f"{row['eval_auc'] - ps['eval_auc']:+.4f}" if ps else ""
+        auc_single = f"{row['eval_auc'] - single['eval_auc']:+.4f}" if single else ""
+        lines.append(
+            f"| {row['workload']} | {row['model']} | {row['mode']} | {comm} | "
+            f"{row['lo_bytes_per_step']:,} | "
+            f"{_ratio(row['lo_bytes_per_step'], ps and ps['lo_bytes_per_step'])} | "
+            f"{row['samples_per_s']:,.0f} | "
+            f"{_ratio(row['samples_per_s'], ps and ps['samples_per_s'])} | "
+            f"{row['eval_auc']:.4f} | {auc_ps} | {auc_single} | {row['eval_logloss']:.4f} |")
+    notes = (f"\nBytes are per training step (global batch {RANKS} x {args.batch_size}), "
+             f"rx + tx on loopback's scale (every byte counted once sent, once received), "
+             f"over steps {args.warmup_steps + 1}-{args.steps} of {args.steps}. comm = "
+             f"des_tf.comm's count (PS: analytical); lo = the `lo` counter in a private "
+             f"network namespace. samples/s over the same steps; AUC on the held-out 10% "
+             f"of {args.rows:,} generated lines.\n")
+    return "\n".join(lines) + "\n" + notes
+
+
+def kind_breakdown(rows: list[dict]) -> str:
+    """Which part of the bytes dominates, per run."""
+    lines = ["| workload | model | mode | comm bytes/step by kind |", "| --- | --- | --- | --- |"]
+    for row in rows:
+        if row["status"] == "ok" and row.get("comm_bytes_by_kind"):
+            kinds = sorted(row["comm_bytes_by_kind"].items(), key=lambda kv: -kv[1])
+            text = ", ".join(f"{k} {v:,}" for k, v in kinds)
+            lines.append(f"| {row['workload']} | {row['model']} | {row['mode']} | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ok = [r for r in rows if r["status"] == "ok"]
+    groups = sorted({(r["workload"], r["model"]) for r in ok},
+                    key=lambda g: (list(WORKLOADS).index(g[0]), MODELS.index(g[1])))
+    modes = [m for m in MODES if any(r["mode"] == m for r in ok)]
+    if not groups:
+        return
+    index = {(r["workload"], r["model"], r["mode"]): r for r in ok}
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    width = 0.8 / max(1, len(modes))
+    x = np.arange(len(groups))
+    panels = (("lo_bytes_per_step", "lo bytes per step (rx + tx, log)", True),
+              ("samples_per_s", "samples/s", False), ("eval_auc", "eval AUC", False))
+    for axis, (key, title, log) in zip(axes, panels):
+        for m, mode in enumerate(modes):
+            values = [index[(w, mo, mode)][key] if (w, mo, mode) in index else np.nan
+                      for w, mo in groups]
+            if log:
+                values = [v if v and v > 0 else np.nan for v in values]
+            axis.bar(x + (m - (len(modes) - 1) / 2) * width, values, width, label=mode)
+        if key == "lo_bytes_per_step":
+            # des_tf.comm's / the PS analytical count, as markers on the same scale
+            for m, mode in enumerate(modes):
+                values = [index[(w, mo, mode)]["comm_bytes_per_step"]
+                          if (w, mo, mode) in index else np.nan for w, mo in groups]
+                values = [v if v and v > 0 else np.nan for v in values]
+                axis.scatter(x + (m - (len(modes) - 1) / 2) * width, values, marker="_",
+                             color="black", s=120, zorder=3,
+                             label="comm count" if m == 0 else None)
+            axis.set_yscale("log")
+        if key == "eval_auc":
+            aucs = [r["eval_auc"] for r in ok]
+            axis.set_ylim(max(0.0, min(aucs) - 0.02), min(1.0, max(aucs) + 0.02))
+        axis.set_xticks(x, [f"{w}\n{mo}" for w, mo in groups], fontsize=8)
+        axis.set_title(title)
+        axis.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.suptitle(f"des-tf vs ParameterServerStrategy vs one process ({RANKS} ranks / "
+                    f"workers, same data and global batch)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    args.private_netns = False
+    if args.netns != "off":
+        try:
+            cluster.enter_private_network()
+            args.private_netns = True
+        except OSError as error:
+            if args.netns == "on":
+                raise SystemExit(f"--netns=on: no private network namespace ({error})")
+            say(f"no private network namespace ({error}): the `lo` counter is the machine's")
+    started = time.monotonic()
+    out_dir = Path(args.out_dir)
+    command = ("bench/compare.py " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
+    planned = len(args.models) * len(args.workloads) * len(args.modes)
+
+    def write(rows: list[dict]) -> None:
+        done = "" if len(rows) == planned else f", {len(rows)} of {planned} runs so far"
+        (out_dir / "compare.md").write_text(
+            f"`{command}` ({time.strftime('%Y-%m-%d')}, {time.monotonic() - started:.0f} s"
+            f"{done})\n\n{markdown(rows, args)}\n{kind_breakdown(rows)}")
+        (out_dir / "compare.json").write_text(json.dumps(
+            {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+             "ranks": RANKS, "batch_size_per_rank": args.batch_size, "steps": args.steps,
+             "warmup_steps": args.warmup_steps, "rows": args.rows,
+             "private_netns": args.private_netns, "complete": len(rows) == planned,
+             "wall_s": round(time.monotonic() - started), "runs": rows}, indent=1) + "\n")
+        plot(rows, out_dir / "compare.png")
+
+    rows = run_all(args, write)
+    print(markdown(rows, args))
+    print(kind_breakdown(rows))
+    say(f"wrote {out_dir}/compare.md, compare.json, compare.png in "
+        f"{time.monotonic() - started:.0f} s")
+    if not any(r["status"] == "ok" for r in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""bench/compare.py end to end on a tiny configuration (LR, Criteo-like, modes des + single
++ ps, a few steps): the table and the JSON hold sane figures for every mode."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.horovod_harness import REPO_ROOT
+
+TINY = ["--models=lr", "--workloads=criteo", "--modes=des,single,ps", "--steps=6",
+        "--warmup_steps=2", "--rows=2000", "--batch_size=128", "--ps_table_rows=65536",
+        "--timeout_s=240"]
+
+
+def test_compare_tiny(tmp_path):
+    run = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "bench", "compare.py"), *TINY,
+         f"--out_dir={tmp_path}", f"--data_dir={tmp_path / 'data'}"],
+        cwd=REPO_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-4000:]
+    results = json.loads((tmp_path / "compare.json").read_text())
+    runs = {r["mode"]: r for r in results["runs"]}
+    assert set(runs) == {"des", "single", "ps"}
+    for mode, row in runs.items():
+        assert row["status"] == "ok", row
+        assert row["workload"] == "criteo" and row["model"] == "lr"
+        assert row["global_batch"] == 256, row  # the same global batch in every mode
+        assert 0.0 < row["eval_auc"] < 1.0 and row["eval_logloss"] > 0, row
+        assert row["samples_per_s"] > 0, row
+    for mode in ("des", "ps"):  # distributed: bytes on both rulers
+        assert runs[mode]["comm_bytes_per_step"] > 0 and runs[mode]["lo_bytes_per_step"] > 0
+    assert runs["single"]["comm_bytes_per_step"] == 0
+    if results["private_netns"]:  # nothing else on this lo: one process sends nothing
+        assert runs["single"]["lo_bytes_per_step"] == 0
+        # the des_tf.comm count and the loopback counter agree up to framing overhead
+        ratio = runs["des"]["lo_bytes_per_step"] / runs["des"]["comm_bytes_per_step"]
+        assert 0.8 < ratio < 2.0, runs["des"]
+    table = (tmp_path / "compare.md").read_text()
+    for mode in ("des", "single", "ps"):
+        assert f"| criteo | lr | {mode} |" in table
+    assert "| criteo | lr | des |" in run.stdout
+    assert (tmp_path / "compare.png").stat().st_size > 1000
