@@ -212,11 +212,3 @@ def test_choice_is_logged_once_on_rank_zero_and_reported(results, num_ranks):
         assert f"-> {entry['plan']} (" in entry["description"]
         assert any(entry["description"] in line for line in lines)
     assert info["report"]["embedding"]["excluded"] == {"replicated": "vocabulary unknown"}
-
-
-def test_auto_is_accepted_and_unknown_modes_name_the_options():
-    import des_tf as des
-
-    with pytest.raises(ValueError, match=r"comm must be one of \('des', 'alltoall', "
-                                         r"'replicated', 'auto'\), got 'bogus'"):
-        des.layers.ShardedEmbedding(4, comm="bogus")
