@@ -212,3 +212,18 @@ def test_choice_is_logged_once_on_rank_zero_and_reported(results, num_ranks):
         assert f"-> {entry['plan']} (" in entry["description"]
         assert any(entry["description"] in line for line in lines)
     assert info["report"]["embedding"]["excluded"] == {"replicated": "vocabulary unknown"}
+
+
+def test_undecided_layer_refuses_to_be_traced_and_decides_when_called_eagerly():
+    import des_tf as des
+
+    with des.DESStrategy().scope():
+        layer = des.layers.ShardedEmbedding(4, comm="auto")
+    ids = tf.ragged.constant([[1, 2], [3]], dtype=tf.int64)
+    with pytest.raises(RuntimeError, match=r"has comm='auto' and has not chosen .*plan_tables"):
+        tf.function(lambda x: layer(x))(ids)
+    assert layer.comm_plan is None and layer.table.size() == 0
+    assert layer(ids).shape == (2, 1, 4)
+    assert layer.comm_plan == "des"  # one rank: every plan moves 0 bytes, ties go to des
+    assert layer.plan_decision.ranks == 1 and layer.plan_decision.operator.fields[0] == \
+        cost.Field(1.5, 1.5)
