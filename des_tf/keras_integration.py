@@ -11,6 +11,9 @@ single-process metrics on the same data. Non-zero ranks also train, evaluate and
 with `verbose=0`, and a collective failure caused by a dead rank surfaces from `fit`,
 `evaluate` and `predict` as des_tf.comm.RankLostError naming it. All are installed once, when des_tf is imported, on `keras.Model`,
 and act only for models whose distribute strategy is a DESStrategy with several ranks.
+Also, for any model with comm="auto" DES layers that have not chosen their plan,
+`fit`, `evaluate` and `predict` first plan them from the first batch of `x`, before
+Keras traces a step (des_tf.layers.planner).
 """
 
 from __future__ import annotations
@@ -75,9 +78,23 @@ def _rank_zero_verbosity(original):
     return run
 
 
+def _plan_auto_layers(original):
+    @functools.wraps(original)
+    def run(self, *args, **kwargs):
+        from des_tf.layers import planner  # the layers import the strategy, which imports us
+
+        if planner.des_layers(self) and planner.unplanned(self):
+            x = args[0] if args else kwargs.get("x")
+            planner.plan_before_running(self, x, kwargs.get("batch_size"))
+        return original(self, *args, **kwargs)
+
+    return run
+
+
 @functools.lru_cache(maxsize=None)
 def install() -> None:
     """Wraps keras.Model once (idempotent)."""
     keras.Model.get_metrics_result = _global_metric_results(keras.Model.get_metrics_result)
     for method in ("fit", "evaluate", "predict"):
-        setattr(keras.Model, method, _rank_zero_verbosity(getattr(keras.Model, method)))
+        wrapped = _rank_zero_verbosity(_plan_auto_layers(getattr(keras.Model, method)))
+        setattr(keras.Model, method, wrapped)

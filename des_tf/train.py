@@ -25,6 +25,7 @@ from des_tf.cli import flags as cli_flags
 from des_tf.cli import reference, report
 from des_tf.cli.progress import TrainingProgress
 from des_tf.data import CriteoReader, synthetic
+from des_tf.layers import plan_report
 from des_tf.strategy import DESStrategy
 
 FLAGS = cli_flags.FLAGS
@@ -171,6 +172,7 @@ def main(argv: list[str]) -> None:
         "table_rows": sum(sum(t["rows"]) for t in tables),
         "table_bytes_per_rank": [sum(t["bytes"][r] for t in tables)
                                  for r in range(strategy.size)],
+        "comm_plans": {name: entry["plan"] for name, entry in plan_report(model).items()},
     }
     if facts:
         summary["data_ceiling_auc"] = round(facts["ceiling_auc"], 6)

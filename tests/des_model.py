@@ -48,18 +48,22 @@ def make_batches(seed: int = 0) -> tf.data.Dataset:
 
 class TinyCTR(keras.Model):
     """LR + FM + pooled embeddings (mean-combined, weighted query) + an MLP; `comm` is
-    the execution mode of all three DES layers (see des_tf.layers.DESLayer)."""
+    the execution mode of all three DES layers (see des_tf.layers.DESLayer);
+    `vocabulary_sizes` ({"embedding" | "linear" | "fm": rows}) is passed to those layers."""
 
-    def __init__(self, comm: str = "des"):
+    def __init__(self, comm: str = "des", vocabulary_sizes: dict | None = None):
         super().__init__()
+        rows = dict(vocabulary_sizes or {})
         adagrad = des.optimizers.Adagrad(0.1)
         self.embedding = des.layers.ShardedEmbedding(
             4, combiner="mean", output="concat", table_optimizer=adagrad, table_seed=1,
-            initializer="truncated_normal", initializer_scale=0.3, comm=comm)
+            initializer="truncated_normal", initializer_scale=0.3, comm=comm,
+            vocabulary_size=rows.get("embedding"))
         self.linear = des.layers.SparseLinear(table_optimizer=des.optimizers.Ftrl(0.2, l2=0.01),
-                                              comm=comm)
+                                              comm=comm, vocabulary_size=rows.get("linear"))
         self.fm = des.layers.FMInteraction(3, table_optimizer=des.optimizers.Adam(0.05),
-                                           table_seed=2, initializer_scale=0.3, comm=comm)
+                                           table_seed=2, initializer_scale=0.3, comm=comm,
+                                           vocabulary_size=rows.get("fm"))
         self.hidden = keras.layers.Dense(8, activation="relu",
                                          kernel_initializer=keras.initializers.GlorotUniform(3))
         self.logit = keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(4))

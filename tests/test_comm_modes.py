@@ -194,7 +194,7 @@ def test_unknown_comm_mode_is_rejected_naming_the_options():
     import des_tf as des
 
     with pytest.raises(ValueError, match=r"comm must be one of \('des', 'alltoall', "
-                                         r"'replicated'\), got 'auto'"):
-        des.layers.ShardedEmbedding(4, comm="auto")
+                                         r"'replicated', 'auto'\), got 'bogus'"):
+        des.layers.ShardedEmbedding(4, comm="bogus")
     with pytest.raises(ValueError, match="row_budget is not supported with comm='replicated'"):
         des.layers.ShardedEmbedding(4, comm="replicated", row_budget=10)

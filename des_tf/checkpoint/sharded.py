@@ -152,6 +152,13 @@ def restore(model: keras.Model, path: str) -> int:
 
     def read_everything():
         dense_state.ensure_built(model)
+        undecided = [layer.name for layer, _ in tables.values()
+                     if getattr(layer, "comm", None) == "auto" and layer.comm_plan is None]
+        if undecided:
+            raise CheckpointError(
+                f"layers {undecided} have comm='auto' and have not chosen their plan, which "
+                "decides which rows each rank loads: call des_tf.layers.plan_tables(model, "
+                "batch) (or the model on one batch, eagerly) before restoring")
         saved = manifest.read(path)
         manifest.check_matches(saved, model, path)
         files = saved["files"]

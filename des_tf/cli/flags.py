@@ -56,8 +56,10 @@ flags.DEFINE_enum("linear_optimizer", "ftrl", list(SPARSE_OPTIMIZERS),
 flags.DEFINE_float("linear_learning_rate", 0.05, "Its learning rate.")
 flags.DEFINE_enum("input_mode", "allgather", ["allgather", "alltoall", "replicated"],
                   "How ids reach their owners (DESStrategy).")
-flags.DEFINE_enum("comm", "des", ["des", "alltoall", "replicated"],
-                  "Execution mode of every DES layer of the model (layers' comm=).")
+flags.DEFINE_enum("comm", "des", ["des", "alltoall", "replicated", "auto"],
+                  "Execution mode of the model's DES layers (des_tf.layers.DESLayer): dense "
+                  "DES partials, sparse aggregation (alltoall), replicated tables, or auto: "
+                  "each layer picks one from the cost model and the first batch's ids.")
 flags.DEFINE_integer("seed", 0, "Seed of the dense weights' initialisation.")
 # Checkpoints and export.
 flags.DEFINE_string("checkpoint_dir", "", "Sharded checkpoints go here; a run resumes from "
@@ -134,20 +136,20 @@ def model(feature_spec: models.FeatureSpec) -> models.CTRModel:
     """The --model, configured by the flags (build it inside the strategy's scope)."""
     tables = sparse_optimizer(FLAGS.table_optimizer, FLAGS.table_learning_rate)
     linear = sparse_optimizer(FLAGS.linear_optimizer, FLAGS.linear_learning_rate)
-    dim, hidden = FLAGS.embedding_dim, _ints(FLAGS.hidden)
+    dim, hidden, comm = FLAGS.embedding_dim, _ints(FLAGS.hidden), FLAGS.comm
     if FLAGS.model == "lr":
-        return models.LR(feature_spec, table_optimizer=linear, comm=FLAGS.comm)
+        return models.LR(feature_spec, table_optimizer=linear, comm=comm)
     if FLAGS.model == "wide_deep":
         return models.WideDeep(feature_spec, dim, hidden, table_optimizer=tables,
-                               wide_optimizer=linear, comm=FLAGS.comm)
+                               wide_optimizer=linear, comm=comm)
     if FLAGS.model == "deepfm":
         return models.DeepFM(feature_spec, dim, hidden, table_optimizer=tables,
-                             linear_optimizer=linear, comm=FLAGS.comm)
+                             linear_optimizer=linear, comm=comm)
     if FLAGS.model == "dcn":
         return models.DCNv2(feature_spec, dim, FLAGS.cross_layers, hidden,
-                            table_optimizer=tables, comm=FLAGS.comm)
+                            table_optimizer=tables, comm=comm)
     return models.DLRM(feature_spec, dim, _ints(FLAGS.bottom), _ints(FLAGS.top),
-                       table_optimizer=tables, comm=FLAGS.comm)
+                       table_optimizer=tables, comm=comm)
 
 
 @flags.multi_flags_validator(["train_data", "synthetic_rows"],

@@ -3,7 +3,9 @@ and sums small partial results across ranks (DESIGN.md section 2)."""
 
 from des_tf.layers.base import DESLayer
 from des_tf.layers.fm_interaction import FMInteraction
+from des_tf.layers.planner import plan_report, plan_tables
 from des_tf.layers.sharded_embedding import ShardedEmbedding
 from des_tf.layers.sparse_linear import SparseLinear
 
-__all__ = ["DESLayer", "FMInteraction", "ShardedEmbedding", "SparseLinear"]
+__all__ = ["DESLayer", "FMInteraction", "ShardedEmbedding", "SparseLinear", "plan_report",
+           "plan_tables"]

@@ -16,6 +16,7 @@ import tensorflow as tf
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
 from des_tf.comm import assert_same_config
+from des_tf.layers import planner
 from des_tf.layers.alltoall_plan import alltoall_partials
 from des_tf.layers.des_plan import (OwnedEntries, check_shapes_agree, des_partials,
                                     exchange_fields, local_entries, served_partials)
@@ -27,6 +28,8 @@ from des_tf.tables import DynamicTable
 
 # How a DES layer computes and aggregates its pooled partials (see `DESLayer`).
 COMM_MODES = ("des", "alltoall", "replicated")
+# What `comm=` accepts: a mode, or "auto" (the layer picks one; see des_tf.layers.planner).
+COMM_OPTIONS = COMM_MODES + ("auto",)
 
 # While set (see `serving`): {layer: table holding all of its rows} for single-process use.
 _SERVING_TABLES: contextvars.ContextVar[Mapping | None] = contextvars.ContextVar(
@@ -69,15 +72,33 @@ class DESLayer(keras.layers.Layer):
         "replicated": the table is copied on every rank (replicated_plan): lookups are
           local, the sparse gradient (keys + row gradients) is allgathered and every copy
           applies it identically; for small tables. Not with `row_budget`.
-        All three compute the same numbers (single-process training on the global batch).
+        "auto": the layer picks one of the three from the cost model
+          (des_tf.comm.cost.choose_plan) and the ids of the first batch it sees, summed
+          over ranks so every rank picks the same, before any row exists (see
+          des_tf.layers.planner for when: plan_tables, fit / evaluate / predict, or the
+          first eager call). `comm_plan` then holds the mode in effect.
+        All of them compute the same numbers (single-process training on the global batch).
+      vocabulary_size: rows the table may hold over all ranks, if known. comm="auto"
+        considers "replicated" only when it is given and the whole table
+        (vocabulary_size * dim * 4 bytes) fits planner.REPLICATED_MAX_BYTES (64 MiB).
+
+    Attributes:
+      comm_plan: the execution mode in effect ("des", "alltoall" or "replicated"); None
+        while a comm="auto" layer has not decided.
+      plan_decision: an auto layer's planner.PlanDecision (statistics, bytes per plan),
+        None otherwise.
     """
+
+    cost_kind = "embedding"  # the des_tf.comm.cost operator kind of the layer
 
     def __init__(self, dim: int, *, table_optimizer: SparseOptimizer = SGD(0.01),
                  initializer: str = "uniform", initializer_scale: float = 0.05,
                  table_seed: int = 0, capacity_hint: int = 0, row_budget: int | None = None,
-                 comm: str = "des", **kwargs):
-        if comm not in COMM_MODES:
-            raise ValueError(f"comm must be one of {COMM_MODES}, got {comm!r}")
+                 comm: str = "des", vocabulary_size: int | None = None, **kwargs):
+        if comm not in COMM_OPTIONS:
+            raise ValueError(f"comm must be one of {COMM_OPTIONS}, got {comm!r}")
+        if vocabulary_size is not None and vocabulary_size < 0:
+            raise ValueError(f"vocabulary_size must be >= 0 or None, got {vocabulary_size}")
         if row_budget is not None and comm == "replicated":
             raise ValueError("row_budget is not supported with comm='replicated' (each copy "
                              "counts only its own lookups, so evictions would differ between "
@@ -87,6 +108,9 @@ class DESLayer(keras.layers.Layer):
         if row_budget is not None and row_budget < 0:
             raise ValueError(f"row_budget must be >= 0 or None, got {row_budget}")
         self.comm = comm
+        self.comm_plan = None if comm == "auto" else comm
+        self.plan_decision = None
+        self.vocabulary_size = vocabulary_size
         self.dim = dim
         self.row_budget = row_budget
         self.table = DynamicTable(dim, optimizer=table_optimizer, initializer=initializer,
@@ -97,7 +121,8 @@ class DESLayer(keras.layers.Layer):
         assert_same_config(
             {"layer": type(self).__name__, "table": self.table.spec(), "row_budget": row_budget,
              "sharding_seed": self.strategy.sharding_seed,
-             "input_mode": self.strategy.input_mode, "comm": comm},
+             "input_mode": self.strategy.input_mode, "comm": comm,
+             "vocabulary_size": vocabulary_size},
             what=f"configuration of DES layer {self.name!r}")
         self.gradient_hook = self.add_weight(shape=(), initializer="zeros", trainable=True,
                                              name="gradient_hook")
@@ -106,15 +131,50 @@ class DESLayer(keras.layers.Layer):
 
     def call(self, ids, weights=None, training=None):
         """The layer's DES computation; in Keras' symbolic build pass (dense placeholders
-        standing in for ragged ids) only the output's shape, with no collective traced."""
+        standing in for ragged ids) only the output's shape, with no collective traced.
+        While planner.plan_tables runs the model, an undecided auto layer counts its ids;
+        every DES layer then returns zeros of its output's shape (no table, no
+        collective). An undecided auto layer called eagerly decides first."""
         if in_symbolic_scope():
-            fields = tf.nest.flatten(ids)
-            samples = fields[0].shape[0]
-            if self.strategy.input_mode == "replicated" and samples is not None:
-                samples = samples // self.strategy.size + (
-                    self.strategy.rank < samples % self.strategy.size)
-            return self.symbolic_output(samples or 0, len(fields))
+            return self._placeholder(ids)
+        recording = planner.recorder()
+        if recording is not None:
+            if self.comm_plan is None:
+                recording.add(self, self._count_ids(ids, weights))
+            return self._placeholder(ids)
+        if self.comm_plan is None and self._serving_table() is None:
+            if not tf.executing_eagerly():
+                raise RuntimeError(
+                    f"{type(self).__name__} {self.name!r} has comm='auto' and has not chosen "
+                    "its plan yet: it decides from real ids, which a traced function does "
+                    "not see. Call des_tf.layers.plan_tables(model, batch) on every rank "
+                    "before tracing (Model.fit / evaluate / predict do it from their first "
+                    "batch of a tf.data.Dataset or arrays), or call the model once eagerly")
+            planner.decide(self, self._count_ids(ids, weights))
         return self.des_call(ids, weights, training)
+
+    def _placeholder(self, ids):
+        """Zeros shaped like the output for this rank's samples of `ids`."""
+        fields = tf.nest.flatten(ids)
+        samples = fields[0].shape[0]
+        if self.strategy.input_mode == "replicated" and samples is not None:
+            samples = samples // self.strategy.size + (
+                self.strategy.rank < samples % self.strategy.size)
+        return self.symbolic_output(samples or 0, len(fields))
+
+    def _count_ids(self, ids, weights) -> planner.IdCounts:
+        """planner.IdCounts of this rank's own samples of an eager batch."""
+        fields = self._fields(ids, weights)
+        return planner.count_ids(self.own_rows(fields.ids, fields.ids.nrows()),
+                                 weighted=weights is not None)
+
+    def _set_plan(self, decision: planner.PlanDecision) -> None:
+        if self.comm != "auto" or self.comm_plan is not None:
+            raise RuntimeError(f"{self.name}: the plan is chosen once, by comm='auto' layers")
+        if decision.plan == "replicated" and self.row_budget is not None:
+            raise ValueError(f"{self.name}: row_budget rules out 'replicated'")
+        self.comm_plan = decision.plan
+        self.plan_decision = decision
 
     def symbolic_output(self, samples: int, num_fields: int):
         """Zeros shaped like the output for `samples` samples (for the symbolic build)."""
@@ -136,7 +196,7 @@ class DESLayer(keras.layers.Layer):
     def _exchange(self, fields: Fields, per_field: bool) -> OwnedEntries:
         """Brings the ids to their owners, one output row per (sample, field) when
         `per_field`, else per sample (all ids stay here when serving)."""
-        if self._serving_table() is None and self.comm == "replicated":
+        if self._serving_table() is None and self.comm_plan == "replicated":
             return self._own_entries(fields, per_field)
         segments, weights = fields.segments(per_field)
         if self._serving_table() is not None:
@@ -161,9 +221,9 @@ class DESLayer(keras.layers.Layer):
             return served_partials(served, entries, with_square_norms)
         common = dict(with_square_norms=with_square_norms, training=bool(training),
                       hook=self.gradient_hook.value, step=self.table_step.value)
-        if self.comm == "replicated":
+        if self.comm_plan == "replicated":
             return replicated_partials(self.table, entries, **common)
-        plan = alltoall_partials if self.comm == "alltoall" else des_partials
+        plan = alltoall_partials if self.comm_plan == "alltoall" else des_partials
         return plan(self.table, entries, row_budget=self.row_budget, **common)
 
     def own_rows(self, x: tf.Tensor, samples: tf.Tensor) -> tf.Tensor:

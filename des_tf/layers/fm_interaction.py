@@ -15,6 +15,8 @@ class FMInteraction(DESLayer):
     1/2 (||a||^2 - b), shape [batch, 1]. Call as ShardedEmbedding. **kwargs: see DESLayer.
     """
 
+    cost_kind = "fm"
+
     def symbolic_output(self, samples, num_fields):
         return tf.zeros([samples, 1])
 

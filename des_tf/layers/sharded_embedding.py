@@ -39,6 +39,9 @@ class ShardedEmbedding(DESLayer):
           samples locally (no id or partial moves); the keys and row gradients of every
           rank are allgathered and each copy applies them identically, so copies never
           diverge. For small tables (a few thousand rows). No `row_budget`.
+        "auto": one of the three, picked by the cost model from the ids of the first
+          batch (all ranks alike; see des_tf.layers.planner); give `vocabulary_size` to
+          let it consider "replicated". `comm_plan` holds the choice.
       **kwargs: see DESLayer (table_optimizer, initializer, ...).
     """
 

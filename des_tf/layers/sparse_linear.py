@@ -15,6 +15,8 @@ class SparseLinear(DESLayer):
     unless `initializer` says otherwise. **kwargs: see DESLayer.
     """
 
+    cost_kind = "linear"
+
     def __init__(self, *, initializer: str = "zeros", **kwargs):
         super().__init__(1, initializer=initializer, **kwargs)
         self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias")

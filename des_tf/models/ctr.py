@@ -1,6 +1,8 @@
 """CTR models built from des_tf.layers and Keras layers: LR, Wide&Deep, DeepFM, DCN-v2 and
 DLRM. Each takes a feature dict (see FeatureSpec) and returns click probabilities
-[batch, 1]; build them inside `DESStrategy().scope()`."""
+[batch, 1]; build them inside `DESStrategy().scope()`. `comm` ("des", "alltoall",
+"replicated" or "auto") is the execution mode of every DES layer of the model (see
+des_tf.layers.DESLayer)."""
 
 from __future__ import annotations
 
@@ -50,14 +52,12 @@ class LR(CTRModel):
 
 
 class _EmbeddingModel(CTRModel):
-    """Base of the models with one pooled embedding per field (one shared table). `comm`:
-    the execution mode of every DES layer ("des", "alltoall" or "replicated")."""
+    """Base of the models with one pooled embedding per field (one shared table)."""
 
     def __init__(self, feature_spec: FeatureSpec, embedding_dim: int,
                  table_optimizer: SparseOptimizer, comm: str = "des", **kwargs):
         super().__init__(feature_spec, **kwargs)
         self.embedding_dim = embedding_dim
-        self.comm = comm
         self.embedding = layers.ShardedEmbedding(
             embedding_dim, output="stack", table_optimizer=table_optimizer,
             initializer="truncated_normal", initializer_scale=0.05, comm=comm)
@@ -79,9 +79,9 @@ class WideDeep(_EmbeddingModel):
     def __init__(self, feature_spec: FeatureSpec, embedding_dim: int = 16,
                  hidden: Sequence[int] = (400, 400, 400),
                  table_optimizer: SparseOptimizer = Adagrad(0.05),
-                 wide_optimizer: SparseOptimizer = Ftrl(0.05), **kwargs):
-        super().__init__(feature_spec, embedding_dim, table_optimizer, **kwargs)
-        self.wide = layers.SparseLinear(table_optimizer=wide_optimizer, comm=self.comm)
+                 wide_optimizer: SparseOptimizer = Ftrl(0.05), comm: str = "des", **kwargs):
+        super().__init__(feature_spec, embedding_dim, table_optimizer, comm, **kwargs)
+        self.wide = layers.SparseLinear(table_optimizer=wide_optimizer, comm=comm)
         self.deep = mlp(hidden, "deep")
         self.head = keras.layers.Dense(1)
 
@@ -98,9 +98,9 @@ class DeepFM(_EmbeddingModel):
     def __init__(self, feature_spec: FeatureSpec, embedding_dim: int = 16,
                  hidden: Sequence[int] = (400, 400, 400),
                  table_optimizer: SparseOptimizer = Adagrad(0.05),
-                 linear_optimizer: SparseOptimizer = Ftrl(0.05), **kwargs):
-        super().__init__(feature_spec, embedding_dim, table_optimizer, **kwargs)
-        self.linear = layers.SparseLinear(table_optimizer=linear_optimizer, comm=self.comm)
+                 linear_optimizer: SparseOptimizer = Ftrl(0.05), comm: str = "des", **kwargs):
+        super().__init__(feature_spec, embedding_dim, table_optimizer, comm, **kwargs)
+        self.linear = layers.SparseLinear(table_optimizer=linear_optimizer, comm=comm)
         self.deep = mlp(hidden, "deep")
         self.head = keras.layers.Dense(1)
 
@@ -118,8 +118,8 @@ class DCNv2(_EmbeddingModel):
 
     def __init__(self, feature_spec: FeatureSpec, embedding_dim: int = 16,
                  cross_layers: int = 3, hidden: Sequence[int] = (400, 400),
-                 table_optimizer: SparseOptimizer = Adagrad(0.05), **kwargs):
-        super().__init__(feature_spec, embedding_dim, table_optimizer, **kwargs)
+                 table_optimizer: SparseOptimizer = Adagrad(0.05), comm: str = "des", **kwargs):
+        super().__init__(feature_spec, embedding_dim, table_optimizer, comm, **kwargs)
         self.crosses = [CrossLayer(name=f"cross_{i}") for i in range(cross_layers)]
         self.deep = mlp(hidden, "deep")
         self.head = keras.layers.Dense(1)
@@ -137,10 +137,10 @@ class DLRM(_EmbeddingModel):
 
     def __init__(self, feature_spec: FeatureSpec, embedding_dim: int = 16,
                  bottom: Sequence[int] = (64,), top: Sequence[int] = (256, 128),
-                 table_optimizer: SparseOptimizer = Adagrad(0.05), **kwargs):
+                 table_optimizer: SparseOptimizer = Adagrad(0.05), comm: str = "des", **kwargs):
         if not feature_spec.dense:
             raise ValueError("DLRM needs dense features for its bottom MLP")
-        super().__init__(feature_spec, embedding_dim, table_optimizer, **kwargs)
+        super().__init__(feature_spec, embedding_dim, table_optimizer, comm, **kwargs)
         self.bottom = keras.Sequential([mlp(bottom, "bottom_hidden"),
                                         keras.layers.Dense(embedding_dim, activation="relu")],
                                        name="bottom")

@@ -1,0 +1,290 @@
+"""comm="auto": each DES layer picks its execution mode ("des", "alltoall" or
+"replicated") from the cost model (des_tf.comm.cost.choose_plan) and the statistics of
+real id batches.
+
+When the decision is taken. The plan changes the layer's graph, so it must be fixed
+before the first training step is traced, and it needs real ids, which a traced
+function never sees. Three entry points, all ending in `decide`:
+
+1. `plan_tables(model, data)`: explicit. Runs the model eagerly on `batches` batches
+   of `data` with every DES layer in *recording* mode: each unplanned auto layer counts
+   its ids (per field: occurrences and distinct ids per sample; distinct ids of the
+   batch) and returns zeros of its output's shape, touching no table and running no
+   collective; then every recorded layer decides, in call order.
+2. `Model.fit` / `evaluate` / `predict` (hooked by des_tf.keras_integration): before
+   Keras traces anything, a model with unplanned auto layers is planned from the
+   first batch of `x` (a tf.data.Dataset of global batches, a distributed dataset,
+   or arrays / tensors), so the traced step is built with the decided mode.
+3. Lazily: an unplanned auto layer called eagerly with concrete ids (e.g.
+   `model(batch)` to build it, as the CLI does before restoring a checkpoint) decides
+   from that batch, then runs. Traced without a plan (a custom `tf.function` before
+   any of the above), it raises an error naming `plan_tables`.
+
+Agreement. `decide` sums every rank's integer counts with one allreduce, so every rank
+evaluates the cost model on the same numbers (the global means: ids per sample per
+field, distinct ids per rank's batch / occurrences, B = global samples / N) and makes
+the same choice, which is then checked across ranks. No row exists before the
+decision (recording and deciding touch no table), so nothing migrates. The choice is
+printed once, on rank 0, and kept on the layer: `layer.comm_plan` (the mode in
+effect), `layer.plan_decision` (PlanDecision), `plan_report(model)`.
+
+Replication is considered only for a layer built with `vocabulary_size` (rows over
+all ranks) whose full table (`vocabulary_size * dim * 4` bytes) fits
+`replicated_max_bytes` (REPLICATED_MAX_BYTES unless plan_tables says otherwise), and
+never with a `row_budget`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from des_tf import comm
+from des_tf.comm import cost
+
+REPLICATED_MAX_BYTES = 64 * 2**20
+PLANNED_MODES = ("des", "alltoall", "replicated")
+LOG_PREFIX = "des_tf comm=auto:"
+
+
+@dataclasses.dataclass
+class IdCounts:
+    """One rank's integer id statistics of one layer (summable over batches and ranks).
+
+    samples: samples counted; occurrences / distinct: per field, id occurrences and
+    distinct ids within each sample, summed over samples; unique: distinct ids of each
+    counted batch (all fields together), summed over batches; weighted: batches with
+    per-id weights.
+    """
+
+    samples: int
+    occurrences: np.ndarray
+    distinct: np.ndarray
+    unique: int
+    weighted: int
+
+    def __add__(self, other: "IdCounts") -> "IdCounts":
+        if len(self.occurrences) != len(other.occurrences):
+            raise ValueError(f"a DES layer was called with {len(self.occurrences)} and "
+                             f"{len(other.occurrences)} fields")
+        return IdCounts(self.samples + other.samples, self.occurrences + other.occurrences,
+                        self.distinct + other.distinct, self.unique + other.unique,
+                        self.weighted + other.weighted)
+
+    def vector(self) -> np.ndarray:
+        return np.concatenate([[self.samples, self.unique, self.weighted], self.occurrences,
+                               self.distinct]).astype(np.int64)
+
+    @classmethod
+    def from_vector(cls, v: np.ndarray) -> "IdCounts":
+        fields = (len(v) - 3) // 2
+        return cls(int(v[0]), v[3:3 + fields], v[3 + fields:], int(v[1]), int(v[2]))
+
+
+def count_ids(ids: tf.RaggedTensor, weighted: bool) -> IdCounts:
+    """IdCounts of one batch: `ids` ragged [samples, fields, None] (eager)."""
+    samples = int(ids.nrows())
+    segments = ids.values  # one row per (sample, field), sample-major
+    fields = int(segments.nrows()) // samples if samples else int(ids.shape[1] or 0)
+    lengths = segments.row_lengths().numpy().reshape(samples, fields)
+    values = segments.values.numpy()
+    rows = segments.value_rowids().numpy()
+    pairs = np.unique(np.stack([rows, values]), axis=1) if values.size else np.zeros([2, 0])
+    distinct = np.bincount(pairs[0].astype(np.int64), minlength=samples * fields)
+    return IdCounts(samples, lengths.sum(0).astype(np.int64),
+                    distinct.reshape(samples, fields).sum(0).astype(np.int64),
+                    int(np.unique(values).size), int(weighted))
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanDecision:
+    """What an auto layer decided, and from what: the cost model's operator (global mean
+    statistics), B, N, the input mode and choose_plan's answer."""
+
+    choice: cost.PlanChoice
+    operator: cost.Operator
+    batch_per_rank: int
+    ranks: int
+    input_mode: str
+
+    @property
+    def plan(self) -> str:
+        return self.choice.plan
+
+    def describe(self) -> str:
+        op = self.operator
+        ids = ", ".join(f"{f.ids_per_sample:.3g}" for f in op.fields)
+        return (f"{op.name}: {len(op.fields)} field(s) with [{ids}] ids per sample, unique "
+                f"ratio {op.unique_ratio:.3f}, dim {op.dim}, B {self.batch_per_rank}, N "
+                f"{self.ranks}, input {self.input_mode} -> {self.choice.describe()}")
+
+
+def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_MAX_BYTES,
+           verbose: bool = True) -> PlanDecision:
+    """Fixes `layer.comm_plan` from this rank's `counts` summed over all ranks (every
+    rank must call it, in the same order of layers). Returns the decision."""
+    strategy = layer.strategy
+    n = strategy.size
+    vector = counts.vector()
+    total = (IdCounts.from_vector(comm.allreduce(tf.constant(vector)).numpy()) if n > 1
+             else counts)
+    samples = max(total.samples, 1)
+    fields = tuple(cost.Field(float(o) / samples, float(d) / samples)
+                   for o, d in zip(total.occurrences, total.distinct))
+    occurrences = int(total.occurrences.sum())
+    operator = cost.Operator(
+        layer.cost_kind, fields, layer.dim, total.unique / occurrences if occurrences else 1.0,
+        layer.vocabulary_size, weighted=total.weighted > 0, name=layer.name)
+    plans = PLANNED_MODES if layer.row_budget is None else ("des", "alltoall")
+    batch = max(1, round(total.samples / n))
+    choice = cost.choose_plan(operator, ranks=n, batch_per_rank=batch,
+                              input_mode=strategy.input_mode, plans=plans,
+                              replicated_max_bytes=replicated_max_bytes)
+    if layer.row_budget is not None:
+        choice = cost.PlanChoice(choice.plan, {**choice.bytes_per_step,
+                                               "replicated": float("inf")},
+                                 {**choice.excluded, "replicated": "row_budget is set"})
+    comm.assert_same_config({"layer": layer.name, "plan": choice.plan},
+                            f"comm='auto' plan of DES layer {layer.name!r}")
+    decision = PlanDecision(choice, operator, batch, n, strategy.input_mode)
+    layer._set_plan(decision)
+    if verbose and strategy.rank == 0:
+        print(f"{LOG_PREFIX} {decision.describe()}", flush=True)
+    return decision
+
+
+# ----------------------------------------------------------- recording forward passes
+
+class _Recorder:
+    """Counts accumulated per unplanned auto layer during plan_tables' forward passes."""
+
+    def __init__(self):
+        self.counts: dict = {}  # layer -> IdCounts, in first-call order
+
+    def add(self, layer, counts: IdCounts) -> None:
+        self.counts[layer] = self.counts[layer] + counts if layer in self.counts else counts
+
+
+_RECORDING: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar(
+    "des_auto_plan_recording", default=None)
+
+
+def recorder() -> _Recorder | None:
+    """The active recorder while plan_tables runs the model (DES layers then count ids
+    and return zeros), else None."""
+    return _RECORDING.get()
+
+
+@contextlib.contextmanager
+def _recording():
+    token = _RECORDING.set(_Recorder())
+    try:
+        yield _RECORDING.get()
+    finally:
+        _RECORDING.reset(token)
+
+
+def des_layers(model: keras.Model) -> list:
+    """The DES layers of `model` (itself included if it is one), in layer order."""
+    from des_tf.layers.base import DESLayer
+
+    layers = [model] if isinstance(model, DESLayer) else []
+    if hasattr(model, "_flatten_layers"):
+        layers += [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+                   if isinstance(layer, DESLayer)]
+    return layers
+
+
+def unplanned(model: keras.Model) -> list:
+    """The auto layers of `model` that have not chosen their plan yet."""
+    return [layer for layer in des_layers(model) if layer.comm_plan is None]
+
+
+def _first_batches(model, data, batches: int, batch_size: int | None) -> list | None:
+    """Up to `batches` inputs of this rank as the model is called with them, from a
+    Dataset of global batches, a distributed dataset, or one global batch of arrays /
+    tensors (cut into `batch_size` samples, Keras' default 32); None if `data` cannot be
+    read without consuming it (a generator, a PyDataset)."""
+    strategy = des_layers(model)[0].strategy
+    if isinstance(data, (tf.data.Dataset, tf.distribute.DistributedDataset)):
+        source = strategy.slice_dataset(data) if isinstance(data, tf.data.Dataset) else data
+        elements = []
+        for element in source:
+            elements.append(element)
+            if len(elements) == batches:
+                break
+    elif isinstance(data, (np.ndarray, tf.Tensor, tf.RaggedTensor, tf.SparseTensor, dict,
+                           list, tuple)):
+        dataset = tf.data.Dataset.from_tensor_slices(data).batch(batch_size or 32)
+        elements = list(strategy.slice_dataset(dataset).take(batches))
+    else:
+        return None
+    return [keras.utils.unpack_x_y_sample_weight(e)[0] if isinstance(e, tuple) else e
+            for e in elements]
+
+
+def plan_tables(model: keras.Model, data, *, batches: int = 1,
+                replicated_max_bytes: float = REPLICATED_MAX_BYTES, verbose: bool = True,
+                from_dataset: bool | None = None) -> dict[str, dict]:
+    """Decides the plan of every unplanned comm="auto" layer of `model` from the first
+    `batches` batches of `data`; call it on every rank, before training. Returns
+    plan_report(model).
+
+    `data`: a tf.data.Dataset of global batches (each rank reads its slice, as `fit`
+    would), a distributed dataset, or one input exactly as the model is called with it
+    (this rank's features; `from_dataset=True` treats arrays as fit's `x` instead).
+    Layers already planned (or not auto) keep their mode. Every rank must call it with
+    its own data at the same point (it runs one allreduce per planned layer).
+    """
+    layers = des_layers(model)
+    if not layers or not unplanned(model):
+        return plan_report(model)
+    if isinstance(data, (tf.data.Dataset, tf.distribute.DistributedDataset)) or from_dataset:
+        inputs = _first_batches(model, data, batches, None)
+        if inputs is None:
+            raise TypeError(f"plan_tables cannot read batches from a {type(data).__name__}: "
+                            "pass a tf.data.Dataset or one input batch")
+    else:
+        inputs = [data]
+    if not inputs:
+        raise ValueError("plan_tables: the data holds no batch")
+    with layers[0].strategy.scope(), _recording() as recording:
+        for features in inputs:
+            model(features, training=False)
+    for layer, counts in recording.counts.items():
+        decide(layer, counts, replicated_max_bytes=replicated_max_bytes, verbose=verbose)
+    return plan_report(model)
+
+
+def plan_before_running(model: keras.Model, x, batch_size: int | None) -> None:
+    """fit / evaluate / predict hook: plans unplanned auto layers from the first batch
+    of `x` (nothing if there are none, or if `x` cannot be peeked at: the layers then
+    decide when first called eagerly, or raise when traced)."""
+    if not des_layers(model) or not unplanned(model):
+        return
+    inputs = _first_batches(model, x, 1, batch_size)
+    if inputs:
+        plan_tables(model, inputs[0])
+
+
+def plan_report(model: keras.Model) -> dict[str, dict]:
+    """{layer name: {"comm": as requested, "plan": the mode in effect (None while an
+    auto layer is undecided), "bytes_per_step": the cost model's bytes per step and rank
+    (sent + received) of each plan considered, "excluded": {plan: reason},
+    "description": a readable line}} for every DES layer of `model`; the last three
+    only for auto layers that decided."""
+    report = {}
+    for layer in des_layers(model):
+        decision = layer.plan_decision
+        entry = {"comm": layer.comm, "plan": layer.comm_plan}
+        if decision is not None:
+            entry.update(bytes_per_step=dict(decision.choice.bytes_per_step),
+                         excluded=dict(decision.choice.excluded),
+                         description=decision.describe())
+        report[layer.name] = entry
+    return report
