@@ -10,7 +10,6 @@ and rank, ranks, wall time (see README, "The main job").
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import warnings
@@ -21,10 +20,11 @@ from absl import app
 
 from des_tf import checkpoint, comm
 from des_tf import tables as tables_lib
+from des_tf.cli import data_flags
 from des_tf.cli import flags as cli_flags
 from des_tf.cli import reference, report
 from des_tf.cli.progress import TrainingProgress
-from des_tf.data import CriteoReader, synthetic
+from des_tf.data import CriteoReader
 from des_tf.layers import plan_report
 from des_tf.strategy import DESStrategy
 
@@ -34,26 +34,6 @@ FLAGS = cli_flags.FLAGS
 def _say(message: str) -> None:
     if comm.rank() == 0:
         print(message, flush=True)
-
-
-def _data_files() -> tuple[list[str], list[str], dict]:
-    """(train files, eval files, facts about generated data or {})."""
-    if FLAGS.synthetic_rows > 0:
-        directory = os.path.expanduser(FLAGS.data_dir)
-        facts = synthetic.cached(directory, cli_flags.synthetic_spec(), progress=_say)
-        return [facts["path"]], [], facts
-    return list(FLAGS.train_data), list(FLAGS.eval_data), {}
-
-
-def _readers() -> tuple[CriteoReader, CriteoReader, dict]:
-    train_files, eval_files, facts = _data_files()
-    schema = cli_flags.schema()
-    held_out = None if eval_files else FLAGS.eval_split
-    train = CriteoReader(train_files, schema, FLAGS.on_malformed,
-                         split=held_out and ("train", held_out))
-    evaluation = CriteoReader(eval_files or train_files, schema, FLAGS.on_malformed,
-                              split=held_out and ("eval", held_out))
-    return train, evaluation, facts
 
 
 def _per_rank(strategy: DESStrategy, reader: CriteoReader, global_batch: int,
@@ -138,12 +118,12 @@ def main(argv: list[str]) -> None:
     strategy = DESStrategy(input_mode=FLAGS.input_mode)
     comm.assert_same_config(cli_flags.job_config(), "command-line flags")
     keras.utils.set_random_seed(FLAGS.seed)
-    train_reader, eval_reader, facts = _readers()
+    train_reader, eval_reader, facts = data_flags.readers(_say)
     global_batch = FLAGS.batch_size * strategy.size
     _say(f"training {FLAGS.model} on {strategy.size} rank(s), global batch {global_batch}, "
          f"data {train_reader.paths}")
     with strategy.scope():
-        model = cli_flags.model(cli_flags.schema().feature_spec())
+        model = cli_flags.model(data_flags.schema().feature_spec())
         model.compile(optimizer=cli_flags.dense_optimizer(), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")])
     first_step = (_build_and_restore(strategy, model, train_reader, global_batch)

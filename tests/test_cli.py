@@ -124,6 +124,7 @@ import glob, sys
 import numpy as np
 import tensorflow as tf
 import des_tf
+from des_tf.cli import data_flags
 from des_tf.cli import flags as cli_flags
 
 files = sorted(glob.glob("configs/*.flags"))
@@ -132,7 +133,7 @@ rng = np.random.default_rng(0)
 for path in files:
     cli_flags.FLAGS.unparse_flags()
     cli_flags.FLAGS(["train", f"--flagfile={path}", "--synthetic_rows=10", "--train_data="])
-    schema = cli_flags.schema()
+    schema = data_flags.schema()
     with des_tf.DESStrategy().scope():
         model = cli_flags.model(schema.feature_spec())
     features = {name: tf.constant(rng.integers(0, 1 << 40, 4)) for name in schema.sparse_features}

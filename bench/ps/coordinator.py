@@ -22,7 +22,8 @@ from absl import app, logging
 from bench.ps import flags as ps_flags
 from bench.ps.cluster import lo_bytes
 from bench.ps.model import PSModel
-from des_tf.data import CriteoReader, CriteoSchema, MultiHotField, synthetic
+from des_tf.cli import data_flags
+from des_tf.data import CriteoReader, synthetic
 from des_tf.data.schema import DENSE_FEATURE
 
 FLAGS = ps_flags.FLAGS
@@ -32,43 +33,6 @@ SUMMARY_PREFIX = "PS_BASELINE_SUMMARY "
 
 def _say(message: str) -> None:
     print(f"ps_baseline: {message}", flush=True)
-
-
-def _synthetic_multi_hot() -> tuple[synthetic.MultiHotSpec, ...]:
-    fields = []
-    for entry in FLAGS.synthetic_multi_hot:
-        name, mean_length, vocabulary = entry.split(":")
-        fields.append(synthetic.MultiHotSpec(name, float(mean_length), int(vocabulary)))
-    return tuple(fields)
-
-
-def _schema() -> CriteoSchema:
-    if FLAGS.synthetic_rows > 0:
-        multi_hot = tuple(MultiHotField(s.name) for s in _synthetic_multi_hot())
-    else:
-        multi_hot = tuple(MultiHotField(n, int(m)) if m else MultiHotField(n)
-                          for n, _, m in (e.partition(":") for e in FLAGS.multi_hot))
-    return CriteoSchema(multi_hot=multi_hot, integer_mode=FLAGS.integer_mode)
-
-
-def _readers(schema: CriteoSchema) -> tuple[CriteoReader, CriteoReader, dict]:
-    """Train and eval readers (des_tf.train's split rules), and facts of generated data.
-    Malformed lines raise: the readers' skip counters are variables, which a dataset
-    function shipped to the workers may not hold."""
-    if FLAGS.synthetic_rows > 0:
-        spec = synthetic.SyntheticSpec(rows=FLAGS.synthetic_rows, seed=FLAGS.synthetic_seed,
-                                       multi_hot=_synthetic_multi_hot())
-        facts = synthetic.cached(os.path.expanduser(FLAGS.data_dir), spec, progress=_say)
-        train_files, eval_files = [facts["path"]], []
-    else:
-        train_files, eval_files, facts = list(FLAGS.train_data), list(FLAGS.eval_data), {}
-    if not train_files:
-        raise app.UsageError("give --train_data files or --synthetic_rows > 0")
-    held_out = None if eval_files else FLAGS.eval_split
-    train = CriteoReader(train_files, schema, "raise", split=held_out and ("train", held_out))
-    evaluation = CriteoReader(eval_files or train_files, schema, "raise",
-                              split=held_out and ("eval", held_out))
-    return train, evaluation, facts
 
 
 def _strategy():
@@ -106,8 +70,10 @@ def main(argv: list[str]) -> None:
     if FLAGS.warmup_steps >= FLAGS.steps:
         raise app.UsageError(f"--steps ({FLAGS.steps}) must exceed --warmup_steps "
                              f"({FLAGS.warmup_steps})")
-    schema = _schema()
-    train_reader, eval_reader, facts = _readers(schema)
+    # Malformed lines raise: the readers' skip counters are variables, which a dataset
+    # function shipped to the workers may not hold.
+    train_reader, eval_reader, facts = data_flags.readers(_say, on_malformed="raise")
+    schema = train_reader.schema
     strategy, coordinator = _strategy()
     workers, batch = FLAGS.num_workers, FLAGS.batch_size
     global_batch = workers * batch

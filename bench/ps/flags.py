@@ -1,13 +1,14 @@
 """Flags of bench/ps_baseline.py, shared by the launcher and the coordinator process.
 
-Data and model flags keep des_tf.train's names and defaults, so one flag file can drive
-both (bench/compare.py passes the same ones)."""
+The data flags are des_tf.train's own (des_tf.cli.data_flags) and the model flags keep
+its names and defaults, so one flag file can drive both (bench/compare.py passes the
+same ones)."""
 
 from __future__ import annotations
 
-import os
-
 from absl import flags
+
+from des_tf.cli import data_flags
 
 MODELS = ("lr", "wide_deep", "deepfm")
 
@@ -33,22 +34,6 @@ flags.DEFINE_list("hidden", ["400", "400", "400"], "MLP sizes (Wide&Deep, DeepFM
 flags.DEFINE_integer("table_rows", 2**22, "Rows of every table. A PS table is a fixed-size "
                      "tf.Variable: an id's row is (hashed key) mod table_rows, so distinct "
                      "keys may share a row (des-tf's hash tables never collide).")
-# Data (des_tf.train's flags).
-flags.DEFINE_list("train_data", [], "Criteo-format training files (.gz: gzip).")
-flags.DEFINE_list("eval_data", [], "Held-out files; empty: hold out --eval_split of the lines.")
-flags.DEFINE_float("eval_split", 0.1, "Fraction of the training lines held out (by hash of "
-                   "file and line number) when --eval_data is empty.")
-flags.DEFINE_integer("synthetic_rows", 0, "If > 0, train on this many generated Criteo-like "
-                     "rows (cached in --data_dir) instead of --train_data.")
-flags.DEFINE_integer("synthetic_seed", 0, "Seed of the generated data.")
-flags.DEFINE_list("synthetic_multi_hot", [], "Generated multi-hot fields, each "
-                  "name:mean_length:vocabulary.")
-flags.DEFINE_string("data_dir", os.path.join("~", ".cache", "des_tf"),
-                    "Where generated data is cached.")
-flags.DEFINE_list("multi_hot", [], "Multi-hot columns after C1..C26 in --train_data, each "
-                  "name[:max_length].")
-flags.DEFINE_enum("integer_mode", "log1p", ["log1p", "bucketize"],
-                  "Integer columns: log1p dense features or bucketized id fields.")
 # Training.
 flags.DEFINE_integer("batch_size", 1024, "Samples per worker step (a global step is one "
                      "step of every worker: global batch = num_workers x this).")
@@ -73,5 +58,6 @@ def hidden() -> tuple[int, ...]:
 
 def forwarded_argv() -> list[str]:
     """This module's flags as command-line arguments (for the coordinator process)."""
-    return [text for text in (flag.serialize() for flag in FLAGS.get_flags_for_module(__name__)
-                              if flag.name != "cluster") if text]
+    return [text for module in (__name__, data_flags.__name__)
+            for text in (flag.serialize() for flag in FLAGS.get_flags_for_module(module)
+                         if flag.name != "cluster") if text]

@@ -1,14 +1,13 @@
-"""The training CLI's absl flags and what they build: data readers, model, optimizers."""
+"""The training CLI's absl flags and what they build: model and optimizers (the data flags
+are in des_tf.cli.data_flags)."""
 
 from __future__ import annotations
-
-import os
 
 import keras
 from absl import flags
 
-from des_tf import data, models, optimizers
-from des_tf.data import synthetic
+from des_tf import models, optimizers
+from des_tf.cli import data_flags
 
 MODELS = ("lr", "wide_deep", "deepfm", "dcn", "dlrm")
 SPARSE_OPTIMIZERS = {"sgd": optimizers.SGD, "adagrad": optimizers.Adagrad,
@@ -22,24 +21,6 @@ flags.DEFINE_list("hidden", ["400", "400", "400"], "MLP sizes (Wide&Deep, DeepFM
 flags.DEFINE_integer("cross_layers", 3, "DCN-v2 cross layers.")
 flags.DEFINE_list("bottom", ["64"], "DLRM bottom MLP over the dense features.")
 flags.DEFINE_list("top", ["256", "128"], "DLRM top MLP.")
-# Data.
-flags.DEFINE_list("train_data", [], "Criteo-format training files (.gz: gzip).")
-flags.DEFINE_list("eval_data", [], "Held-out files; empty: hold out --eval_split of the lines.")
-flags.DEFINE_float("eval_split", 0.1, "Fraction of the training lines held out (by hash of "
-                   "file and line number) when --eval_data is empty.")
-flags.DEFINE_integer("synthetic_rows", 0, "If > 0, train on this many generated Criteo-like "
-                     "rows (cached in --data_dir) instead of --train_data.")
-flags.DEFINE_integer("synthetic_seed", 0, "Seed of the generated data.")
-flags.DEFINE_list("synthetic_multi_hot", [], "Generated multi-hot fields, each "
-                  "name:mean_length:vocabulary, e.g. history:50:1000000.")
-flags.DEFINE_string("data_dir", os.path.join("~", ".cache", "des_tf"),
-                    "Where generated data is cached.")
-flags.DEFINE_list("multi_hot", [], "Multi-hot columns after C1..C26 in --train_data, each "
-                  "name[:max_length].")
-flags.DEFINE_enum("integer_mode", "log1p", data.schema.INTEGER_MODES,
-                  "Integer columns: log1p dense features or bucketized id fields.")
-flags.DEFINE_enum("on_malformed", "skip", data.criteo.ON_MALFORMED,
-                  "Malformed lines: skip and count them, or stop with the line's position.")
 # Training.
 flags.DEFINE_integer("batch_size", 1024, "Samples per rank per step (global batch = ranks x "
                      "this).")
@@ -84,42 +65,13 @@ _PER_RANK_FLAGS = {"log_every", "metrics_json", "plot", "single_process_referenc
 
 def job_config() -> dict:
     """The flags every rank of a job must agree on (checked at start-up)."""
-    return {flag.name: flag.value for flag in FLAGS.get_flags_for_module(__name__)
-            if flag.name not in _PER_RANK_FLAGS}
+    return {flag.name: flag.value
+            for module in (__name__, data_flags.__name__)
+            for flag in FLAGS.get_flags_for_module(module) if flag.name not in _PER_RANK_FLAGS}
 
 
 def _ints(values: list[str]) -> tuple[int, ...]:
     return tuple(int(v) for v in values)
-
-
-def multi_hot_fields() -> tuple[data.MultiHotField, ...]:
-    """The schema's multi-hot columns: from --synthetic_multi_hot or --multi_hot."""
-    if FLAGS.synthetic_rows > 0:
-        return tuple(data.MultiHotField(s.name) for s in synthetic_multi_hot())
-    fields = []
-    for entry in FLAGS.multi_hot:
-        name, _, max_length = entry.partition(":")
-        fields.append(data.MultiHotField(name, int(max_length)) if max_length
-                      else data.MultiHotField(name))
-    return tuple(fields)
-
-
-def synthetic_multi_hot() -> tuple[synthetic.MultiHotSpec, ...]:
-    return tuple(_synthetic_field(entry) for entry in FLAGS.synthetic_multi_hot)
-
-
-def _synthetic_field(entry: str) -> synthetic.MultiHotSpec:
-    name, mean_length, vocabulary = entry.split(":")
-    return synthetic.MultiHotSpec(name, float(mean_length), int(vocabulary))
-
-
-def schema() -> data.CriteoSchema:
-    return data.CriteoSchema(multi_hot=multi_hot_fields(), integer_mode=FLAGS.integer_mode)
-
-
-def synthetic_spec() -> synthetic.SyntheticSpec:
-    return synthetic.SyntheticSpec(rows=FLAGS.synthetic_rows, seed=FLAGS.synthetic_seed,
-                                   multi_hot=synthetic_multi_hot())
 
 
 def sparse_optimizer(name: str, learning_rate: float) -> optimizers.SparseOptimizer:
@@ -150,18 +102,3 @@ def model(feature_spec: models.FeatureSpec) -> models.CTRModel:
                             table_optimizer=tables, comm=comm)
     return models.DLRM(feature_spec, dim, _ints(FLAGS.bottom), _ints(FLAGS.top),
                        table_optimizer=tables, comm=comm)
-
-
-@flags.multi_flags_validator(["train_data", "synthetic_rows"],
-                             message="give either --train_data files or --synthetic_rows > 0, not both")
-def _has_data(values) -> bool:
-    return bool(values["train_data"]) != (values["synthetic_rows"] > 0)
-
-
-@flags.validator("synthetic_multi_hot",
-                 message="--synthetic_multi_hot entries are name:mean_length:vocabulary")
-def _synthetic_fields_parse(entries: list[str]) -> bool:
-    try:
-        return all(_synthetic_field(entry).vocabulary > 0 for entry in entries)
-    except ValueError:
-        return False

@@ -1,0 +1,97 @@
+"""The data flags of the training CLI and what they build: the schema, generated data and
+the train / eval readers. bench/ps shares them, so one set of flags drives both."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from absl import flags
+
+from des_tf import data
+from des_tf.data import synthetic
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("train_data", [], "Criteo-format training files (.gz: gzip).")
+flags.DEFINE_list("eval_data", [], "Held-out files; empty: hold out --eval_split of the lines.")
+flags.DEFINE_float("eval_split", 0.1, "Fraction of the training lines held out (by hash of "
+                   "file and line number) when --eval_data is empty.")
+flags.DEFINE_integer("synthetic_rows", 0, "If > 0, train on this many generated Criteo-like "
+                     "rows (cached in --data_dir) instead of --train_data.")
+flags.DEFINE_integer("synthetic_seed", 0, "Seed of the generated data.")
+flags.DEFINE_list("synthetic_multi_hot", [], "Generated multi-hot fields, each "
+                  "name:mean_length:vocabulary, e.g. history:50:1000000.")
+flags.DEFINE_string("data_dir", os.path.join("~", ".cache", "des_tf"),
+                    "Where generated data is cached.")
+flags.DEFINE_list("multi_hot", [], "Multi-hot columns after C1..C26 in --train_data, each "
+                  "name[:max_length].")
+flags.DEFINE_enum("integer_mode", "log1p", data.schema.INTEGER_MODES,
+                  "Integer columns: log1p dense features or bucketized id fields.")
+flags.DEFINE_enum("on_malformed", "skip", data.criteo.ON_MALFORMED,
+                  "Malformed lines: skip and count them, or stop with the line's position.")
+
+
+def multi_hot_fields() -> tuple[data.MultiHotField, ...]:
+    """The schema's multi-hot columns: from --synthetic_multi_hot or --multi_hot."""
+    if FLAGS.synthetic_rows > 0:
+        return tuple(data.MultiHotField(s.name) for s in synthetic_multi_hot())
+    fields = []
+    for entry in FLAGS.multi_hot:
+        name, _, max_length = entry.partition(":")
+        fields.append(data.MultiHotField(name, int(max_length)) if max_length
+                      else data.MultiHotField(name))
+    return tuple(fields)
+
+
+def synthetic_multi_hot() -> tuple[synthetic.MultiHotSpec, ...]:
+    return tuple(_synthetic_field(entry) for entry in FLAGS.synthetic_multi_hot)
+
+
+def _synthetic_field(entry: str) -> synthetic.MultiHotSpec:
+    name, mean_length, vocabulary = entry.split(":")
+    return synthetic.MultiHotSpec(name, float(mean_length), int(vocabulary))
+
+
+def schema() -> data.CriteoSchema:
+    return data.CriteoSchema(multi_hot=multi_hot_fields(), integer_mode=FLAGS.integer_mode)
+
+
+def synthetic_spec() -> synthetic.SyntheticSpec:
+    return synthetic.SyntheticSpec(rows=FLAGS.synthetic_rows, seed=FLAGS.synthetic_seed,
+                                   multi_hot=synthetic_multi_hot())
+
+
+def readers(say: Callable[[str], None], on_malformed: str | None = None
+            ) -> tuple[data.CriteoReader, data.CriteoReader, dict]:
+    """(train reader, eval reader, facts about generated data or {}): --eval_data, or
+    --eval_split of the training lines held out. Generated data is made once (`say`
+    reports progress)."""
+    if FLAGS.synthetic_rows > 0:
+        facts = synthetic.cached(os.path.expanduser(FLAGS.data_dir), synthetic_spec(),
+                                 progress=say)
+        train_files, eval_files = [facts["path"]], []
+    else:
+        train_files, eval_files, facts = list(FLAGS.train_data), list(FLAGS.eval_data), {}
+    on_malformed = on_malformed or FLAGS.on_malformed
+    held_out = None if eval_files else FLAGS.eval_split
+    train = data.CriteoReader(train_files, schema(), on_malformed,
+                              split=held_out and ("train", held_out))
+    evaluation = data.CriteoReader(eval_files or train_files, schema(), on_malformed,
+                                   split=held_out and ("eval", held_out))
+    return train, evaluation, facts
+
+
+@flags.multi_flags_validator(
+    ["train_data", "synthetic_rows"],
+    message="give either --train_data files or --synthetic_rows > 0, not both")
+def _has_data(values) -> bool:
+    return bool(values["train_data"]) != (values["synthetic_rows"] > 0)
+
+
+@flags.validator("synthetic_multi_hot",
+                 message="--synthetic_multi_hot entries are name:mean_length:vocabulary")
+def _synthetic_fields_parse(entries: list[str]) -> bool:
+    try:
+        return all(_synthetic_field(entry).vocabulary > 0 for entry in entries)
+    except ValueError:
+        return False
