@@ -9,8 +9,9 @@ ranks with one allreduce per dtype, the results computed, and the local states p
 the reported loss, AUC, accuracy... are those of all ranks' samples together, and equal
 single-process metrics on the same data. Non-zero ranks also train, evaluate and predict
 with `verbose=0`, and a collective failure caused by a dead rank surfaces from `fit`,
-`evaluate` and `predict` as des_tf.comm.RankLostError naming it. All are installed once, when des_tf is imported, on `keras.Model`,
-and act only for models whose distribute strategy is a DESStrategy with several ranks.
+`evaluate` and `predict` as des_tf.comm.RankLostError naming it. All are installed once,
+when des_tf is imported, on `keras.Model`, and act only for models whose distribute
+strategy is a DESStrategy with several ranks.
 Also, for any model with comm="auto" DES layers that have not chosen their plan,
 `fit`, `evaluate` and `predict` first plan them from the first batch of `x`, before
 Keras traces a step (des_tf.layers.planner).
@@ -64,7 +65,7 @@ def _global_metric_results(original):
     return get_metrics_result
 
 
-def _rank_zero_verbosity(original):
+def _quiet_ranks_named_failures(original):
     @functools.wraps(original)
     def run(self, *args, **kwargs):
         strategy = _des_strategy(self)
@@ -96,5 +97,5 @@ def install() -> None:
     """Wraps keras.Model once (idempotent)."""
     keras.Model.get_metrics_result = _global_metric_results(keras.Model.get_metrics_result)
     for method in ("fit", "evaluate", "predict"):
-        wrapped = _rank_zero_verbosity(_plan_auto_layers(getattr(keras.Model, method)))
+        wrapped = _quiet_ranks_named_failures(_plan_auto_layers(getattr(keras.Model, method)))
         setattr(keras.Model, method, wrapped)
