@@ -93,6 +93,24 @@ class StepLogs(keras.callbacks.Callback):
         self.aucs.append(float(logs["auc"]))
 
 
+def fit_steps(model: keras.Model) -> "StepLogs":
+    """Trains `model` EPOCHS passes over make_batches(); returns its per-step logs."""
+    history = StepLogs()
+    model.fit(make_batches(), epochs=EPOCHS, verbose=0, callbacks=[history], shuffle=False)
+    return history
+
+
+def evaluated_state(model: keras.Model, history: "StepLogs") -> dict[str, np.ndarray]:
+    """Per-step losses and AUCs, evaluate() loss and AUC, and the dense weights."""
+    evaluation = model.evaluate(make_batches(), verbose=0, return_dict=True)
+    result = {"losses": np.array(history.losses), "aucs": np.array(history.aucs),
+              "eval": np.array([evaluation["loss"], evaluation["auc"]])}
+    for i, weight in enumerate(model.hidden.weights + model.logit.weights
+                               + [model.linear.bias]):
+        result[f"dense_{i}"] = weight.numpy()
+    return result
+
+
 def _table_rows(layer) -> dict[str, np.ndarray]:
     """Every rank's exported rows, gathered and sorted by key."""
     rows = layer.table.export()
@@ -111,14 +129,7 @@ def train_and_save(out_dir: str) -> None:
             model = TinyCTR()
             model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                           metrics=[keras.metrics.AUC(name="auc")])
-        history = StepLogs()
-        model.fit(make_batches(), epochs=EPOCHS, verbose=0, callbacks=[history], shuffle=False)
-        evaluation = model.evaluate(make_batches(), verbose=0, return_dict=True)
-        result = {"losses": np.array(history.losses), "aucs": np.array(history.aucs),
-                  "eval": np.array([evaluation["loss"], evaluation["auc"]])}
-        for i, weight in enumerate(model.hidden.weights + model.logit.weights
-                                   + [model.linear.bias]):
-            result[f"dense_{i}"] = weight.numpy()
+        result = evaluated_state(model, fit_steps(model))
         for name in ("embedding", "linear", "fm"):
             for field, value in _table_rows(getattr(model, name)).items():
                 result[f"{name}_{field}"] = value

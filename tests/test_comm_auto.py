@@ -73,15 +73,7 @@ def train_auto(out_dir: str, input_mode: str) -> None:
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")])
     undecided = [layer.comm_plan for layer in (model.embedding, model.linear, model.fm)]
-    history = des_model.StepLogs()
-    model.fit(des_model.make_batches(), epochs=des_model.EPOCHS, verbose=0,
-              callbacks=[history], shuffle=False)
-    evaluation = model.evaluate(des_model.make_batches(), verbose=0, return_dict=True)
-    result = {"losses": np.array(history.losses), "aucs": np.array(history.aucs),
-              "eval": np.array([evaluation["loss"], evaluation["auc"]])}
-    for i, weight in enumerate(model.hidden.weights + model.logit.weights
-                               + [model.linear.bias]):
-        result[f"dense_{i}"] = weight.numpy()
+    result = des_model.evaluated_state(model, des_model.fit_steps(model))
     for name in TABLES:
         layer = getattr(model, name)
         if layer.comm_plan == "replicated":  # every rank holds every row: rank 0's copy
@@ -116,15 +108,7 @@ def train_reference(out_dir: str) -> None:
         model = des_model.TinyCTR(comm="des")
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")])
-    history = des_model.StepLogs()
-    model.fit(des_model.make_batches(), epochs=des_model.EPOCHS, verbose=0,
-              callbacks=[history], shuffle=False)
-    evaluation = model.evaluate(des_model.make_batches(), verbose=0, return_dict=True)
-    result = {"losses": np.array(history.losses), "aucs": np.array(history.aucs),
-              "eval": np.array([evaluation["loss"], evaluation["auc"]])}
-    for i, weight in enumerate(model.hidden.weights + model.logit.weights
-                               + [model.linear.bias]):
-        result[f"dense_{i}"] = weight.numpy()
+    result = des_model.evaluated_state(model, des_model.fit_steps(model))
     for name in TABLES:
         for field, value in des_model._table_rows(getattr(model, name)).items():
             result[f"{name}_{field}"] = value

@@ -72,17 +72,10 @@ def train_comm_modes(out_dir: str, input_mode: str, comms: str) -> None:
             model = des_model.TinyCTR(comm=mode)
             model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                           metrics=[keras.metrics.AUC(name="auc")])
-        history = des_model.StepLogs()
         comm.counters().reset()
-        model.fit(des_model.make_batches(), epochs=des_model.EPOCHS, verbose=0,
-                  callbacks=[history], shuffle=False)
+        history = des_model.fit_steps(model)
         sent = comm.counters().snapshot()["sent"]
-        evaluation = model.evaluate(des_model.make_batches(), verbose=0, return_dict=True)
-        result = {"losses": np.array(history.losses), "aucs": np.array(history.aucs),
-                  "eval": np.array([evaluation["loss"], evaluation["auc"]])}
-        for i, weight in enumerate(model.hidden.weights + model.logit.weights
-                                   + [model.linear.bias]):
-            result[f"dense_{i}"] = weight.numpy()
+        result = des_model.evaluated_state(model, history)
         info = {"identical_copies": True, "owner_matches_rank": True}
         for name in TABLES:
             layer = getattr(model, name)
