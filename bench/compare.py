@@ -3,8 +3,8 @@ ParameterServerStrategy and single-process training, on the same data and global
 
 For every model (--models) and workload (--workloads) it runs, one after the other:
 
-- des, alltoall, auto: `horovodrun -np 2 ... python -m des_tf.train --comm=<mode>`
-  (`auto` is skipped with a note when des_tf.train does not accept --comm=auto);
+- des, alltoall, auto: `horovodrun -np 2 ... python -m des_tf.train --comm=<mode>
+  --input_mode=<--input_mode>`;
 - ps: bench/ps_baseline.py (2 parameter servers + 2 asynchronous workers, gRPC on
   127.0.0.1), global batch = 2 x --batch_size;
 - single: `python -m des_tf.train` in one process with --batch_size = the global batch.
@@ -92,6 +92,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="generated lines per workload (10%% held out for evaluation; "
                              "training cycles through the rest)")
     parser.add_argument("--batch_size", type=int, default=1024, help="samples per rank")
+    parser.add_argument("--input_mode", choices=("allgather", "alltoall", "replicated"),
+                        default="replicated",
+                        help="how ids reach their owners in the des-tf runs (DESIGN.md "
+                             "section 3). replicated: every rank reads the whole global "
+                             "batch from its own copy of the data, so no id crosses the "
+                             "network (the PS workers, too, read their data locally)")
     parser.add_argument("--ps_table_rows", type=int, default=2**22,
                         help="rows of every PS table (bench/ps_baseline.py --table_rows)")
     parser.add_argument("--out_dir", default=str(REPO_ROOT / "bench" / "results"))
@@ -144,17 +150,6 @@ def generate_data(args, workload: str) -> dict:
     return json.loads(facts[0][len("FACTS "):])
 
 
-def auto_supported() -> tuple[bool, str]:
-    """Whether des_tf.train accepts --comm=auto (parses the flags only)."""
-    code = ("import sys\nfrom absl import flags\nimport des_tf.cli.flags\n"
-            "flags.FLAGS(['train', '--comm=auto', '--synthetic_rows=1'])\n")
-    done = subprocess.run([sys.executable, "-c", code], env=child_env(), cwd=REPO_ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = [l for l in done.stdout.strip().splitlines() if "comm" in l.lower()]
-    message = lines[-1] if lines else done.stdout.strip()[-200:]
-    return done.returncode == 0, message.split("Error: ")[-1]
-
-
 def des_command(args, model: str, workload: str, mode: str) -> list[str]:
     bin_dir = os.path.dirname(sys.executable)
     train = [sys.executable, "-m", "des_tf.train", f"--model={model}", *MODEL_FLAGS,
@@ -164,7 +159,8 @@ def des_command(args, model: str, workload: str, mode: str) -> list[str]:
     if mode == "single":
         return [*train, f"--batch_size={RANKS * args.batch_size}"]
     return [os.path.join(bin_dir, "horovodrun"), "-np", str(RANKS), "-H", f"localhost:{RANKS}",
-            "--gloo", *train, f"--batch_size={args.batch_size}", f"--comm={mode}"]
+            "--gloo", *train, f"--batch_size={args.batch_size}", f"--comm={mode}",
+            f"--input_mode={args.input_mode}"]
 
 
 def ps_command(args, model: str, workload: str, metrics: Path) -> list[str]:
@@ -266,12 +262,6 @@ def run_all(args, write) -> list[dict]:
     out_dir = Path(args.out_dir)
     logs = out_dir / "compare_logs"
     logs.mkdir(parents=True, exist_ok=True)
-    auto_note = None
-    if "auto" in args.modes:
-        accepted, message = auto_supported()
-        if not accepted:
-            auto_note = f"des_tf.train rejects --comm=auto: {message}"
-            say(f"skipping the auto mode: {auto_note}")
     rows = []
     total = len(args.workloads) * len(args.models) * len(args.modes)
     for workload in args.workloads:
@@ -283,10 +273,6 @@ def run_all(args, write) -> list[dict]:
             for mode in args.modes:
                 name = f"{workload}-{model}-{mode}"
                 say(f"[{len(rows) + 1}/{total}] {name} ...")
-                if mode == "auto" and auto_note:
-                    rows.append({"workload": workload, "model": model, "mode": mode,
-                                 "status": "skipped", "note": auto_note})
-                    continue
                 started = time.monotonic()
                 try:
                     if mode == "ps":
@@ -344,10 +330,13 @@ def markdown(rows: list[dict], args) -> str:
             f"{row['eval_auc']:.4f} | {auc_ps} | {auc_single} | {row['eval_logloss']:.4f} |")
     notes = (f"\nBytes are per training step (global batch {RANKS} x {args.batch_size}), "
              f"rx + tx on loopback's scale (every byte counted once sent, once received), "
-             f"over steps {args.warmup_steps + 1}-{args.steps} of {args.steps}. comm = "
+             f"over steps {args.warmup_steps + 1}-{args.steps} of {args.steps}; des-tf "
+             f"input mode {args.input_mode}. comm = "
              f"des_tf.comm's count (PS: analytical); lo = the `lo` counter in a private "
-             f"network namespace. samples/s over the same steps; AUC on the held-out 10% "
-             f"of {args.rows:,} generated lines.\n")
+             f"network namespace (for des-tf it also carries Horovod's coordination "
+             f"messages, one round per HOROVOD_CYCLE_TIME, which des_tf.comm does not "
+             f"count). samples/s over the same steps; AUC on the held-out 10% of "
+             f"{args.rows:,} generated lines.\n")
     return "\n".join(lines) + "\n" + notes
 
 
@@ -436,6 +425,7 @@ def main(argv=None) -> None:
         (out_dir / "compare.json").write_text(json.dumps(
             {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
              "ranks": RANKS, "batch_size_per_rank": args.batch_size, "steps": args.steps,
+             "input_mode": args.input_mode,
              "warmup_steps": args.warmup_steps, "rows": args.rows,
              "private_netns": args.private_netns, "complete": len(rows) == planned,
              "wall_s": round(time.monotonic() - started), "runs": rows}, indent=1) + "\n")

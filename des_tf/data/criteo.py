@@ -154,8 +154,10 @@ class CriteoReader:
             check = _assert_well_formed(well_formed, reasons, files, lines, text, self.paths)
             with tf.control_dependencies([check]):
                 return features, tf.identity(labels)
-        id_counts = [tf.strings.length(tf.strings.regex_replace(cells[:, cat_end + i],
-                                                                f"[^{separator}]", "")) + 1
+        # Ids per multi-hot cell ("" counts 1, as it splits into [""]); split, not a regex
+        # replace, which costs ~1 ms per 200-id cell.
+        id_counts = [tf.strings.split(cells[:, cat_end + i], sep=schema.id_separator
+                                      ).row_lengths()
                      for i in range(len(schema.multi_hot))]
         too_long = tf.zeros(tf.shape(text), tf.bool)
         for count, field in zip(id_counts, schema.multi_hot):
