@@ -9,6 +9,11 @@ For every model (--models) and workload (--workloads) it runs, one after the oth
   127.0.0.1), global batch = 2 x --batch_size;
 - single: `python -m des_tf.train` in one process with --batch_size = the global batch.
 
+The synchronous runs (des-tf, single) make one update per global batch where the two
+asynchronous PS workers make one each per local batch, so they run at --sync_lr_scale
+(default 2) times the PS's learning rates: Horovod's rule of scaling the rate by the
+worker count. des-tf and single share the rates, so their equivalence is unaffected.
+
 Workloads are generated once with des_tf.data.synthetic (cached in --data_dir):
 `criteo` (26 one-hot categorical fields with Criteo's cardinalities, 13 integer fields,
 Zipf ids) and `industrial` (the same plus four sum-pooled multi-hot fields of 200, 100,
@@ -68,8 +73,8 @@ RANKS = 2  # des-tf ranks and PS workers
 SUMMARY = {"des_tf": "DES_TF_SUMMARY ", "ps": "PS_BASELINE_SUMMARY "}
 STEP_LINE = re.compile(r"step (\d+)/(\d+): ")
 # The models' flags, as in configs/*_criteo.flags (the PS baseline has the same defaults).
-MODEL_FLAGS = ["--embedding_dim=16", "--hidden=400,400,400", "--table_learning_rate=0.05",
-               "--linear_learning_rate=0.05", "--dense_learning_rate=0.001"]
+MODEL_FLAGS = ["--embedding_dim=16", "--hidden=400,400,400"]
+LEARNING_RATES = {"table": 0.05, "linear": 0.05, "dense": 0.001}
 
 
 def say(message: str) -> None:
@@ -92,6 +97,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="generated lines per workload (10%% held out for evaluation; "
                              "training cycles through the rest)")
     parser.add_argument("--batch_size", type=int, default=1024, help="samples per rank")
+    parser.add_argument("--sync_lr_scale", type=float, default=RANKS,
+                        help="learning rates of the synchronous runs (des-tf and single, "
+                             "one update per global batch) x this; each of the PS's "
+                             f"{RANKS} asynchronous workers updates per local batch at the "
+                             "base rates (Horovod's rule: scale by the worker count)")
     parser.add_argument("--input_mode", choices=("allgather", "alltoall", "replicated"),
                         default="replicated",
                         help="how ids reach their owners in the des-tf runs (DESIGN.md "
@@ -150,9 +160,14 @@ def generate_data(args, workload: str) -> dict:
     return json.loads(facts[0][len("FACTS "):])
 
 
+def learning_rate_flags(scale: float) -> list[str]:
+    return [f"--{name}_learning_rate={rate * scale:g}" for name, rate in LEARNING_RATES.items()]
+
+
 def des_command(args, model: str, workload: str, mode: str) -> list[str]:
     bin_dir = os.path.dirname(sys.executable)
     train = [sys.executable, "-m", "des_tf.train", f"--model={model}", *MODEL_FLAGS,
+             *learning_rate_flags(args.sync_lr_scale),
              *data_flags(args, workload), f"--steps={args.steps}", "--log_every=1"]
     if model == "lr":
         train.append("--integer_mode=bucketize")  # configs/lr_criteo.flags
@@ -164,8 +179,7 @@ def des_command(args, model: str, workload: str, mode: str) -> list[str]:
 
 
 def ps_command(args, model: str, workload: str, metrics: Path) -> list[str]:
-    flags = [f for f in MODEL_FLAGS if model != "lr" or not f.startswith(("--embedding",
-                                                                          "--hidden"))]
+    flags = [f for f in MODEL_FLAGS if model != "lr"] + learning_rate_flags(1.0)
     command = [sys.executable, str(REPO_ROOT / "bench" / "ps_baseline.py"), f"--model={model}",
                *flags, *data_flags(args, workload), f"--batch_size={args.batch_size}",
                f"--num_workers={RANKS}", "--num_ps=2", f"--steps={args.steps}",
@@ -331,7 +345,9 @@ def markdown(rows: list[dict], args) -> str:
     notes = (f"\nBytes are per training step (global batch {RANKS} x {args.batch_size}), "
              f"rx + tx on loopback's scale (every byte counted once sent, once received), "
              f"over steps {args.warmup_steps + 1}-{args.steps} of {args.steps}; des-tf "
-             f"input mode {args.input_mode}. comm = "
+             f"input mode {args.input_mode}; des-tf and single update once per global "
+             f"batch at {args.sync_lr_scale:g}x the learning rates each asynchronous PS "
+             f"worker uses per local batch ({LEARNING_RATES}). comm = "
              f"des_tf.comm's count (PS: analytical); lo = the `lo` counter in a private "
              f"network namespace (for des-tf it also carries Horovod's coordination "
              f"messages, one round per HOROVOD_CYCLE_TIME, which des_tf.comm does not "
@@ -425,7 +441,8 @@ def main(argv=None) -> None:
         (out_dir / "compare.json").write_text(json.dumps(
             {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
              "ranks": RANKS, "batch_size_per_rank": args.batch_size, "steps": args.steps,
-             "input_mode": args.input_mode,
+             "input_mode": args.input_mode, "learning_rates": LEARNING_RATES,
+             "sync_lr_scale": args.sync_lr_scale,
              "warmup_steps": args.warmup_steps, "rows": args.rows,
              "private_netns": args.private_netns, "complete": len(rows) == planned,
              "wall_s": round(time.monotonic() - started), "runs": rows}, indent=1) + "\n")

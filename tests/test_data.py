@@ -105,6 +105,18 @@ def test_raise_mode_names_file_line_and_reason(tmp_path):
         _read(reader)
 
 
+def test_order_and_line_numbers_hold_across_read_chunks(tmp_path):
+    """Lines are read in chunks of 4,096: order and line numbers must not notice."""
+    lines = [f"{i % 2}\t{i}\t1\t1\tab\tcd\t" for i in range(5000)]
+    first = _write(tmp_path, lines, "first.tsv")
+    features, _ = _read(CriteoReader(first, SCHEMA), batch=1000)
+    assert [round(float(np.expm1(row[0]))) for row in features["dense"]] == list(range(5000))
+    second = _write(tmp_path, lines[:4499] + ["1\t1\t2\t3\tzz\tcd\t"], "second.tsv")
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=f"malformed line {second}:4500 \\(bad hex id\\)"):
+        _read(CriteoReader([first, second], SCHEMA, on_malformed="raise"), batch=1000)
+
+
 def test_gzip_reads_like_plain_text(tmp_path):
     plain = _read(CriteoReader(_write(tmp_path, GOOD), SCHEMA))
     gzipped = _read(CriteoReader(_write(tmp_path, GOOD, "data.tsv.gz"), SCHEMA))
