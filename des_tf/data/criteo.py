@@ -120,8 +120,8 @@ class CriteoReader:
         per_file = []
         for index, path in enumerate(self.paths):
             compression = "GZIP" if path.endswith(".gz") else ""
-            chunks = tf.data.TextLineDataset(path, compression_type=compression)
-            per_file.append(chunks.batch(_CHUNK_LINES).enumerate().map(
+            lines = tf.data.TextLineDataset(path, compression_type=compression)
+            per_file.append(lines.batch(_CHUNK_LINES).enumerate().map(
                 lambda chunk, lines, index=index: _numbered(index, chunk, lines)))
         records = per_file[0]
         for more in per_file[1:]:
@@ -129,9 +129,8 @@ class CriteoReader:
         if self.split is not None:
             part, fraction = self.split
             threshold = int(fraction * _SPLIT_BUCKETS)
-            in_eval = lambda f, n: _split_bucket(f, n) < threshold  # noqa: E731
             records = records.map(lambda f, n, text: _masked(
-                in_eval(f, n) == (part == "eval"), f, n, text))
+                (_split_bucket(f, n) < threshold) == (part == "eval"), f, n, text))
         return records
 
     def _parse(self, files, lines, text, ragged_ids: bool):
@@ -157,9 +156,9 @@ class CriteoReader:
         id_lists = [tf.strings.split(cells[:, cat_end + i], sep=schema.id_separator)
                     for i in range(len(schema.multi_hot))]  # "" splits into [""]
         features = self._features(tf.boolean_mask(cells, well_formed), int_end, ragged_ids)
-        for field, tokens, cell in zip(schema.multi_hot, id_lists, tf.unstack(
-                cells[:, cat_end:], num=len(schema.multi_hot), axis=1)):
-            limits = tf.where(cell == "", tf.constant(0, tf.int64), field.max_length)
+        for i, (field, tokens) in enumerate(zip(schema.multi_hot, id_lists)):
+            limits = tf.where(cells[:, cat_end + i] == "", tf.constant(0, tf.int64),
+                              field.max_length)
             features[field.name] = _first_ids(hash_ids(field.name, tokens), well_formed, limits)
         labels = tf.strings.to_number(tf.boolean_mask(cells[:, :1], well_formed), tf.float32)
         if self.on_malformed == "raise":
@@ -208,6 +207,7 @@ def _numbered(file_index: int, chunk: tf.Tensor, lines: tf.Tensor):
 
 
 def _masked(keep: tf.Tensor, *tensors: tf.Tensor):
+    """The rows of each tensor where `keep` holds."""
     return tuple(tf.boolean_mask(t, keep) for t in tensors)
 
 
