@@ -74,7 +74,7 @@ SUMMARY = {"des_tf": "DES_TF_SUMMARY ", "ps": "PS_BASELINE_SUMMARY "}
 STEP_LINE = re.compile(r"step (\d+)/(\d+): ")
 # The models' flags, as in configs/*_criteo.flags (the PS baseline has the same defaults).
 MODEL_FLAGS = ["--embedding_dim=16", "--hidden=400,400,400"]
-LEARNING_RATES = {"table": 0.05, "linear": 0.05, "dense": 0.001}
+LEARNING_RATES = {"table": 0.05, "linear": 0.05, "dense": 0.001}  # the PS's; defaults
 
 
 def say(message: str) -> None:
@@ -97,6 +97,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="generated lines per workload (10%% held out for evaluation; "
                              "training cycles through the rest)")
     parser.add_argument("--batch_size", type=int, default=1024, help="samples per rank")
+    for name, rate in LEARNING_RATES.items():
+        parser.add_argument(f"--{name}_learning_rate", type=float, default=rate,
+                            help=f"the PS workers' {name} learning rate")
     parser.add_argument("--sync_lr_scale", type=float, default=RANKS,
                         help="learning rates of the synchronous runs (des-tf and single, "
                              "one update per global batch) x this; each of the PS's "
@@ -160,14 +163,19 @@ def generate_data(args, workload: str) -> dict:
     return json.loads(facts[0][len("FACTS "):])
 
 
-def learning_rate_flags(scale: float) -> list[str]:
-    return [f"--{name}_learning_rate={rate * scale:g}" for name, rate in LEARNING_RATES.items()]
+def learning_rates(args) -> dict[str, float]:
+    return {name: getattr(args, f"{name}_learning_rate") for name in LEARNING_RATES}
+
+
+def learning_rate_flags(args, scale: float) -> list[str]:
+    return [f"--{name}_learning_rate={rate * scale:g}"
+            for name, rate in learning_rates(args).items()]
 
 
 def des_command(args, model: str, workload: str, mode: str) -> list[str]:
     bin_dir = os.path.dirname(sys.executable)
     train = [sys.executable, "-m", "des_tf.train", f"--model={model}", *MODEL_FLAGS,
-             *learning_rate_flags(args.sync_lr_scale),
+             *learning_rate_flags(args, args.sync_lr_scale),
              *data_flags(args, workload), f"--steps={args.steps}", "--log_every=1"]
     if model == "lr":
         train.append("--integer_mode=bucketize")  # configs/lr_criteo.flags
@@ -179,7 +187,7 @@ def des_command(args, model: str, workload: str, mode: str) -> list[str]:
 
 
 def ps_command(args, model: str, workload: str, metrics: Path) -> list[str]:
-    flags = [f for f in MODEL_FLAGS if model != "lr"] + learning_rate_flags(1.0)
+    flags = [f for f in MODEL_FLAGS if model != "lr"] + learning_rate_flags(args, 1.0)
     command = [sys.executable, str(REPO_ROOT / "bench" / "ps_baseline.py"), f"--model={model}",
                *flags, *data_flags(args, workload), f"--batch_size={args.batch_size}",
                f"--num_workers={RANKS}", "--num_ps=2", f"--steps={args.steps}",
@@ -347,7 +355,7 @@ def markdown(rows: list[dict], args) -> str:
              f"over steps {args.warmup_steps + 1}-{args.steps} of {args.steps}; des-tf "
              f"input mode {args.input_mode}; des-tf and single update once per global "
              f"batch at {args.sync_lr_scale:g}x the learning rates each asynchronous PS "
-             f"worker uses per local batch ({LEARNING_RATES}). comm = "
+             f"worker uses per local batch ({learning_rates(args)}). comm = "
              f"des_tf.comm's count (PS: analytical); lo = the `lo` counter in a private "
              f"network namespace (for des-tf it also carries Horovod's coordination "
              f"messages, one round per HOROVOD_CYCLE_TIME, which des_tf.comm does not "
@@ -441,7 +449,7 @@ def main(argv=None) -> None:
         (out_dir / "compare.json").write_text(json.dumps(
             {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
              "ranks": RANKS, "batch_size_per_rank": args.batch_size, "steps": args.steps,
-             "input_mode": args.input_mode, "learning_rates": LEARNING_RATES,
+             "input_mode": args.input_mode, "learning_rates": learning_rates(args),
              "sync_lr_scale": args.sync_lr_scale,
              "warmup_steps": args.warmup_steps, "rows": args.rows,
              "private_netns": args.private_netns, "complete": len(rows) == planned,
