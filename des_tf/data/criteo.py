@@ -122,7 +122,7 @@ class CriteoReader:
             compression = "GZIP" if path.endswith(".gz") else ""
             lines = tf.data.TextLineDataset(path, compression_type=compression)
             per_file.append(lines.batch(_CHUNK_LINES).enumerate().map(
-                lambda chunk, lines, index=index: _numbered(index, chunk, lines)))
+                lambda chunk, text, index=index: _numbered(index, chunk, text)))
         records = per_file[0]
         for more in per_file[1:]:
             records = records.concatenate(more)
