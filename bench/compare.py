@@ -31,7 +31,9 @@ Figures per run, all over the same window, the training steps after the first
   root), so only the job under test uses that `lo`. For des-tf runs the counter is read
   when rank 0's progress line of step --warmup_steps arrives and again at the line of the
   last step, so start-up, Horovod rendezvous, the data and evaluation traffic are left
-  out; `lo_total_bytes` (JSON) has the whole run. The PS launcher runs its cluster in its
+  out; `lo_total_bytes` (JSON) has the whole run. des-tf prints a progress line every
+  gcd(--warmup_steps, --steps) steps, and only those steps sum the Keras metrics (AUC's
+  800 counters) over ranks. The PS launcher runs its cluster in its
   own namespace and brackets the same window itself (`lo_bytes_per_step`);
 - samples/s: global samples per second over the same window (des-tf: from the arrival
   times of the same two progress lines);
@@ -49,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import subprocess
@@ -176,7 +179,9 @@ def des_command(args, model: str, workload: str, mode: str) -> list[str]:
     bin_dir = os.path.dirname(sys.executable)
     train = [sys.executable, "-m", "des_tf.train", f"--model={model}", *MODEL_FLAGS,
              *learning_rate_flags(args, args.sync_lr_scale),
-             *data_flags(args, workload), f"--steps={args.steps}", "--log_every=1"]
+             *data_flags(args, workload), f"--steps={args.steps}",
+             # Progress lines (each sums the metrics over ranks) at both window ends.
+             f"--log_every={math.gcd(args.warmup_steps, args.steps)}"]
     if model == "lr":
         train.append("--integer_mode=bucketize")  # configs/lr_criteo.flags
     if mode == "single":

@@ -7,7 +7,9 @@ Here, whenever a model under a multi-rank DESStrategy computes its metric result
 metric states are first summed (or averaged, per the variable's aggregation) over all
 ranks with one allreduce per dtype, the results computed, and the local states put back:
 the reported loss, AUC, accuracy... are those of all ranks' samples together, and equal
-single-process metrics on the same data. Non-zero ranks also train, evaluate and predict
+single-process metrics on the same data. With `DESStrategy(global_step_metrics=False)`
+the states are summed only when the results are computed outside a traced step (epoch
+and evaluate ends, explicit eager calls), which saves that allreduce in every step. Non-zero ranks also train, evaluate and predict
 with `verbose=0`, and a collective failure caused by a dead rank surfaces from `fit`,
 `evaluate` and `predict` as des_tf.comm.RankLostError naming it. All are installed once,
 when des_tf is imported, on `keras.Model`, and act only for models whose distribute
@@ -39,7 +41,8 @@ def _des_strategy(model: keras.Model):
 def _global_metric_results(original):
     @functools.wraps(original)
     def get_metrics_result(self):
-        if _des_strategy(self) is None:
+        strategy = _des_strategy(self)
+        if strategy is None or (tf.inside_function() and not strategy.global_step_metrics):
             return original(self)
         variables = [v for m in self.metrics for v in m.variables if v.aggregation in _REDUCIBLE]
         local = [tf.identity(v.value) for v in variables]

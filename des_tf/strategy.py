@@ -8,7 +8,8 @@ synchronously. (The 1/size scaling makes this exactly the global-batch mean when
 ranks hold equal batches, as DESStrategy's slicing gives whenever the global batch is a
 multiple of the number of ranks.) The DES layers (des_tf.layers) read the strategy's
 rank, size, input mode and sharding seed. Keras metrics are global over all ranks'
-samples and only rank 0 prints progress (see des_tf.keras_integration).
+samples (every step, or only where read outside the step: `global_step_metrics`) and
+only rank 0 prints progress (see des_tf.keras_integration).
 
 Supported: `scope`, `run`, `reduce`, `experimental_distribute_dataset` /
 `distribute_dataset` (each rank takes its slice of every global batch),
@@ -25,8 +26,7 @@ import tensorflow as tf
 from tensorflow.python.distribute import distribute_lib, input_util, one_device_strategy
 
 from des_tf import comm, keras_integration, sharding
-
-INPUT_MODES = ("allgather", "alltoall", "replicated")
+from des_tf.comm.cost import INPUT_MODES  # defined with the cost model, which has no TF
 
 
 class _HorovodExtended(one_device_strategy.OneDeviceExtended):
@@ -89,6 +89,12 @@ class DESStrategy(distribute_lib.Strategy):
         (Gloo's timeout); must be set before Horovod starts.
       expected_size: if given, the number of ranks this job must run on: a mismatch
         (e.g. launched without horovodrun) raises with the launch command to use.
+      global_step_metrics: True: the metrics in every step's logs are global, at the
+        cost of one allreduce of all metric states per step (800 floats for an AUC).
+        False: step logs hold this rank's metrics; they are made global only where read
+        outside the step -- at the end of each epoch and of `evaluate`, and whenever
+        `model.get_metrics_result()` is called eagerly, which every rank must then do
+        at the same step (des_tf.cli.progress does so on its log steps).
     """
 
     def __init__(
@@ -97,6 +103,7 @@ class DESStrategy(distribute_lib.Strategy):
         sharding_seed: int = 0,
         collective_timeout_s: int | None = None,
         expected_size: int | None = None,
+        global_step_metrics: bool = True,
     ):
         if input_mode not in INPUT_MODES:
             raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
@@ -115,6 +122,7 @@ class DESStrategy(distribute_lib.Strategy):
                 f"with `horovodrun -np {expected_size} -H localhost:{expected_size} python ...`")
         self.input_mode = input_mode
         self.sharding_seed = sharding_seed
+        self.global_step_metrics = global_step_metrics
         super().__init__(_HorovodExtended(self, "/cpu:0"))
 
     @property

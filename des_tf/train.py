@@ -115,7 +115,8 @@ def main(argv: list[str]) -> None:
     # Readers have no known length: Keras warns at the end of every pass, harmlessly.
     warnings.filterwarnings("ignore", message="Your input ran out of data")
     started = time.perf_counter()
-    strategy = DESStrategy(input_mode=FLAGS.input_mode)
+    # Only the progress lines read the metrics mid-pass: sum them over ranks just there.
+    strategy = DESStrategy(input_mode=FLAGS.input_mode, global_step_metrics=False)
     comm.assert_same_config(cli_flags.job_config(), "command-line flags")
     keras.utils.set_random_seed(FLAGS.seed)
     train_reader, eval_reader, facts = data_flags.readers(_say)

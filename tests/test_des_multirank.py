@@ -1,5 +1,6 @@
 """DES under horovodrun beyond equivalence: byte counters against the analytical count,
-and ranks with mismatched batches all failing with the same clear error."""
+ranks with mismatched batches all failing with the same clear error, and metrics made
+global only where read (global_step_metrics=False)."""
 
 import time
 
@@ -154,9 +155,48 @@ def _check_dense_weights_start_from_rank_0() -> None:
     np.testing.assert_array_equal(kernels[0], kernels[-1])
 
 
+def _check_metrics_summed_only_where_read() -> None:
+    """Rank body: TinyCTR trained with global metrics in every step's logs and with
+    global_step_metrics=False reports the same epoch and evaluate metrics; the latter's
+    step logs are this rank's own and its fit skips the metric allreduce of every step."""
+    import keras
+
+    from tests.des_model import EPOCHS, STEPS, StepLogs, TinyCTR, make_batches
+
+    runs = {}
+    for every_step in (True, False):
+        strategy = des.DESStrategy(sharding_seed=5, global_step_metrics=every_step)
+        with strategy.scope():
+            model = TinyCTR()
+            model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
+                          metrics=[keras.metrics.AUC(name="auc")])
+        sent = lambda: comm.counters().snapshot()["sent"]["allreduce"]
+        before, steps = sent(), StepLogs()
+        history = model.fit(make_batches(), epochs=EPOCHS, verbose=0, callbacks=[steps],
+                            shuffle=False)
+        fit_bytes, before = sent() - before, sent()
+        model.get_metrics_result()  # eager: one sum of the metric states
+        sync_bytes = sent() - before
+        runs[every_step] = {"epochs": history.history, "step_losses": np.array(steps.losses),
+                            "eval": model.evaluate(make_batches(), verbose=0, return_dict=True),
+                            "fit_bytes": fit_bytes, "sync_bytes": sync_bytes}
+    every, where_read = runs[True], runs[False]
+    for key in ("loss", "auc"):
+        np.testing.assert_allclose(where_read["epochs"][key], every["epochs"][key], rtol=1e-6)
+        np.testing.assert_allclose(where_read["eval"][key], every["eval"][key], rtol=1e-6)
+    assert not np.allclose(where_read["step_losses"], every["step_losses"])  # rank-local
+    assert every["sync_bytes"] == where_read["sync_bytes"] > 0
+    # Both sum the states at each epoch's end; only the default also in each of the STEPS.
+    assert every["fit_bytes"] - where_read["fit_bytes"] == STEPS * every["sync_bytes"]
+
+
 def test_byte_counters_equal_the_analytical_count():
     for num_ranks in (2, 3):
         run_ranks(num_ranks, _check_byte_counters)
+
+
+def test_metrics_are_summed_over_ranks_only_where_read():
+    run_ranks(2, _check_metrics_summed_only_where_read)
 
 
 def test_ranks_owning_no_id_of_the_batch_and_empty_samples():

@@ -51,7 +51,8 @@ flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept in --checkpoint_di
 flags.DEFINE_string("export_dir", "", "After training, write a single-process SavedModel "
                     "for serving here.")
 # Output.
-flags.DEFINE_integer("log_every", 50, "Rank 0 prints progress every this many steps.")
+flags.DEFINE_integer("log_every", 50, "Rank 0 prints progress (loss and AUC over all "
+                     "ranks' samples) every this many steps; 0: never.")
 flags.DEFINE_string("metrics_json", "", "Also write the final summary JSON here.")
 flags.DEFINE_string("plot", "", "Write a PNG of loss and AUC against step here.")
 flags.DEFINE_bool("single_process_reference", False, "After training, rank 0 trains the "
@@ -60,7 +61,7 @@ flags.DEFINE_bool("single_process_reference", False, "After training, rank 0 tra
 
 
 # Flags that may differ between the ranks of one job: they only shape its output.
-_PER_RANK_FLAGS = {"log_every", "metrics_json", "plot", "single_process_reference"}
+_PER_RANK_FLAGS = {"metrics_json", "plot", "single_process_reference"}
 
 
 def job_config() -> dict:

@@ -10,8 +10,10 @@ from des_tf import comm
 
 
 class TrainingProgress(keras.callbacks.Callback):
-    """Records (step, loss, AUC) after every step, times the steps after the first (which
-    traces the graph) and, on rank 0, prints a progress line every `log_every` steps."""
+    """Every `log_every` steps, records (step, loss, AUC) over all ranks' samples and, on
+    rank 0, prints a progress line; times the steps after the first (which traces the
+    graph). Every rank must run it with the same `log_every`: reading the metrics is a
+    collective when the step logs are rank-local (DESStrategy's global_step_metrics)."""
 
     def __init__(self, global_batch_size: int, log_every: int, total_steps: int | None,
                  first_step: int = 0):
@@ -27,15 +29,17 @@ class TrainingProgress(keras.callbacks.Callback):
         self._last_print = (0, 0.0)
 
     def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
         self.steps += 1
         if self.steps == 1:
             self._timed_from = time.perf_counter()
             self._last_print = (1, self._timed_from)
+        if not self.log_every or self.steps % self.log_every:
+            return
         step = self.first_step + self.steps
-        self.curve.append((step, float(logs.get("loss", float("nan"))),
-                           float(logs.get("auc", float("nan")))))
-        if comm.rank() == 0 and self.log_every and self.steps % self.log_every == 0:
+        results = self.model.get_metrics_result()
+        self.curve.append((step, float(results.get("loss", float("nan"))),
+                           float(results.get("auc", float("nan")))))
+        if comm.rank() == 0:
             steps_before, time_before = self._last_print
             now = time.perf_counter()
             rate = (self.steps - steps_before) * self.global_batch_size / (now - time_before)
