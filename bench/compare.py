@@ -33,8 +33,8 @@ Figures per run, all over the same window, the training steps after the first
   last step, so start-up, Horovod rendezvous, the data and evaluation traffic are left
   out; `lo_total_bytes` (JSON) has the whole run. des-tf prints a progress line every
   gcd(--warmup_steps, --steps) steps, and only those steps sum the Keras metrics (AUC's
-  800 counters) over ranks. The PS launcher runs its cluster in its
-  own namespace and brackets the same window itself (`lo_bytes_per_step`);
+  800 counters) over ranks. The PS launcher runs its cluster in its own namespace and
+  brackets the same window itself (`lo_bytes_per_step`);
 - samples/s: global samples per second over the same window (des-tf: from the arrival
   times of the same two progress lines);
 - eval AUC and log loss on the held-out 10% of the lines.

@@ -9,11 +9,12 @@ ranks with one allreduce per dtype, the results computed, and the local states p
 the reported loss, AUC, accuracy... are those of all ranks' samples together, and equal
 single-process metrics on the same data. With `DESStrategy(global_step_metrics=False)`
 the states are summed only when the results are computed outside a traced step (epoch
-and evaluate ends, explicit eager calls), which saves that allreduce in every step. Non-zero ranks also train, evaluate and predict
-with `verbose=0`, and a collective failure caused by a dead rank surfaces from `fit`,
-`evaluate` and `predict` as des_tf.comm.RankLostError naming it. All are installed once,
-when des_tf is imported, on `keras.Model`, and act only for models whose distribute
-strategy is a DESStrategy with several ranks.
+and evaluate ends, explicit eager calls), which saves that allreduce in every step.
+Non-zero ranks also train, evaluate and predict with `verbose=0`, and a collective
+failure caused by a dead rank surfaces from `fit`, `evaluate` and `predict` as
+des_tf.comm.RankLostError naming it. All are installed once, when des_tf is imported,
+on `keras.Model`, and act only for models whose distribute strategy is a DESStrategy
+with several ranks.
 Also, for any model with comm="auto" DES layers that have not chosen their plan,
 `fit`, `evaluate` and `predict` first plan them from the first batch of `x`, before
 Keras traces a step (des_tf.layers.planner).

@@ -223,7 +223,8 @@ class Config:
       operators: the model's DES operators (see model_operators).
       dense_params: P, trainable dense parameters (allreduced each step).
       metric_floats: M, float32 metric state summed over ranks each step (Keras' loss
-        mean: 2; + 800 with an AUC of 200 thresholds).
+        mean: 2; + 800 with an AUC of 200 thresholds; 0 when the states are summed only
+        where read, DESStrategy(global_step_metrics=False)).
       input_mode: how ids reach their owners under "des" / "alltoall" (INPUT_MODES).
       conventions: byte sizes and implementation choices.
     """
