@@ -94,7 +94,8 @@ class DESStrategy(distribute_lib.Strategy):
         False: step logs hold this rank's metrics; they are made global only where read
         outside the step -- at the end of each epoch and of `evaluate`, and whenever
         `model.get_metrics_result()` is called eagerly, which every rank must then do
-        at the same step (des_tf.cli.progress does so on its log steps).
+        at the same step (des_tf.cli.progress does so on its log steps). Under
+        `compile(run_eagerly=True)` every step reads them eagerly, so they stay global.
     """
 
     def __init__(
