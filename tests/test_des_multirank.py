@@ -163,6 +163,9 @@ def _check_metrics_summed_only_where_read() -> None:
 
     from tests.des_model import EPOCHS, STEPS, StepLogs, TinyCTR, make_batches
 
+    def sent() -> int:
+        return comm.counters().snapshot()["sent"]["allreduce"]
+
     runs = {}
     for every_step in (True, False):
         strategy = des.DESStrategy(sharding_seed=5, global_step_metrics=every_step)
@@ -170,16 +173,15 @@ def _check_metrics_summed_only_where_read() -> None:
             model = TinyCTR()
             model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                           metrics=[keras.metrics.AUC(name="auc")])
-        sent = lambda: comm.counters().snapshot()["sent"]["allreduce"]
-        before, steps = sent(), StepLogs()
+        steps, before_fit = StepLogs(), sent()
         history = model.fit(make_batches(), epochs=EPOCHS, verbose=0, callbacks=[steps],
                             shuffle=False)
-        fit_bytes, before = sent() - before, sent()
+        after_fit = sent()
         model.get_metrics_result()  # eager: one sum of the metric states
-        sync_bytes = sent() - before
+        sync_bytes = sent() - after_fit  # read before evaluate() sums them again
         runs[every_step] = {"epochs": history.history, "step_losses": np.array(steps.losses),
-                            "eval": model.evaluate(make_batches(), verbose=0, return_dict=True),
-                            "fit_bytes": fit_bytes, "sync_bytes": sync_bytes}
+                            "fit_bytes": after_fit - before_fit, "sync_bytes": sync_bytes,
+                            "eval": model.evaluate(make_batches(), verbose=0, return_dict=True)}
     every, where_read = runs[True], runs[False]
     for key in ("loss", "auc"):
         np.testing.assert_allclose(where_read["epochs"][key], every["epochs"][key], rtol=1e-6)
