@@ -8,6 +8,8 @@ from absl import flags
 
 from des_tf import models, optimizers
 from des_tf.cli import data_flags
+from des_tf.layers.base import COMM_OPTIONS
+from des_tf.strategy import INPUT_MODES
 
 MODELS = ("lr", "wide_deep", "deepfm", "dcn", "dlrm")
 SPARSE_OPTIMIZERS = {"sgd": optimizers.SGD, "adagrad": optimizers.Adagrad,
@@ -35,9 +37,9 @@ flags.DEFINE_float("table_learning_rate", 0.05, "Its learning rate.")
 flags.DEFINE_enum("linear_optimizer", "ftrl", list(SPARSE_OPTIMIZERS),
                   "In-table optimizer of the linear (LR, wide, FM first-order) table.")
 flags.DEFINE_float("linear_learning_rate", 0.05, "Its learning rate.")
-flags.DEFINE_enum("input_mode", "allgather", ["allgather", "alltoall", "replicated"],
+flags.DEFINE_enum("input_mode", "allgather", list(INPUT_MODES),
                   "How ids reach their owners (DESStrategy).")
-flags.DEFINE_enum("comm", "des", ["des", "alltoall", "replicated", "auto"],
+flags.DEFINE_enum("comm", "des", list(COMM_OPTIONS),
                   "Execution mode of the model's DES layers (des_tf.layers.DESLayer): dense "
                   "DES partials, sparse aggregation (alltoall), replicated tables, or auto: "
                   "each layer picks one from the cost model and the first batch's ids.")
