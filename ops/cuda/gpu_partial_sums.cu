@@ -18,7 +18,7 @@ struct ValidationResult {
   int rows_unsorted;
 };
 
-__global__ void ValidateKernel(GpuPartialEntries entries, int64_t num_rows, int64_t num_segments,
+__global__ void ValidateKernel(PartialEntries entries, int64_t num_rows, int64_t num_segments,
                                ValidationResult* result) {
   const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e >= entries.size) return;
@@ -111,7 +111,7 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
 
 }  // namespace
 
-std::string ValidateEntries(const GpuPartialEntries& entries, int64_t num_rows,
+std::string ValidateEntries(const PartialEntries& entries, int64_t num_rows,
                             int64_t num_segments, cudaStream_t stream, EntryOrder* order) {
   ValidationResult init{~0ULL, 0, 0}, result;
   ValidationResult* device = nullptr;
@@ -140,7 +140,7 @@ std::string ValidateEntries(const GpuPartialEntries& entries, int64_t num_rows,
          " is outside [0, " + std::to_string(num_segments) + ")";
 }
 
-std::string PartialSums(const float* rows, int dim, const GpuPartialEntries& entries,
+std::string PartialSums(const float* rows, int dim, const PartialEntries& entries,
                         int64_t num_segments, bool segments_sorted, float* sums,
                         float* square_norms, DeviceAllocator* allocator, cudaStream_t stream) {
   if (num_segments == 0) return "";
@@ -163,7 +163,7 @@ std::string PartialSums(const float* rows, int dim, const GpuPartialEntries& ent
 }
 
 std::string PartialSumsGrad(const float* dsums, const float* dsquare_norms, const float* rows,
-                            int dim, int64_t num_rows, const GpuPartialEntries& entries,
+                            int dim, int64_t num_rows, const PartialEntries& entries,
                             bool rows_sorted, float* row_grads, DeviceAllocator* allocator,
                             cudaStream_t stream) {
   if (num_rows == 0) return "";

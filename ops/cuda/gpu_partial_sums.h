@@ -16,39 +16,31 @@
 #include <cstdint>
 #include <string>
 
+#include "../cc/kernels/partial_entries.h"
 #include "device_allocator.h"
 
 namespace des {
 namespace gpu {
 
-struct GpuPartialEntries {
-  const int64_t* row_ids;
-  const int64_t* segment_ids;
-  const float* weights;
-  int64_t size;
-};
-
-// What validation learnt about the entries: sorted ids skip the grouping sort.
-struct EntryOrder {
-  bool segments_sorted = false;
-  bool rows_sorted = false;
-};
+// Entries (partial_entries.h) hold device pointers here.
+using ::des::EntryOrder;
+using ::des::PartialEntries;
 
 // The CPU's ValidateEntries on the device (one kernel, one stream sync): ""
 // or the same message the CPU core gives for the first bad entry.
-std::string ValidateEntries(const GpuPartialEntries& entries, int64_t num_rows,
+std::string ValidateEntries(const PartialEntries& entries, int64_t num_rows,
                             int64_t num_segments, cudaStream_t stream, EntryOrder* order);
 
 // sums: [num_segments, dim]; square_norms: [num_segments] or nullptr. Entries
 // must be valid; `segments_sorted` may be true only if segment_ids never decrease.
-std::string PartialSums(const float* rows, int dim, const GpuPartialEntries& entries,
+std::string PartialSums(const float* rows, int dim, const PartialEntries& entries,
                         int64_t num_segments, bool segments_sorted, float* sums,
                         float* square_norms, DeviceAllocator* allocator, cudaStream_t stream);
 
 // row_grads: [num_rows, dim]; dsquare_norms may be nullptr. Entries must be
 // valid; `rows_sorted` may be true only if row_ids never decrease.
 std::string PartialSumsGrad(const float* dsums, const float* dsquare_norms, const float* rows,
-                            int dim, int64_t num_rows, const GpuPartialEntries& entries,
+                            int dim, int64_t num_rows, const PartialEntries& entries,
                             bool rows_sorted, float* row_grads, DeviceAllocator* allocator,
                             cudaStream_t stream);
 

@@ -21,21 +21,13 @@
 #include <cmath>
 
 #include "cuda_status.h"
+#include "device_algorithms.cuh"
 #include "gpu_table_index.cuh"
 #include "row_groups.cuh"
 
 namespace des {
 namespace gpu {
 namespace {
-
-constexpr uint64_t kPendingBit = 1ULL << 63;
-constexpr uint64_t kNewBit = 1ULL << 62;
-constexpr uint64_t kSkipRef = ~0ULL;
-
-__device__ __forceinline__ uint32_t ResolveRow(uint64_t ref, const IndexView& index) {
-  if (ref & kPendingBit) return index.slots[ref & ~kPendingBit].row;
-  return static_cast<uint32_t>(ref);
-}
 
 __device__ __forceinline__ void CountLookup(RowMeta* meta) {
   if (atomicAdd(&meta->frequency, 1u) == 0xffffffffu) atomicExch(&meta->frequency, 0xffffffffu);
@@ -52,15 +44,22 @@ __global__ void FillIndexKernel(IndexSlot* slots, int64_t count) {
   if (s < count) slots[s] = IndexSlot{kEmptyKey, kNoRow, 0};
 }
 
-__global__ void RehashKernel(const IndexSlot* old_slots, int64_t old_capacity, IndexView index) {
+// Inserts the keys of the old index into the new one, leaving out those of
+// dead rows and renumbering rows >= new_size by moved_to (when dead is given);
+// INT64_MIN's slot (the last) keeps its place.
+__global__ void RehashKernel(const IndexSlot* old_slots, int64_t old_capacity,
+                             const uint8_t* dead, int64_t new_size, const uint32_t* moved_to,
+                             IndexView index) {
   const int64_t s = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (s > old_capacity) return;
   const IndexSlot slot = old_slots[s];
+  if (!Occupied(slot, s, old_capacity) || (dead != nullptr && dead[slot.row])) return;
+  const uint32_t row =
+      dead != nullptr && slot.row >= new_size ? moved_to[slot.row - new_size] : slot.row;
   if (s == old_capacity) {
-    index.slots[index.mask + 1] = slot;  // the INT64_MIN slot moves as it is
-  } else if (slot.key != kEmptyKey) {
-    const Claim claim = FindOrClaim(index, static_cast<int64_t>(slot.key));
-    index.slots[claim.slot].row = slot.row;
+    index.slots[index.mask + 1] = IndexSlot{slot.key, row, 0};
+  } else {
+    index.slots[FindOrClaim(index, static_cast<int64_t>(slot.key)).slot].row = row;
   }
 }
 
@@ -176,11 +175,6 @@ __global__ void FirstNonFiniteKernel(const float* values, int64_t count,
   if (i < count && !isfinite(values[i])) atomicMin(first, static_cast<unsigned long long>(i));
 }
 
-__global__ void IotaKernel(int32_t* out, int64_t n) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = static_cast<int32_t>(i);
-}
-
 // sums[u] = gradient rows of run u (sorted order = input order) added in order;
 // mask[u] = the sum is finite; counts the finite runs.
 template <int V>
@@ -261,53 +255,18 @@ __global__ void __launch_bounds__(kThreadsPerBlock)
   }
 }
 
-__global__ void CompactKernel(const IndexSlot* slots, int64_t capacity, int64_t* keys,
-                              uint32_t* rows, unsigned long long* counter) {
-  const int64_t s = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (s > capacity) return;
-  const IndexSlot slot = slots[s];
-  const bool occupied = s == capacity ? slot.row != kNoRow : slot.key != kEmptyKey;
-  if (!occupied) return;
-  const unsigned long long at = atomicAdd(counter, 1ULL);
-  keys[at] = static_cast<int64_t>(slot.key);
-  rows[at] = slot.row;
-}
-
-template <int V>
-__global__ void __launch_bounds__(kThreadsPerBlock)
-    ExportGatherKernel(const uint32_t* rows, int64_t n, ArenaView arena, int dim, int num_slots,
-                       int lanes, float* __restrict__ values, float* __restrict__ slots,
-                       int64_t* __restrict__ metadata) {
-  const GroupThread gt = ThisGroupThread(lanes);
-  if (gt.group >= n) return;
-  const float* row = arena.Row(rows[gt.group]);
-  for (int column = gt.lane * V; column < dim; column += lanes * V) {
-    StoreFloats<V>(values + gt.group * dim + column, LoadFloats<V>(row + column));
-    for (int s = 0; s < num_slots; ++s) {
-      StoreFloats<V>(slots + (gt.group * num_slots + s) * dim + column,
-                     LoadFloats<V>(row + dim * (1 + s) + column));
-    }
-  }
-  if (gt.lane == 0) {
-    const RowMeta meta = *arena.Meta(rows[gt.group]);
-    metadata[gt.group * 3 + 0] = meta.frequency;
-    metadata[gt.group * 3 + 1] = meta.update_count;
-    metadata[gt.group * 3 + 2] = meta.last_step;
-  }
-}
-
-// Launches Kernel<4> or Kernel<1> by the dim's row groups.
-#define DES_LAUNCH_BY_VEC(kernel, groups, items, stream, ...)                          \
-  do {                                                                                 \
-    const unsigned des_blocks_ = GroupBlocks((items), (groups).lanes);                 \
-    if ((groups).vec == 4) {                                                           \
-      kernel<4><<<des_blocks_, kThreadsPerBlock, 0, (stream)>>>(__VA_ARGS__);          \
-    } else {                                                                           \
-      kernel<1><<<des_blocks_, kThreadsPerBlock, 0, (stream)>>>(__VA_ARGS__);          \
-    }                                                                                  \
-  } while (0)
-
 }  // namespace
+
+void LaunchFillIndex(IndexSlot* slots, int64_t count, cudaStream_t stream) {
+  FillIndexKernel<<<ThreadBlocks(count), kThreadsPerBlock, 0, stream>>>(slots, count);
+}
+
+void LaunchRehash(const IndexSlot* old_slots, int64_t old_capacity, const uint8_t* dead,
+                  int64_t new_size, const uint32_t* moved_to, IndexView index,
+                  cudaStream_t stream) {
+  RehashKernel<<<ThreadBlocks(old_capacity + 1), kThreadsPerBlock, 0, stream>>>(
+      old_slots, old_capacity, dead, new_size, moved_to, index);
+}
 
 GpuEmbeddingTable::GpuEmbeddingTable(const TableConfig& config, DeviceAllocator* allocator)
     : config_(config),
@@ -340,6 +299,15 @@ std::string GpuEmbeddingTable::Create(const TableConfig& config, DeviceAllocator
   return "";
 }
 
+IndexView GpuEmbeddingTable::Index() const {
+  return IndexView{index_.data(), static_cast<uint64_t>(capacity_ - 1)};
+}
+
+ArenaView GpuEmbeddingTable::Arena() const {
+  return ArenaView{block_table_.data(), meta_block_table_.data(), kBlockRowsLog2,
+                   (1u << kBlockRowsLog2) - 1, row_floats_};
+}
+
 int64_t GpuEmbeddingTable::MemoryBytes() const {
   const int64_t block_rows = int64_t{1} << kBlockRowsLog2;
   return static_cast<int64_t>(index_.bytes() + block_table_.bytes() +
@@ -354,11 +322,10 @@ std::string GpuEmbeddingTable::RehashIndex(int64_t capacity, cudaStream_t stream
   }
   DeviceArray<IndexSlot> index;
   DES_RETURN_IF_ERROR(index.Allocate(allocator_, capacity + 1, stream, "GPU table index"));
-  FillIndexKernel<<<ThreadBlocks(capacity + 1), kThreadsPerBlock, 0, stream>>>(index.data(),
-                                                                               capacity + 1);
+  LaunchFillIndex(index.data(), capacity + 1, stream);
   if (index_.size() > 0) {
-    RehashKernel<<<ThreadBlocks(capacity_ + 1), kThreadsPerBlock, 0, stream>>>(
-        index_.data(), capacity_, IndexView{index.data(), static_cast<uint64_t>(capacity - 1)});
+    LaunchRehash(index_.data(), capacity_, nullptr, 0, nullptr,
+                 IndexView{index.data(), static_cast<uint64_t>(capacity - 1)}, stream);
   }
   DES_CUDA_RETURN_IF_ERROR(cudaGetLastError());
   index_ = std::move(index);
@@ -386,6 +353,10 @@ std::string GpuEmbeddingTable::Reserve(int64_t incoming, cudaStream_t stream) {
     blocks_.push_back(std::move(block));
     meta_blocks_.push_back(std::move(meta));
   }
+  return UploadBlockTables(stream);
+}
+
+std::string GpuEmbeddingTable::UploadBlockTables(cudaStream_t stream) {
   std::vector<float*> block_ptrs;
   std::vector<RowMeta*> meta_ptrs;
   for (size_t b = 0; b < blocks_.size(); ++b) {
@@ -411,11 +382,8 @@ std::string GpuEmbeddingTable::Reserve(int64_t incoming, cudaStream_t stream) {
 std::string GpuEmbeddingTable::ClaimKeys(const int64_t* keys, int64_t n, const int64_t* n_device,
                                          const uint8_t* mask, uint64_t* refs,
                                          cudaStream_t stream) {
-  const ArenaView arena{block_table_.data(), meta_block_table_.data(), kBlockRowsLog2,
-                        (1u << kBlockRowsLog2) - 1, row_floats_};
   ClaimKernel<<<ThreadBlocks(n), kThreadsPerBlock, 0, stream>>>(
-      keys, n, n_device, mask, IndexView{index_.data(), static_cast<uint64_t>(capacity_ - 1)},
-      arena, row_counter_.data(), current_step_, refs);
+      keys, n, n_device, mask, Index(), Arena(), row_counter_.data(), current_step_, refs);
   DES_CUDA_RETURN_IF_ERROR(cudaGetLastError());
   return "";
 }
@@ -446,10 +414,9 @@ std::string GpuEmbeddingTable::LookupOrInsert(const int64_t* keys, int64_t n, fl
   DES_RETURN_IF_ERROR(ClaimKeys(keys, n, nullptr, nullptr, refs.data(), stream));
   const RowGroups groups = ChooseRowGroups(dim());
   const RowInit init{config_.initializer, config_.optimizer, quantiles_.data(), dim()};
-  const ArenaView arena{block_table_.data(), meta_block_table_.data(), kBlockRowsLog2,
-                        (1u << kBlockRowsLog2) - 1, row_floats_};
+  const ArenaView arena = Arena();
   DES_LAUNCH_BY_VEC(LookupGatherKernel, groups, n, stream, keys, n, refs.data(),
-                    (IndexView{index_.data(), static_cast<uint64_t>(capacity_ - 1)}), arena,
+                    Index(), arena,
                     init, config_.seed, size_, groups.lanes, values);
   DES_CUDA_RETURN_IF_ERROR(cudaGetLastError());
   return SyncSize(stream);
@@ -464,10 +431,9 @@ std::string GpuEmbeddingTable::Find(const int64_t* keys, int64_t n, const float*
            " values, got " + std::to_string(default_size);
   }
   const RowGroups groups = ChooseRowGroups(dim());
-  const ArenaView arena{block_table_.data(), meta_block_table_.data(), kBlockRowsLog2,
-                        (1u << kBlockRowsLog2) - 1, row_floats_};
+  const ArenaView arena = Arena();
   DES_LAUNCH_BY_VEC(FindKernel, groups, n, stream, keys, n,
-                    (IndexView{index_.data(), static_cast<uint64_t>(capacity_ - 1)}), arena,
+                    Index(), arena,
                     dim(), default_values, default_size, groups.lanes, values, found);
   DES_CUDA_RETURN_IF_ERROR(cudaGetLastError());
   return "";
@@ -521,7 +487,7 @@ std::string GpuEmbeddingTable::ApplyGradients(const int64_t* keys, int64_t n, co
   DES_RETURN_IF_ERROR(sums.Allocate(allocator_, count, stream, "summed gradients"));
   DES_RETURN_IF_ERROR(mask.Allocate(allocator_, n, stream, "finite mask"));
   DES_RETURN_IF_ERROR(refs.Allocate(allocator_, n, stream, "update refs"));
-  IotaKernel<<<ThreadBlocks(n), kThreadsPerBlock, 0, stream>>>(iota.data(), n);
+  DES_RETURN_IF_ERROR(Iota(iota.data(), n, stream));
   DES_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(run_counts.data(), 0, run_counts.bytes(), stream));
   const int items = static_cast<int>(n);
   size_t sort_bytes = 0, encode_bytes = 0, scan_bytes = 0;
@@ -556,45 +522,12 @@ std::string GpuEmbeddingTable::ApplyGradients(const int64_t* keys, int64_t n, co
   DES_RETURN_IF_ERROR(ClaimKeys(unique_keys.data(), n, num_runs.data(), mask.data(), refs.data(),
                                 stream));
   const RowInit init{config_.initializer, config_.optimizer, quantiles_.data(), dim()};
-  const ArenaView arena{block_table_.data(), meta_block_table_.data(), kBlockRowsLog2,
-                        (1u << kBlockRowsLog2) - 1, row_floats_};
+  const ArenaView arena = Arena();
   DES_LAUNCH_BY_VEC(UpdateKernel, groups, n, stream, unique_keys.data(), num_runs.data(),
                     refs.data(), sums.data(), arena, init, config_.seed, learning_rate, step,
                     groups.lanes);
   DES_CUDA_RETURN_IF_ERROR(cudaGetLastError());
   return SyncSize(stream, updated_rows, scratch);
-}
-
-std::string GpuEmbeddingTable::Export(int64_t* keys, float* values, float* slots,
-                                      int64_t* metadata, cudaStream_t stream) const {
-  const int64_t n = size_;
-  if (n == 0) return "";
-  DeviceArray<int64_t> unsorted_keys;
-  DeviceArray<uint32_t> unsorted_rows, rows;
-  DeviceArray<unsigned long long> counter;
-  DES_RETURN_IF_ERROR(unsorted_keys.Allocate(allocator_, n, stream, "export keys"));
-  DES_RETURN_IF_ERROR(unsorted_rows.Allocate(allocator_, n, stream, "export rows"));
-  DES_RETURN_IF_ERROR(rows.Allocate(allocator_, n, stream, "export rows"));
-  DES_RETURN_IF_ERROR(counter.Allocate(allocator_, 1, stream, "export counter"));
-  DES_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(counter.data(), 0, counter.bytes(), stream));
-  CompactKernel<<<ThreadBlocks(capacity_ + 1), kThreadsPerBlock, 0, stream>>>(
-      index_.data(), capacity_, unsorted_keys.data(), unsorted_rows.data(), counter.data());
-  size_t temp_bytes = 0;
-  DES_CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortPairs(
-      nullptr, temp_bytes, unsorted_keys.data(), keys, unsorted_rows.data(), rows.data(),
-      static_cast<int>(n), 0, 64, stream));
-  DeviceArray<char> temp;
-  DES_RETURN_IF_ERROR(temp.Allocate(allocator_, temp_bytes, stream, "export sort scratch"));
-  DES_CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortPairs(
-      temp.data(), temp_bytes, unsorted_keys.data(), keys, unsorted_rows.data(), rows.data(),
-      static_cast<int>(n), 0, 64, stream));
-  const RowGroups groups = ChooseRowGroups(dim());
-  const ArenaView arena{block_table_.data(), meta_block_table_.data(), kBlockRowsLog2,
-                        (1u << kBlockRowsLog2) - 1, row_floats_};
-  DES_LAUNCH_BY_VEC(ExportGatherKernel, groups, n, stream, rows.data(), n, arena, dim(),
-                    num_slots(), groups.lanes, values, slots, metadata);
-  DES_CUDA_RETURN_IF_ERROR(cudaGetLastError());
-  return "";
 }
 
 }  // namespace gpu

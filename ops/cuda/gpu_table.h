@@ -23,9 +23,13 @@
 // summed in input order after a stable sort). Row ids (arena placement) do
 // depend on timing, which no output reveals: Export orders rows by key.
 //
+// Removal (Remove, Evict, Import's clear_first) keeps rows dense: the rows left
+// above the new size move down into the holes and the index is rebuilt, so the
+// arena holds exactly Size() rows and whole blocks above it are freed.
+//
 // Concurrency: calls must be serialised on one stream (the TF wrapper holds a
-// mutex). Each call that can insert ends with one stream sync to learn the new
-// size. No removal or eviction on the GPU yet.
+// mutex). Each call that can insert or remove ends with a stream sync to learn
+// the new size.
 // Host API, TF-independent; key / value / gradient pointers are device pointers.
 #ifndef DES_TF_OPS_CUDA_GPU_TABLE_H_
 #define DES_TF_OPS_CUDA_GPU_TABLE_H_
@@ -44,6 +48,8 @@ namespace des {
 namespace gpu {
 
 struct IndexSlot;
+struct IndexView;
+struct ArenaView;
 
 class GpuEmbeddingTable {
  public:
@@ -88,12 +94,44 @@ class GpuEmbeddingTable {
   std::string Export(int64_t* keys, float* values, float* slots, int64_t* metadata,
                      cudaStream_t stream) const;
 
+  // Inserts or overwrites n rows (values [n, dim], slots [n, num_slots, dim],
+  // metadata [n] on the device), after removing every row when `clear_first`;
+  // of duplicate keys the last wins, and the step clock advances to the newest
+  // last_step, as EmbeddingTable::Import.
+  std::string Import(const int64_t* keys, int64_t n, const float* values, const float* slots,
+                     const RowMeta* metadata, bool clear_first, cudaStream_t stream);
+
+  // Removes the given keys; writes those that were present, in order of first
+  // occurrence, to `removed` (room for n keys) and their count to *removed_count.
+  std::string Remove(const int64_t* keys, int64_t n, int64_t* removed, int64_t* removed_count,
+                     cudaStream_t stream);
+
+  // Removes the rows the policy selects (EmbeddingTable::Evict's selection);
+  // writes their keys in ascending order to `evicted` (room for Size() keys)
+  // and their count to *evicted_count.
+  std::string Evict(EvictionPolicy policy, int64_t threshold, int64_t* evicted,
+                    int64_t* evicted_count, cudaStream_t stream);
+
  private:
   GpuEmbeddingTable(const TableConfig& config, DeviceAllocator* allocator);
 
+  // Device views of the index and the arena (gpu_table_index.cuh).
+  IndexView Index() const;
+  ArenaView Arena() const;
   // Grows the index and the arena so that `incoming` more rows fit.
   std::string Reserve(int64_t incoming, cudaStream_t stream);
   std::string RehashIndex(int64_t capacity, cudaStream_t stream);
+  // Copies the block pointers to the device tables the kernels read.
+  std::string UploadBlockTables(cudaStream_t stream);
+  // Removes the rows whose dead[row] != 0 (count of them: `count`): moves the
+  // live rows above the new size into the holes, rebuilds the index without
+  // the dead keys, and frees the blocks above the new size.
+  std::string DropRows(const uint8_t* dead, int64_t count, cudaStream_t stream);
+  // Keys of the rows Evict's policy selects, unordered, into `doomed`.
+  std::string SelectEvictions(EvictionPolicy policy, int64_t threshold, int64_t* doomed,
+                              int64_t* count, cudaStream_t stream);
+  // Sets the device row counter and size_ to `size`.
+  std::string SetSize(int64_t size, cudaStream_t stream);
   // Claims or finds keys (optionally only where mask[i] != 0; the count is
   // read from n_device when given): refs[i] as in gpu_table.cu.
   std::string ClaimKeys(const int64_t* keys, int64_t n, const int64_t* n_device,
@@ -114,7 +152,7 @@ class GpuEmbeddingTable {
   DeviceArray<float*> block_table_;       // device copy of the block pointers
   DeviceArray<RowMeta*> meta_block_table_;
   DeviceArray<float> quantiles_;          // the truncated-normal table, on the device
-  // [0] rows allocated (== size: no removal), [1] a per-call result
+  // [0] rows in use (== size: rows are kept dense), [1] a per-call result
   DeviceArray<unsigned long long> row_counter_;
   unsigned long long* host_readback_ = nullptr;  // pinned: row counter + one extra value
 };

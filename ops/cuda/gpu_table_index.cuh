@@ -27,10 +27,26 @@ struct alignas(16) IndexSlot {
   uint32_t unused;
 };
 
+// Whether slot s of an index of `capacity` slots (+ INT64_MIN's slot at
+// `capacity`) holds a key.
+__device__ __forceinline__ bool Occupied(const IndexSlot& slot, int64_t s, int64_t capacity) {
+  return s == capacity ? slot.row != kNoRow : slot.key != kEmptyKey;
+}
+
 struct IndexView {
   IndexSlot* slots;
   uint64_t mask;  // capacity - 1
 };
+
+// Empties `count` slots (defined in gpu_table.cu, as the next one).
+void LaunchFillIndex(IndexSlot* slots, int64_t count, cudaStream_t stream);
+
+// Inserts the keys of an old index into the empty `index`. With `dead` given,
+// the keys of rows with dead[row] != 0 are left out and rows >= new_size are
+// renumbered to moved_to[row - new_size] (DropRows' compaction).
+void LaunchRehash(const IndexSlot* old_slots, int64_t old_capacity, const uint8_t* dead,
+                  int64_t new_size, const uint32_t* moved_to, IndexView index,
+                  cudaStream_t stream);
 
 // Independent of the sharding hash Mix64(key ^ seed), like the CPU table's.
 __device__ __forceinline__ uint64_t IndexHash(int64_t key) {
@@ -80,6 +96,21 @@ __device__ __forceinline__ Claim FindOrClaim(const IndexView& index, int64_t key
     }
     if (found == k) return Claim{s, false};
   }
+}
+
+// What a claim tells the kernels after it about one key ("ref"): the row id,
+// tagged kNewBit when this thread claimed the key, or kPendingBit + slot when
+// another thread of the same kernel claimed it and its row id was not
+// published yet (read it from the slot in a later kernel); kSkipRef for a key
+// the call leaves alone.
+constexpr uint64_t kPendingBit = 1ULL << 63;
+constexpr uint64_t kNewBit = 1ULL << 62;
+constexpr uint64_t kSkipRef = ~0ULL;
+
+// The row id of a ref, valid in any kernel after the claiming one.
+__device__ __forceinline__ uint32_t ResolveRow(uint64_t ref, const IndexView& index) {
+  if (ref & kPendingBit) return index.slots[ref & ~kPendingBit].row;
+  return static_cast<uint32_t>(ref);
 }
 
 // Rows and their metadata in fixed-size blocks.

@@ -2,19 +2,13 @@
 // offsets found at the boundaries of the sorted ids.
 #include "grouping.h"
 
-#include <cub/device/device_radix_sort.cuh>
-
 #include "cuda_status.h"
+#include "device_algorithms.cuh"
 #include "row_groups.cuh"
 
 namespace des {
 namespace gpu {
 namespace {
-
-__global__ void IotaKernel(int32_t* out, int64_t n) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = static_cast<int32_t>(i);
-}
 
 // Thread p in [0, n] writes the starts of the groups in (ids[p-1], ids[p]].
 __global__ void GroupStartsKernel(const int64_t* sorted_ids, int64_t n, int64_t num_groups,
@@ -56,18 +50,9 @@ std::string GroupByIds(const int64_t* ids, int64_t n, int64_t num_groups, bool i
   DES_RETURN_IF_ERROR(iota.Allocate(allocator, n, stream, "grouping indices"));
   DES_RETURN_IF_ERROR(out->order.Allocate(allocator, n, stream, "grouping order"));
   DES_RETURN_IF_ERROR(sorted_ids.Allocate(allocator, n, stream, "sorted ids"));
-  IotaKernel<<<ThreadBlocks(n), kThreadsPerBlock, 0, stream>>>(iota.data(), n);
-  DES_CUDA_RETURN_IF_ERROR(cudaGetLastError());
-  const int bits = BitsFor(num_groups);
-  size_t temp_bytes = 0;
-  DES_CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortPairs(
-      nullptr, temp_bytes, ids, sorted_ids.data(), iota.data(), out->order.data(),
-      static_cast<int>(n), 0, bits, stream));
-  DeviceArray<char> temp;
-  DES_RETURN_IF_ERROR(temp.Allocate(allocator, temp_bytes, stream, "sort scratch"));
-  DES_CUDA_RETURN_IF_ERROR(cub::DeviceRadixSort::SortPairs(
-      temp.data(), temp_bytes, ids, sorted_ids.data(), iota.data(), out->order.data(),
-      static_cast<int>(n), 0, bits, stream));
+  DES_RETURN_IF_ERROR(Iota(iota.data(), n, stream));
+  DES_RETURN_IF_ERROR(SortPairs(ids, sorted_ids.data(), iota.data(), out->order.data(), n,
+                                allocator, stream, BitsFor(num_groups)));
   return GroupStarts(sorted_ids.data(), n, num_groups, out->starts.data(), stream);
 }
 

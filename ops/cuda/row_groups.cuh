@@ -112,4 +112,16 @@ __device__ __forceinline__ GroupThread ThisGroupThread(int lanes) {
 }  // namespace gpu
 }  // namespace des
 
+// Launches kernel<4> or kernel<1> (the template argument V of the kernels
+// above) over `items` row groups chosen by ChooseRowGroups.
+#define DES_LAUNCH_BY_VEC(kernel, groups, items, stream, ...)                          \
+  do {                                                                                 \
+    const unsigned des_blocks_ = ::des::gpu::GroupBlocks((items), (groups).lanes);     \
+    if ((groups).vec == 4) {                                                           \
+      kernel<4><<<des_blocks_, ::des::gpu::kThreadsPerBlock, 0, (stream)>>>(__VA_ARGS__); \
+    } else {                                                                           \
+      kernel<1><<<des_blocks_, ::des::gpu::kThreadsPerBlock, 0, (stream)>>>(__VA_ARGS__); \
+    }                                                                                  \
+  } while (0)
+
 #endif  // DES_TF_OPS_CUDA_ROW_GROUPS_CUH_

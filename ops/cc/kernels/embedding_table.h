@@ -36,12 +36,6 @@
 
 namespace des {
 
-enum class EvictionPolicy {
-  kMinFrequency,  // remove rows looked up fewer than `threshold` times
-  kMaxAge,        // remove rows not updated in the last `threshold` steps
-  kRowBudget,     // remove the least frequent rows until at most `threshold` remain
-};
-
 // A snapshot of rows, ordered by key.
 struct TableRows {
   std::vector<int64_t> keys;

@@ -93,23 +93,6 @@ inline const TruncatedNormalQuantiles& Quantiles() {
   return table;
 }
 
-// Products and sums rounded on their own: nvcc would otherwise fuse a*b+c into
-// one FMA on the device and change the bits (host builds do not contract).
-DES_HOST_DEVICE inline float MulRounded(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-DES_HOST_DEVICE inline float AddRounded(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-
 // Uniform in [0, 1) with 24 random bits, from a counter-based hash.
 DES_HOST_DEVICE inline float UnitUniform(uint64_t row_hash, int64_t column) {
   const uint64_t bits = Mix64(row_hash + static_cast<uint64_t>(column + 1) *
@@ -129,8 +112,6 @@ DES_HOST_DEVICE inline uint64_t InitialRowHash(uint64_t seed, int64_t key) {
 // floats), or a device copy of it on the GPU; only truncated_normal reads it.
 DES_HOST_DEVICE inline float InitialValue(const Initializer& init, uint64_t row_hash,
                                           int64_t column, const float* quantiles) {
-  using internal::AddRounded;
-  using internal::MulRounded;
   switch (init.kind) {
     case InitKind::kZeros:
       return 0.0f;

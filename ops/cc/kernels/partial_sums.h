@@ -19,15 +19,9 @@
 #include <vector>
 
 #include "parallel_for.h"
+#include "partial_entries.h"
 
 namespace des {
-
-struct PartialEntries {
-  const int64_t* row_ids;
-  const int64_t* segment_ids;
-  const float* weights;
-  int64_t size;
-};
 
 // Returns an error message ("" if ok) if an entry points outside its ranges.
 inline std::string ValidateEntries(const PartialEntries& e, int64_t num_rows,

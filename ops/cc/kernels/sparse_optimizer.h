@@ -149,28 +149,32 @@ DES_HOST_DEVICE inline RowUpdate PrepareRowUpdate(const OptimizerConfig& c, floa
 
 // Updates one column: `value`, its first slot `s0` (Adagrad a, Adam m, FTRL z)
 // and second slot `s1` (Adam v, FTRL n) from its summed gradient `g`. The
-// slot pointers are not read by optimizers that lack those slots.
+// slot pointers are not read by optimizers that lack those slots. Every
+// product and sum is rounded on its own (host_device.h), and sqrt and division
+// are correctly rounded on both, so the GPU computes the CPU's bits.
 DES_HOST_DEVICE inline void UpdateColumn(const OptimizerConfig& c, const RowUpdate& u,
                                          float g, float* value, float* s0, float* s1) {
   switch (c.kind) {
     case OptimizerKind::kSgd:
-      *value -= u.lr * g;
+      *value = SubRounded(*value, MulRounded(u.lr, g));
       break;
     case OptimizerKind::kAdagrad:
-      *s0 += g * g;
-      *value -= u.lr * g / std::sqrt(*s0 + c.epsilon);
+      *s0 = AddRounded(*s0, MulRounded(g, g));
+      *value = SubRounded(*value, MulRounded(u.lr, g) / std::sqrt(AddRounded(*s0, c.epsilon)));
       break;
     case OptimizerKind::kAdam:
-      *s0 += (g - *s0) * (1.0f - c.beta1);
-      *s1 += (g * g - *s1) * (1.0f - c.beta2);
-      *value -= *s0 * u.adam_step / (std::sqrt(*s1) + c.epsilon);
+      *s0 = AddRounded(*s0, MulRounded(SubRounded(g, *s0), 1.0f - c.beta1));
+      *s1 = AddRounded(*s1, MulRounded(SubRounded(MulRounded(g, g), *s1), 1.0f - c.beta2));
+      *value = SubRounded(*value, MulRounded(*s0, u.adam_step) /
+                                      AddRounded(std::sqrt(*s1), c.epsilon));
       break;
     case OptimizerKind::kFtrl: {
-      const float n_new = *s1 + g * g;
-      *s0 += g - (std::sqrt(n_new) - std::sqrt(*s1)) / u.lr * *value;
-      const float quadratic = std::sqrt(n_new) / u.lr + 2.0f * u.ftrl_l2;
+      const float n_new = AddRounded(*s1, MulRounded(g, g));
+      const float sigma = SubRounded(std::sqrt(n_new), std::sqrt(*s1)) / u.lr;
+      *s0 = AddRounded(*s0, SubRounded(g, MulRounded(sigma, *value)));
+      const float quadratic = AddRounded(std::sqrt(n_new) / u.lr, MulRounded(2.0f, u.ftrl_l2));
       const float clipped = std::fmin(std::fmax(*s0, -c.l1), c.l1);
-      *value = (clipped - *s0) / quadratic;
+      *value = SubRounded(clipped, *s0) / quadratic;
       *s1 = n_new;
       break;
     }

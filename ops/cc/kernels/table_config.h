@@ -17,6 +17,14 @@ enum class NonFinitePolicy {
   kSkip,   // leave that key's row untouched, update the others
 };
 
+// Which rows Evict removes (both tables, same selection).
+enum class EvictionPolicy {
+  kMinFrequency,  // rows looked up fewer than `threshold` times
+  kMaxAge,        // rows not updated in the last `threshold` steps
+  kRowBudget,     // the least frequent rows (then least recently updated, then
+                  // smallest key) until at most `threshold` remain
+};
+
 struct TableConfig {
   int dim = 1;
   Initializer initializer;
