@@ -1,9 +1,11 @@
-// GPU kernels of the embedding-table ops: a ResourceBase holding the CUDA
-// core des::gpu::GpuEmbeddingTable (ops/cuda/gpu_table.h) and thin kernels
-// for the ops it supports: create, Lookup, Find, ApplyGradients, Size,
-// MemoryBytes and Export. Import, Remove and Evict have CPU kernels only:
-// calling them on a table created on a GPU fails with TF's resource-type error.
-// Compiled only with CUDA. Calls on one table are serialised by its mutex.
+// GPU side of the embedding-table ops: DeviceTable<GPUDevice>, a ResourceBase
+// over the CUDA core des::gpu::GpuEmbeddingTable (ops/cuda/gpu_table.h), and
+// the GPU registrations of the kernels in embedding_table_kernels.h. Every op
+// the CPU table has runs here too. Compiled only with CUDA.
+//
+// The core table is made by the first call that uses it, on that call's
+// device allocator and stream, so no kernel keeps per-call state; calls on one
+// table are serialised by its mutex (the core needs one stream at a time).
 #if GOOGLE_CUDA
 
 #include <memory>
@@ -11,241 +13,168 @@
 #include <string>
 #include <vector>
 
+#include "../../cuda/cuda_status.h"
 #include "../../cuda/gpu_table.h"
-#include "../ops/key_checks.h"
-#include "table_attrs.h"
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/resource_mgr.h"
-#include "tensorflow/core/framework/resource_op_kernel.h"
-#include "tensorflow/core/framework/tensor.h"
+#include "embedding_table_kernels.h"
 #include "tf_gpu.h"
 
 namespace des {
 
 using ::tensorflow::DEVICE_GPU;
-using ::tensorflow::OpKernel;
-using ::tensorflow::OpKernelConstruction;
 using ::tensorflow::OpKernelContext;
-using ::tensorflow::ResourceBase;
 using ::tensorflow::Tensor;
 using ::tensorflow::TensorShape;
-using ::tensorflow::errors::InvalidArgument;
 
-class GpuTableResource : public ResourceBase {
+template <>
+class DeviceTable<GPUDevice> : public tensorflow::ResourceBase {
  public:
-  GpuTableResource(std::unique_ptr<gpu::GpuEmbeddingTable> table,
-                   std::unique_ptr<TfDeviceAllocator> allocator)
-      : allocator_(std::move(allocator)), table_(std::move(table)) {}
-  gpu::GpuEmbeddingTable& table() { return *table_; }
-  std::mutex& mu() { return mu_; }
+  explicit DeviceTable(const TableConfig& config) : config_(config) {}
+
+  const TableConfig& config() const { return config_; }
+  int64_t Size() const { return Statistic(&gpu::GpuEmbeddingTable::Size); }
+  int64_t MemoryBytes() const { return Statistic(&gpu::GpuEmbeddingTable::MemoryBytes); }
   std::string DebugString() const override {
-    return "DesEmbeddingTable on GPU(dim=" + std::to_string(table_->dim()) +
-           ", rows=" + std::to_string(table_->Size()) + ")";
+    return "DesEmbeddingTable on GPU(dim=" + std::to_string(config_.dim) +
+           ", rows=" + std::to_string(Size()) + ")";
   }
-  int64_t MemoryUsed() const override { return table_->MemoryBytes(); }
+  int64_t MemoryUsed() const override { return MemoryBytes(); }
+
+  absl::Status Lookup(OpKernelContext* ctx, const int64_t* keys, int64_t n, float* values) {
+    return WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
+      return table.LookupOrInsert(keys, n, values, stream);
+    });
+  }
+
+  absl::Status Find(OpKernelContext* ctx, const int64_t* keys, int64_t n,
+                    const float* default_value, int default_size, float* values, bool* found) {
+    return WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
+      return table.Find(keys, n, default_value, default_size, values, found, stream);
+    });
+  }
+
+  absl::Status ApplyGradients(OpKernelContext* ctx, const int64_t* keys, int64_t n,
+                              const float* grads, int64_t step, float learning_rate,
+                              int64_t* updated_rows) {
+    return WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
+      return table.ApplyGradients(keys, n, grads, step, learning_rate, stream, updated_rows);
+    });
+  }
+
+  absl::Status Export(OpKernelContext* ctx) {
+    absl::Status allocated;
+    const absl::Status status =
+        WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
+          ExportOutputs out;
+          allocated = AllocateExportOutputs(ctx, table.Size(), config_, &out);
+          if (!allocated.ok()) return std::string();
+          return table.Export(out.keys, out.values, out.slots, out.metadata, stream);
+        });
+    TF_RETURN_IF_ERROR(allocated);
+    return status;
+  }
+
+  absl::Status Import(OpKernelContext* ctx, const int64_t* keys, int64_t n, const float* values,
+                      const float* slots, const std::vector<RowMeta>& metadata,
+                      bool clear_first) {
+    Tensor device_metadata;
+    TF_RETURN_IF_ERROR(ctx->allocate_temp(tensorflow::DT_INT8,
+                                          TensorShape({n * int64_t{sizeof(RowMeta)}}),
+                                          &device_metadata));
+    RowMeta* meta = reinterpret_cast<RowMeta*>(device_metadata.flat<int8_t>().data());
+    return WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
+      if (n > 0) {
+        // From pageable memory: the copy has read `metadata` when it returns.
+        const cudaError_t copied = cudaMemcpyAsync(meta, metadata.data(), n * sizeof(RowMeta),
+                                                   cudaMemcpyHostToDevice, stream);
+        if (copied != cudaSuccess) return gpu::CudaStatus(copied, "copying import metadata");
+      }
+      return table.Import(keys, n, values, slots, meta, clear_first, stream);
+    });
+  }
+
+  absl::Status Remove(OpKernelContext* ctx, const int64_t* keys, int64_t n) {
+    Tensor removed;
+    TF_RETURN_IF_ERROR(ctx->allocate_temp(tensorflow::DT_INT64, TensorShape({n}), &removed));
+    int64_t count = 0;
+    TF_RETURN_IF_ERROR(WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
+      return table.Remove(keys, n, removed.flat<int64_t>().data(), &count, stream);
+    }));
+    return OutputKeys(ctx, removed, count);
+  }
+
+  absl::Status Evict(OpKernelContext* ctx, EvictionPolicy policy, int64_t threshold) {
+    Tensor evicted;
+    int64_t count = 0;
+    absl::Status allocated;
+    TF_RETURN_IF_ERROR(WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
+      allocated = ctx->allocate_temp(tensorflow::DT_INT64, TensorShape({table.Size()}), &evicted);
+      if (!allocated.ok()) return std::string();
+      return table.Evict(policy, threshold, evicted.flat<int64_t>().data(), &count, stream);
+    }));
+    TF_RETURN_IF_ERROR(allocated);
+    return OutputKeys(ctx, evicted, count);
+  }
 
  private:
+  // Runs fn(table, stream) under the table's mutex, making the core table on
+  // first use; fn returns a core error message ("" if ok).
+  template <typename Fn>
+  absl::Status WithTable(OpKernelContext* ctx, Fn fn) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const cudaStream_t stream = TfCudaStream(ctx);
+    if (table_ == nullptr) {
+      allocator_ = std::make_unique<TfDeviceAllocator>(TfDeviceAllocator::ForContext(ctx));
+      TF_RETURN_IF_ERROR(
+          CoreStatus(gpu::GpuEmbeddingTable::Create(config_, allocator_.get(), stream, &table_)));
+    }
+    return CoreStatus(fn(*table_, stream));
+  }
+
+  int64_t Statistic(int64_t (gpu::GpuEmbeddingTable::*statistic)() const) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return table_ == nullptr ? 0 : ((*table_).*statistic)();
+  }
+
+  // Output 0 = the first `count` keys of a device buffer.
+  static absl::Status OutputKeys(OpKernelContext* ctx, const Tensor& keys, int64_t count) {
+    int64_t* out = nullptr;
+    TF_RETURN_IF_ERROR(AllocateKeysOutput(ctx, count, &out));
+    if (count == 0) return absl::OkStatus();
+    return CoreStatus(gpu::CudaStatus(
+        cudaMemcpyAsync(out, keys.flat<int64_t>().data(), count * sizeof(int64_t),
+                        cudaMemcpyDeviceToDevice, TfCudaStream(ctx)),
+        "copying removed keys"));
+  }
+
+  const TableConfig config_;
+  mutable std::mutex mu_;
   std::unique_ptr<TfDeviceAllocator> allocator_;  // outlives the table's arrays
   std::unique_ptr<gpu::GpuEmbeddingTable> table_;
-  std::mutex mu_;
 };
 
-class GpuEmbeddingTableOp : public tensorflow::ResourceOpKernel<GpuTableResource> {
- public:
-  explicit GpuEmbeddingTableOp(OpKernelConstruction* ctx) : ResourceOpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ParseTableConfig(ctx, &config_));
-  }
+using GpuTableSizeOp = TableStatisticOp<GPUDevice, &DeviceTable<GPUDevice>::Size>;
+using GpuTableMemoryOp = TableStatisticOp<GPUDevice, &DeviceTable<GPUDevice>::MemoryBytes>;
 
-  void Compute(OpKernelContext* ctx) override {
-    ctx_ = ctx;  // CreateResource needs the device's allocator and stream
-    ResourceOpKernel::Compute(ctx);
-    ctx_ = nullptr;
-  }
+#define DES_GPU_TABLE_OP(name) Name(name).Device(DEVICE_GPU).HostMemory("table")
 
- private:
-  absl::Status CreateResource(GpuTableResource** resource) override {
-    auto allocator = std::make_unique<TfDeviceAllocator>(TfDeviceAllocator::ForContext(ctx_));
-    std::unique_ptr<gpu::GpuEmbeddingTable> table;
-    const std::string error =
-        gpu::GpuEmbeddingTable::Create(config_, allocator.get(), TfCudaStream(ctx_), &table);
-    if (!error.empty()) return InvalidArgument("DesEmbeddingTable: ", error);
-    *resource = new GpuTableResource(std::move(table), std::move(allocator));
-    return absl::OkStatus();
-  }
-  absl::Status VerifyResource(GpuTableResource* resource) override {
-    if (resource->table().dim() != config_.dim) {
-      return InvalidArgument("DesEmbeddingTable: shared table '", cinfo_.name(), "' has dim ",
-                             resource->table().dim(), ", not ", config_.dim);
-    }
-    return absl::OkStatus();
-  }
-
-  TableConfig config_;
-  OpKernelContext* ctx_ = nullptr;
-};
-
-// Base of the kernels that act on an existing GPU table (input 0), holding its
-// mutex for the whole call; `dim_attr` also checks the op's dim attr.
-class GpuTableKernel : public OpKernel {
- public:
-  GpuTableKernel(OpKernelConstruction* ctx, const char* op, bool takes_keys, bool dim_attr)
-      : OpKernel(ctx), op_(op) {
-    if (takes_keys) OP_REQUIRES_OK(ctx, CheckKeysAreInt64(ctx, op));
-    if (dim_attr) OP_REQUIRES_OK(ctx, ctx->GetAttr("dim", &dim_));
-  }
-
-  void Compute(OpKernelContext* ctx) override {
-    tensorflow::core::RefCountPtr<GpuTableResource> resource;
-    OP_REQUIRES_OK(ctx, LookupResource(ctx, HandleFromInput(ctx, 0), &resource));
-    OP_REQUIRES(ctx, dim_ < 0 || dim_ == resource->table().dim(),
-                InvalidArgument(op_, ": called with dim ", dim_, " on a table of dim ",
-                                resource->table().dim()));
-    std::lock_guard<std::mutex> lock(resource->mu());
-    ComputeWithTable(ctx, resource->table());
-  }
-
- protected:
-  virtual void ComputeWithTable(OpKernelContext* ctx, gpu::GpuEmbeddingTable& table) = 0;
-  const char* op_;
-
- private:
-  int64_t dim_ = -1;
-};
-
-class GpuLookupOp : public GpuTableKernel {
- public:
-  explicit GpuLookupOp(OpKernelConstruction* ctx)
-      : GpuTableKernel(ctx, "DesEmbeddingTableLookup", true, true) {}
-
- private:
-  void ComputeWithTable(OpKernelContext* ctx, gpu::GpuEmbeddingTable& table) override {
-    const Tensor& keys = ctx->input(1);
-    TensorShape shape = keys.shape();
-    shape.AddDim(table.dim());
-    Tensor* values = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, shape, &values));
-    DES_OP_REQUIRES_CORE(ctx, op_,
-                         table.LookupOrInsert(keys.flat<int64_t>().data(), keys.NumElements(),
-                                              values->flat<float>().data(), TfCudaStream(ctx)));
-  }
-};
-
-class GpuFindOp : public GpuTableKernel {
- public:
-  explicit GpuFindOp(OpKernelConstruction* ctx)
-      : GpuTableKernel(ctx, "DesEmbeddingTableFind", true, true) {}
-
- private:
-  void ComputeWithTable(OpKernelContext* ctx, gpu::GpuEmbeddingTable& table) override {
-    const Tensor& keys = ctx->input(1);
-    const Tensor& fallback = ctx->input(2);
-    const int64_t fallback_size = fallback.NumElements();
-    OP_REQUIRES(ctx, fallback_size == 1 || fallback_size == table.dim(),
-                InvalidArgument(op_, ": default_value must be a scalar or have dim=",
-                                table.dim(), " values, got shape ",
-                                fallback.shape().DebugString()));
-    TensorShape shape = keys.shape();
-    shape.AddDim(table.dim());
-    Tensor* values = nullptr;
-    Tensor* found = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, shape, &values));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, keys.shape(), &found));
-    DES_OP_REQUIRES_CORE(ctx, op_,
-                         table.Find(keys.flat<int64_t>().data(), keys.NumElements(),
-                                    fallback.flat<float>().data(),
-                                    static_cast<int>(fallback_size), values->flat<float>().data(),
-                                    found->flat<bool>().data(), TfCudaStream(ctx)));
-  }
-};
-
-class GpuApplyGradientsOp : public GpuTableKernel {
- public:
-  explicit GpuApplyGradientsOp(OpKernelConstruction* ctx)
-      : GpuTableKernel(ctx, "DesEmbeddingTableApplyGradients", true, false) {}
-
- private:
-  void ComputeWithTable(OpKernelContext* ctx, gpu::GpuEmbeddingTable& table) override {
-    const Tensor& keys = ctx->input(1);
-    const Tensor& grads = ctx->input(2);
-    const Tensor& step = ctx->input(3);
-    const Tensor& learning_rate = ctx->input(4);
-    const int64_t n = keys.NumElements();
-    OP_REQUIRES(ctx, grads.dims() == 2 && grads.dim_size(0) == n &&
-                         grads.dim_size(1) == table.dim(),
-                InvalidArgument(op_, ": gradients must have shape [len(keys), dim] = [", n,
-                                ", ", table.dim(), "], got ", grads.shape().DebugString()));
-    OP_REQUIRES(ctx, step.NumElements() == 1 && learning_rate.NumElements() == 1,
-                InvalidArgument(op_, ": step and learning_rate must be scalars"));
-    int64_t updated_rows = 0;
-    DES_OP_REQUIRES_CORE(ctx, op_,
-                         table.ApplyGradients(keys.flat<int64_t>().data(), n,
-                                              grads.flat<float>().data(), step.flat<int64_t>()(0),
-                                              learning_rate.flat<float>()(0), TfCudaStream(ctx),
-                                              &updated_rows));
-    Tensor* updated = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({}), &updated));
-    updated->scalar<int64_t>()() = updated_rows;
-  }
-};
-
-// Size or MemoryBytes, answered from the host (outputs in host memory).
-template <int64_t (gpu::GpuEmbeddingTable::*Statistic)() const>
-class GpuStatisticOp : public GpuTableKernel {
- public:
-  explicit GpuStatisticOp(OpKernelConstruction* ctx)
-      : GpuTableKernel(ctx, "DesEmbeddingTableStatistic", false, false) {}
-
- private:
-  void ComputeWithTable(OpKernelContext* ctx, gpu::GpuEmbeddingTable& table) override {
-    Tensor* out = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({}), &out));
-    out->scalar<int64_t>()() = (table.*Statistic)();
-  }
-};
-
-class GpuExportOp : public GpuTableKernel {
- public:
-  explicit GpuExportOp(OpKernelConstruction* ctx)
-      : GpuTableKernel(ctx, "DesEmbeddingTableExport", false, true) {}
-
- private:
-  void ComputeWithTable(OpKernelContext* ctx, gpu::GpuEmbeddingTable& table) override {
-    const int64_t n = table.Size();
-    const int dim = table.dim();
-    Tensor *keys, *values, *slots, *meta;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({n}), &keys));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({n, dim}), &values));
-    OP_REQUIRES_OK(ctx,
-                   ctx->allocate_output(2, TensorShape({n, table.num_slots(), dim}), &slots));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(3, TensorShape({n, 3}), &meta));
-    DES_OP_REQUIRES_CORE(ctx, op_,
-                         table.Export(keys->flat<int64_t>().data(), values->flat<float>().data(),
-                                      slots->flat<float>().data(), meta->flat<int64_t>().data(),
-                                      TfCudaStream(ctx)));
-  }
-};
-
-REGISTER_KERNEL_BUILDER(Name("DesEmbeddingTable").Device(DEVICE_GPU).HostMemory("table"),
-                        GpuEmbeddingTableOp);
-REGISTER_KERNEL_BUILDER(Name("DesEmbeddingTableLookup").Device(DEVICE_GPU).HostMemory("table"),
-                        GpuLookupOp);
-REGISTER_KERNEL_BUILDER(Name("DesEmbeddingTableFind").Device(DEVICE_GPU).HostMemory("table"),
-                        GpuFindOp);
-REGISTER_KERNEL_BUILDER(Name("DesEmbeddingTableApplyGradients")
-                            .Device(DEVICE_GPU)
-                            .HostMemory("table")
+REGISTER_KERNEL_BUILDER(DES_GPU_TABLE_OP("DesEmbeddingTable"), EmbeddingTableOp<GPUDevice>);
+REGISTER_KERNEL_BUILDER(DES_GPU_TABLE_OP("DesEmbeddingTableLookup"), LookupOp<GPUDevice>);
+REGISTER_KERNEL_BUILDER(DES_GPU_TABLE_OP("DesEmbeddingTableFind"), FindOp<GPUDevice>);
+REGISTER_KERNEL_BUILDER(DES_GPU_TABLE_OP("DesEmbeddingTableApplyGradients")
                             .HostMemory("step")
                             .HostMemory("learning_rate")
                             .HostMemory("updated_rows"),
-                        GpuApplyGradientsOp);
-REGISTER_KERNEL_BUILDER(
-    Name("DesEmbeddingTableSize").Device(DEVICE_GPU).HostMemory("table").HostMemory("size"),
-    GpuStatisticOp<&gpu::GpuEmbeddingTable::Size>);
-REGISTER_KERNEL_BUILDER(
-    Name("DesEmbeddingTableMemoryBytes").Device(DEVICE_GPU).HostMemory("table").HostMemory("bytes"),
-    GpuStatisticOp<&gpu::GpuEmbeddingTable::MemoryBytes>);
-REGISTER_KERNEL_BUILDER(Name("DesEmbeddingTableExport").Device(DEVICE_GPU).HostMemory("table"),
-                        GpuExportOp);
+                        ApplyGradientsOp<GPUDevice>);
+REGISTER_KERNEL_BUILDER(DES_GPU_TABLE_OP("DesEmbeddingTableSize").HostMemory("size"),
+                        GpuTableSizeOp);
+REGISTER_KERNEL_BUILDER(DES_GPU_TABLE_OP("DesEmbeddingTableMemoryBytes").HostMemory("bytes"),
+                        GpuTableMemoryOp);
+REGISTER_KERNEL_BUILDER(DES_GPU_TABLE_OP("DesEmbeddingTableExport"), ExportOp<GPUDevice>);
+REGISTER_KERNEL_BUILDER(DES_GPU_TABLE_OP("DesEmbeddingTableImport").HostMemory("metadata"),
+                        ImportOp<GPUDevice>);
+REGISTER_KERNEL_BUILDER(DES_GPU_TABLE_OP("DesEmbeddingTableRemove"), RemoveOp<GPUDevice>);
+REGISTER_KERNEL_BUILDER(DES_GPU_TABLE_OP("DesEmbeddingTableEvict").HostMemory("threshold"),
+                        EvictOp<GPUDevice>);
 
 }  // namespace des
 

@@ -1,118 +1,47 @@
-// CPU kernels of DesPartialSums / DesPartialSumsGrad: validate shapes and index
-// ranges, then run the TF-independent core (partial_sums.h).
+// CPU side of DesPartialSums / DesPartialSumsGrad: PartialSumsFunctor<CPUDevice>
+// over the TF-independent core (partial_sums.h) on TF's intra-op thread pool,
+// and the CPU registrations of the kernels in partial_sums_kernels.h.
 #include "partial_sums.h"
 
-#include "tensorflow/core/framework/op_kernel.h"
-#include "tensorflow/core/framework/tensor.h"
+#include "partial_sums_kernels.h"
 #include "tf_parallel_for.h"
 
 namespace des {
 
-using ::tensorflow::DEVICE_CPU;
-using ::tensorflow::OpKernel;
-using ::tensorflow::OpKernelConstruction;
-using ::tensorflow::OpKernelContext;
-using ::tensorflow::Tensor;
-using ::tensorflow::TensorShape;
-using ::tensorflow::errors::InvalidArgument;
-
-namespace {
-
-// Checks rows [U, d] and the three entry vectors, then wraps the entries.
-absl::Status ReadEntries(const char* op, const Tensor& rows, const Tensor& row_ids,
-                         const Tensor& segment_ids, const Tensor& weights,
-                         int64_t num_segments, PartialEntries* entries) {
-  if (rows.dims() != 2) {
-    return InvalidArgument(op, ": rows must be a matrix [num_rows, dim], got shape ",
-                           rows.shape().DebugString());
-  }
-  const int64_t n = row_ids.NumElements();
-  if (row_ids.dims() != 1 || segment_ids.shape() != row_ids.shape() ||
-      weights.shape() != row_ids.shape()) {
-    return InvalidArgument(op, ": row_ids, segment_ids and weights must be vectors of one "
-                           "length, got ", row_ids.shape().DebugString(), ", ",
-                           segment_ids.shape().DebugString(), ", ",
-                           weights.shape().DebugString());
-  }
-  *entries = PartialEntries{row_ids.flat<int64_t>().data(), segment_ids.flat<int64_t>().data(),
-                            weights.flat<float>().data(), n};
-  const std::string error = ValidateEntries(*entries, rows.dim_size(0), num_segments);
-  if (!error.empty()) return InvalidArgument(op, ": ", error);
-  return absl::OkStatus();
-}
-
-// Each output row costs about dim multiply-adds per entry it pools.
-int64_t CostPerOutputRow(int64_t entries, int64_t outputs, int64_t dim) {
-  return 4 * dim * (entries / (outputs + 1) + 1);
-}
-
-}  // namespace
-
-class PartialSumsOp : public OpKernel {
- public:
-  explicit PartialSumsOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("with_square_norms", &with_square_norms_));
+template <>
+struct PartialSumsFunctor<CPUDevice> {
+  static absl::Status Validate(tensorflow::OpKernelContext*, const PartialEntries& entries,
+                               int64_t num_rows, int64_t num_segments, EntryOrder*) {
+    return CoreStatus(ValidateEntries(entries, num_rows, num_segments));
   }
 
-  void Compute(OpKernelContext* ctx) override {
-    const Tensor& rows = ctx->input(0);
-    const Tensor& num_segments_tensor = ctx->input(4);
-    OP_REQUIRES(ctx, num_segments_tensor.NumElements() == 1 &&
-                         num_segments_tensor.flat<int64_t>()(0) >= 0,
-                InvalidArgument("DesPartialSums: num_segments must be a scalar >= 0"));
-    const int64_t num_segments = num_segments_tensor.flat<int64_t>()(0);
-    PartialEntries entries;
-    OP_REQUIRES_OK(ctx, ReadEntries("DesPartialSums", rows, ctx->input(1), ctx->input(2),
-                                    ctx->input(3), num_segments, &entries));
-    const int64_t dim = rows.dim_size(1);
-    Tensor* sums = nullptr;
-    Tensor* norms = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({num_segments, dim}), &sums));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(
-                            1, TensorShape({with_square_norms_ ? num_segments : 0}), &norms));
-    PartialSums(rows.flat<float>().data(), static_cast<int>(dim), entries, num_segments,
-                sums->flat<float>().data(),
-                with_square_norms_ ? norms->flat<float>().data() : nullptr,
+  static absl::Status Forward(tensorflow::OpKernelContext* ctx, const float* rows, int dim,
+                              const PartialEntries& entries, int64_t num_segments,
+                              const EntryOrder&, float* sums, float* square_norms) {
+    PartialSums(rows, dim, entries, num_segments, sums, square_norms,
                 TfParallelFor(ctx, CostPerOutputRow(entries.size, num_segments, dim)));
+    return absl::OkStatus();
+  }
+
+  static absl::Status Backward(tensorflow::OpKernelContext* ctx, const float* dsums,
+                               const float* dsquare_norms, const float* rows, int dim,
+                               int64_t num_rows, const PartialEntries& entries,
+                               const EntryOrder&, float* row_grads) {
+    PartialSumsGrad(dsums, dsquare_norms, rows, dim, num_rows, entries, row_grads,
+                    TfParallelFor(ctx, CostPerOutputRow(entries.size, num_rows, dim)));
+    return absl::OkStatus();
   }
 
  private:
-  bool with_square_norms_;
-};
-
-class PartialSumsGradOp : public OpKernel {
- public:
-  using OpKernel::OpKernel;
-
-  void Compute(OpKernelContext* ctx) override {
-    const Tensor& sums_grad = ctx->input(0);
-    const Tensor& norms_grad = ctx->input(1);
-    const Tensor& rows = ctx->input(2);
-    OP_REQUIRES(ctx, sums_grad.dims() == 2 && rows.dims() == 2 &&
-                         sums_grad.dim_size(1) == rows.dim_size(1),
-                InvalidArgument("DesPartialSumsGrad: sums_grad must be [num_segments, dim] "
-                                "with the dim of rows, got ", sums_grad.shape().DebugString(),
-                                " and rows ", rows.shape().DebugString()));
-    const int64_t num_segments = sums_grad.dim_size(0);
-    OP_REQUIRES(ctx, norms_grad.dims() == 1 && (norms_grad.dim_size(0) == 0 ||
-                                                norms_grad.dim_size(0) == num_segments),
-                InvalidArgument("DesPartialSumsGrad: square_norms_grad must be empty or [",
-                                num_segments, "], got ", norms_grad.shape().DebugString()));
-    PartialEntries entries;
-    OP_REQUIRES_OK(ctx, ReadEntries("DesPartialSumsGrad", rows, ctx->input(3), ctx->input(4),
-                                    ctx->input(5), num_segments, &entries));
-    Tensor* rows_grad = nullptr;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, rows.shape(), &rows_grad));
-    const int64_t dim = rows.dim_size(1), num_rows = rows.dim_size(0);
-    PartialSumsGrad(sums_grad.flat<float>().data(),
-                    norms_grad.NumElements() > 0 ? norms_grad.flat<float>().data() : nullptr,
-                    rows.flat<float>().data(), static_cast<int>(dim), num_rows, entries,
-                    rows_grad->flat<float>().data(),
-                    TfParallelFor(ctx, CostPerOutputRow(entries.size, num_rows, dim)));
+  // Each output row costs about dim multiply-adds per entry it pools.
+  static int64_t CostPerOutputRow(int64_t entries, int64_t outputs, int64_t dim) {
+    return 4 * dim * (entries / (outputs + 1) + 1);
   }
 };
 
-REGISTER_KERNEL_BUILDER(Name("DesPartialSums").Device(DEVICE_CPU), PartialSumsOp);
-REGISTER_KERNEL_BUILDER(Name("DesPartialSumsGrad").Device(DEVICE_CPU), PartialSumsGradOp);
+REGISTER_KERNEL_BUILDER(Name("DesPartialSums").Device(tensorflow::DEVICE_CPU),
+                        PartialSumsOp<CPUDevice>);
+REGISTER_KERNEL_BUILDER(Name("DesPartialSumsGrad").Device(tensorflow::DEVICE_CPU),
+                        PartialSumsGradOp<CPUDevice>);
 
 }  // namespace des

@@ -39,14 +39,6 @@ class TfDeviceAllocator : public gpu::DeviceAllocator {
   tensorflow::Allocator* allocator_;
 };
 
-// Fails the op with InvalidArgument (bad input) when a core returns a message.
-#define DES_OP_REQUIRES_CORE(ctx, op_name, expr)                                   \
-  do {                                                                             \
-    const std::string des_core_status_ = (expr);                                   \
-    OP_REQUIRES(ctx, des_core_status_.empty(),                                     \
-                ::tensorflow::errors::InvalidArgument(op_name, ": ", des_core_status_)); \
-  } while (0)
-
 }  // namespace des
 
 #endif  // GOOGLE_CUDA
