@@ -18,6 +18,7 @@
 #include "../../cc/kernels/hash.h"
 #include "../gpu_partial_sums.h"
 #include "../gpu_table.h"
+#include "../row_groups.cuh"
 
 namespace {
 
@@ -71,23 +72,23 @@ double FindBytesPerKey(int dim) {
   return 8 + 32 + std::ceil(row / 32) * 32 + row + 1;
 }
 
-// reduced[e] = sum of row row_ids[e] (one thread per entry, float4 loads when
-// dim % 4 == 0): random row reads and nothing else.
+// reduced[e] = sum of row row_ids[e], each row read by one thread group as the
+// partial-sum kernels read it (row_groups.cuh): random row reads and nothing else.
+template <int V>
 __global__ void GatherRowsKernel(const float* rows, int dim, const int64_t* row_ids, int64_t n,
-                                 float* reduced) {
-  const int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (e >= n) return;
-  const float* row = rows + row_ids[e] * dim;
+                                 int lanes, float* reduced) {
+  const des::gpu::GroupThread gt = des::gpu::ThisGroupThread(lanes);
   float sum = 0.0f;
-  if (dim % 4 == 0) {
-    for (int j = 0; j < dim; j += 4) {
-      const float4 q = __ldg(reinterpret_cast<const float4*>(row + j));
-      sum += q.x + q.y + q.z + q.w;
+  if (gt.group < n) {
+    const float* row = rows + row_ids[gt.group] * dim;
+    for (int column = gt.lane * V; column < dim; column += lanes * V) {
+      const des::gpu::Floats<V> f = des::gpu::LoadFloatsReadOnly<V>(row + column);
+#pragma unroll
+      for (int k = 0; k < V; ++k) sum += f.v[k];
     }
-  } else {
-    for (int j = 0; j < dim; ++j) sum += __ldg(row + j);
   }
-  reduced[e] = sum;
+  sum = des::gpu::GroupSum(sum, lanes);
+  if (gt.group < n && gt.lane == 0) reduced[gt.group] = sum;
 }
 
 unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + 255) / 256); }
@@ -230,12 +231,13 @@ int main(int argc, char** argv) {
     // The same random row reads with nothing else: what the memory system
     // gives this access pattern (rows of 4 dim bytes at random places).
     auto reduced = Alloc<float>(n);
+    const des::gpu::RowGroups groups = des::gpu::ChooseRowGroups(dim);
     double gather_time = 0;
     for (int it = 0; it < iterations + 1; ++it) {
       cudaStreamSynchronize(g_stream);
       start = std::chrono::steady_clock::now();
-      GatherRowsKernel<<<Blocks(n), 256, 0, g_stream>>>(rows.data(), dim, row_ids.data(), n,
-                                                        reduced.data());
+      DES_LAUNCH_BY_VEC(GatherRowsKernel, groups, n, g_stream, rows.data(), dim, row_ids.data(),
+                        n, groups.lanes, reduced.data());
       const double t = Seconds(start);
       if (it > 0) gather_time += t;
     }
@@ -255,8 +257,8 @@ int main(int argc, char** argv) {
               "find bound = peak bandwidth / (8 + 32 + 4 dim rounded up to 32 + 4 dim + 1) "
               "bytes; partial-sum fwd: 8 entries per segment, sorted segment ids, rows "
               "uniform over min(keys, 10M), bytes = entries x (20 + 4 dim) + segments x "
-              "(8 + 4 dim); random row read: the same row ids, one thread per entry summing "
-              "its row, bytes = entries x (12 + 4 dim).\n",
+              "(8 + 4 dim); random row read: the same row ids, each row read and summed by "
+              "a thread group as in the partial sums, bytes = entries x (12 + 4 dim).\n",
               static_cast<long long>(batch));
   return 0;
 }
