@@ -1,6 +1,7 @@
 """Sharded checkpoints in one process: round trip, retention, atomic writes under
 failures (disk full, unwritable folder, crash leftovers), refusal of corrupted or
-truncated files and of mismatched models, and the serving export."""
+truncated files and of mismatched models, the serving export, and both on a TensorFlow
+file system other than the local disk (TF's in-memory ram://)."""
 
 import errno
 import json
@@ -12,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 import des_tf as des
-from des_tf.checkpoint import CheckpointError, shard_io
+from des_tf import fileio
+from des_tf.checkpoint import CheckpointError
 from tests import des_model
 
 
@@ -88,7 +90,7 @@ def test_disk_full_fails_clearly_and_keeps_the_previous_checkpoint(model, tmp_pa
         written.append(path)
         open(path, "wb").write(data[:10])
 
-    monkeypatch.setattr(shard_io, "_write_file", fill_disk)
+    monkeypatch.setattr(fileio, "write_bytes", fill_disk)
     with pytest.raises(CheckpointError, match="No space left on device") as failure:
         des.checkpoint.save(model, str(tmp_path), step=2)
     assert "earlier checkpoints are intact" in str(failure.value)
@@ -186,3 +188,34 @@ def test_serving_export_predicts_like_the_model(model, tmp_path):
     served = des.checkpoint.load_for_serving(str(tmp_path / "served"))
     expected = model(features, training=False).numpy()
     np.testing.assert_allclose(served.serve(features).numpy(), expected, rtol=1e-6)
+
+
+def test_checkpoints_and_export_use_any_tf_file_system_and_write_nothing_locally(
+        model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a path mistaken for a local one would land here
+    directory = f"ram://checkpoints-{os.getpid()}"
+    first = des.checkpoint.save(model, directory, step=1, keep=1)
+    saved = _state(model)
+    des.checkpoint.save(model, directory, step=2, keep=1)
+    assert tf.io.gfile.listdir(directory) == ["ckpt-000000000002"]
+    assert not tf.io.gfile.exists(first)
+    _train_more(model)
+    assert des.checkpoint.restore_latest(model, directory) == 2
+    _assert_state_equal(_state(model), saved)
+
+    features, _ = next(iter(des_model.make_batches(seed=3)))
+    served_path = f"ram://served-{os.getpid()}"
+    des.checkpoint.export_for_serving(model, served_path, dict(features))
+    served = des.checkpoint.load_for_serving(served_path)
+    np.testing.assert_allclose(served.serve(dict(features)).numpy(),
+                               model(dict(features), training=False).numpy(), rtol=1e-6)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_file_system_tensorflow_does_not_know_is_an_error(model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="no file system for 'nosuchfs://'"):
+        des.checkpoint.save(model, "nosuchfs://bucket/checkpoints")
+    with pytest.raises(ValueError, match="no file system for 'nosuchfs://'"):
+        des.checkpoint.export_for_serving(model, "nosuchfs://bucket/served", {})
+    assert os.listdir(tmp_path) == []

@@ -5,14 +5,11 @@ the des_tf op library only."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import keras
 import numpy as np
 import tensorflow as tf
 
-from des_tf import comm, ops_library
+from des_tf import comm, fileio, ops_library
 from des_tf.checkpoint import manifest, reshard
 from des_tf.checkpoint.errors import CheckpointError
 from des_tf.layers.base import serving
@@ -69,10 +66,9 @@ def _write(model: keras.Model, path: str, example_features, gathered: dict) -> N
     signature = tf.nest.map_structure(_relaxed_spec, example_features)
     root.serve = tf.function(serve, input_signature=[signature], autograph=False)
     temporary = path.rstrip("/") + ".partial"
-    shutil.rmtree(temporary, ignore_errors=True)
+    fileio.rmtree(temporary)
     tf.saved_model.save(root, temporary)
-    shutil.rmtree(path, ignore_errors=True)
-    os.rename(temporary, path)
+    fileio.replace_tree(temporary, path, last="saved_model.pb")
 
 
 def export_for_serving(model: keras.Model, path: str, example_features) -> None:
@@ -81,6 +77,7 @@ def export_for_serving(model: keras.Model, path: str, example_features) -> None:
     tables' rows (they must fit in its memory) and writes. `example_features` is one
     batch of model inputs (any batch size), giving the signature.
     Raises CheckpointError on every rank if rank 0 cannot write."""
+    fileio.check(path)
     seed = manifest.sharding_seed(model)
     gathered = {name: _gathered_table(layer, table, seed)
                 for name, (layer, table) in model_tables(model).items()}
@@ -88,7 +85,7 @@ def export_for_serving(model: keras.Model, path: str, example_features) -> None:
     if comm.rank() == 0:
         try:
             _write(model, path, example_features, gathered)
-        except (OSError, ValueError, TypeError) as failure:
+        except (OSError, ValueError, TypeError, tf.errors.OpError) as failure:
             error = f"{type(failure).__name__}: {failure}"
     failed = comm.failures(error)
     if failed:

@@ -4,12 +4,11 @@ variables, every file's sha256), written last, so a checkpoint without one is no
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import keras
 
-from des_tf import comm
+from des_tf import comm, fileio
 from des_tf.checkpoint.errors import CheckpointError
 from des_tf.tables import model_tables
 
@@ -49,33 +48,27 @@ def model_config(model: keras.Model) -> dict:
 def committed(directory: str) -> list[tuple[int, str]]:
     """(step, path) of the complete checkpoints in `directory` (those with a manifest),
     oldest first; temporary folders of unfinished writes are ignored."""
-    if not os.path.isdir(directory):
+    if not fileio.isdir(directory):
         return []
     found = []
-    for name in os.listdir(directory):
+    for name in fileio.listdir(directory):
         match = _CHECKPOINT.match(name)
-        path = os.path.join(directory, name)
-        if match and os.path.isfile(os.path.join(path, MANIFEST)):
+        path = fileio.join(directory, name)
+        if match and fileio.exists(fileio.join(path, MANIFEST)):
             found.append((int(match.group(1)), path))
     return sorted(found)
 
 
 def write(path: str, manifest: dict) -> None:
-    """Writes the manifest into checkpoint folder `path` (temporary name, fsync, rename)."""
-    target = os.path.join(path, MANIFEST)
-    with open(target + ".partial", "w") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(target + ".partial", target)
+    """Writes the manifest into checkpoint folder `path` (atomically: fileio.write_text)."""
+    fileio.write_text(fileio.join(path, MANIFEST), json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def read(path: str) -> dict:
     """The manifest of checkpoint folder `path`; CheckpointError if missing or invalid."""
-    target = os.path.join(path, MANIFEST)
+    target = fileio.join(path, MANIFEST)
     try:
-        with open(target) as f:
-            manifest = json.load(f)
+        manifest = json.loads(fileio.read_text(target))
     except (OSError, ValueError) as error:
         raise CheckpointError(f"cannot read checkpoint manifest {target}: {error}") from error
     if manifest.get("format") != FORMAT:

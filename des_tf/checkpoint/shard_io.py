@@ -1,39 +1,25 @@
-"""Checkpoint files: named arrays in one .npz, written atomically (temporary name, fsync,
-rename) and read back only after their sha256 matches the manifest's."""
+"""Checkpoint files: named arrays in one .npz, written atomically (temporary name, fsync
+where the disk is local, rename) on any TF file system, and read back only after their
+sha256 matches the manifest's."""
 
 from __future__ import annotations
 
 import hashlib
 import io
-import os
 
 import numpy as np
 
+from des_tf import fileio
 from des_tf.checkpoint.errors import CheckpointError
 
 
-def _write_file(path: str, data: bytes) -> None:
-    """Writes `data` to `path` and forces it to disk."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def write_arrays(path: str, arrays: dict[str, np.ndarray]) -> dict:
-    """Writes `arrays` to `path` (via `path + ".partial"` and a rename, so the name only
-    ever holds a complete file); returns {"sha256", "bytes"} for the manifest."""
+    """Writes `arrays` to `path` atomically (fileio.write_bytes: the name only ever holds
+    a complete file); returns {"sha256", "bytes"} for the manifest."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     data = buffer.getvalue()
-    partial = path + ".partial"
-    try:
-        _write_file(partial, data)
-        os.replace(partial, path)
-    except OSError:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
+    fileio.write_bytes(path, data)
     return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
@@ -41,8 +27,7 @@ def read_arrays(path: str, expected: dict) -> dict[str, np.ndarray]:
     """The arrays of `path`, after checking its size and sha256 against `expected` (the
     manifest's entry); a missing, truncated or altered file raises CheckpointError."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = fileio.read_bytes(path)
     except OSError as error:
         raise CheckpointError(f"cannot read checkpoint file {path}: {error}") from error
     if len(data) != expected["bytes"]:

@@ -2,8 +2,9 @@
 
 Save: rank 0 creates a temporary folder; every rank writes its tables' rows there; rank 0
 writes the dense state; the ranks agree that all writes succeeded; rank 0 then writes the
-manifest, renames the folder to `ckpt-<step>` and deletes checkpoints beyond the last
-`keep`. A failure on any rank raises CheckpointError on every rank and leaves earlier
+manifest, moves the folder to `ckpt-<step>` (fileio.replace_tree: a rename on a local
+disk, a copy with the manifest last elsewhere) and deletes checkpoints beyond the last
+`keep`. Any TensorFlow file system works (des_tf.fileio). A failure on any rank raises CheckpointError on every rank and leaves earlier
 checkpoints untouched; a crash leaves only a `.tmp-*` folder that is ignored and removed
 by the next save.
 
@@ -14,12 +15,10 @@ that all reads succeeded, and only then are tables and dense variables overwritt
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import keras
+import tensorflow as tf
 
-from des_tf import comm
+from des_tf import comm, fileio
 from des_tf.checkpoint import dense_state, manifest, reshard, shard_io
 from des_tf.checkpoint.errors import CheckpointError
 from des_tf.tables import model_tables
@@ -39,35 +38,18 @@ def _guard(action) -> str | None:
     """Runs `action()`; returns the error it raised as text (None on success)."""
     try:
         action()
-    except (OSError, CheckpointError, ValueError) as error:
+    except (OSError, CheckpointError, ValueError, tf.errors.OpError) as error:
         return f"{type(error).__name__}: {error}"
     return None
-
-
-def _commit(temporary: str, final: str) -> None:
-    """Renames the finished folder into place (replacing an older one of the same step)."""
-    if os.path.exists(final):
-        trash = final + ".replaced"
-        shutil.rmtree(trash, ignore_errors=True)
-        os.rename(final, trash)
-        os.rename(temporary, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.rename(temporary, final)
-    descriptor = os.open(os.path.dirname(final), os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _prune(directory: str, keep: int) -> None:
     """Deletes all but the newest `keep` checkpoints, and leftovers of crashed saves."""
     for _, path in manifest.committed(directory)[:-keep]:
-        shutil.rmtree(path)
-    for name in os.listdir(directory):
-        if name.startswith(TEMPORARY_PREFIX) or name.endswith(".replaced"):
-            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+        fileio.rmtree(path)
+    for name in fileio.listdir(directory):
+        if name.startswith(TEMPORARY_PREFIX) or name.endswith(fileio.REPLACED_SUFFIX):
+            fileio.rmtree(fileio.join(directory, name))
 
 
 def save(model: keras.Model, directory: str, step: int | None = None, keep: int = 3) -> str:
@@ -80,15 +62,14 @@ def save(model: keras.Model, directory: str, step: int | None = None, keep: int 
         step = int(model.optimizer.iterations.numpy())
     rank, size = comm.rank(), comm.size()
     comm.assert_same_config({**manifest.model_config(model), "step": step,
-                             "directory": os.path.abspath(directory)}, "checkpoint settings")
-    final = os.path.join(directory, manifest.checkpoint_name(step))
-    temporary = os.path.join(directory, TEMPORARY_PREFIX + manifest.checkpoint_name(step))
+                             "directory": fileio.absolute(directory)}, "checkpoint settings")
+    final = fileio.join(directory, manifest.checkpoint_name(step))
+    temporary = fileio.join(directory, TEMPORARY_PREFIX + manifest.checkpoint_name(step))
 
     def prepare():
         if rank == 0:
-            os.makedirs(directory, exist_ok=True)
-            shutil.rmtree(temporary, ignore_errors=True)
-            os.mkdir(temporary)
+            fileio.rmtree(temporary)
+            fileio.makedirs(temporary)
 
     _raise_on_failures(_guard(prepare), f"checkpoint of step {step} into {directory}")
     files, rows = {}, {}
@@ -98,18 +79,18 @@ def save(model: keras.Model, directory: str, step: int | None = None, keep: int 
         for name, (layer, table) in model_tables(model).items():
             file = manifest.shard_file(name, rank, size)
             arrays = reshard.written_rows(layer, table, rank, size, seed)
-            files[file] = shard_io.write_arrays(os.path.join(temporary, file), arrays)
+            files[file] = shard_io.write_arrays(fileio.join(temporary, file), arrays)
             rows[name] = len(arrays["keys"])
         if rank == 0:
             files[manifest.DENSE_FILE] = shard_io.write_arrays(
-                os.path.join(temporary, manifest.DENSE_FILE), dense_state.capture(model))
+                fileio.join(temporary, manifest.DENSE_FILE), dense_state.capture(model))
 
     error = _guard(write_shards)
     reports = comm.gather_json({"error": error, "files": files, "rows": rows})
     failed = {r: x["error"] for r, x in enumerate(reports) if x["error"]}
     if failed:
         if rank == 0:
-            shutil.rmtree(temporary, ignore_errors=True)
+            fileio.rmtree(temporary)
         detail = "\n".join(f"  rank {r}: {e}" for r, e in failed.items())
         raise CheckpointError(f"checkpoint of step {step} into {directory} failed on ranks "
                               f"{sorted(failed)} (earlier checkpoints are intact):\n{detail}")
@@ -122,9 +103,9 @@ def save(model: keras.Model, directory: str, step: int | None = None, keep: int 
         try:
             manifest.write(temporary, manifest.describe(
                 step, model, all_files, table_rows, dense_state.optimizer_shapes(model)))
-            _commit(temporary, final)
-        except OSError:
-            shutil.rmtree(temporary, ignore_errors=True)
+            fileio.replace_tree(temporary, final, last=manifest.MANIFEST)
+        except (OSError, tf.errors.OpError):
+            fileio.rmtree(temporary)
             raise
         _prune(directory, keep)
 
@@ -143,7 +124,7 @@ def restore(model: keras.Model, path: str) -> int:
     """Restores the checkpoint folder `path` (written by any number of ranks) into the
     built `model`; returns its step. Nothing changes unless every rank read and verified
     everything it needs; otherwise CheckpointError (naming the bad file) on every rank."""
-    comm.assert_same_config({**manifest.model_config(model), "path": os.path.abspath(path)},
+    comm.assert_same_config({**manifest.model_config(model), "path": fileio.absolute(path)},
                             "restore settings")
     rank, size = comm.rank(), comm.size()
     seed = manifest.sharding_seed(model)
@@ -162,7 +143,7 @@ def restore(model: keras.Model, path: str) -> int:
         saved = manifest.read(path)
         manifest.check_matches(saved, model, path)
         files = saved["files"]
-        dense = shard_io.read_arrays(os.path.join(path, manifest.DENSE_FILE),
+        dense = shard_io.read_arrays(fileio.join(path, manifest.DENSE_FILE),
                                      files[manifest.DENSE_FILE])
         dense_state.check(dense, model, path)
         for name, (layer, table) in tables.items():
@@ -171,7 +152,7 @@ def restore(model: keras.Model, path: str) -> int:
                 file = manifest.shard_file(name, writer, saved["ranks"])
                 if file not in files:
                     raise CheckpointError(f"checkpoint {path}: the manifest lists no file {file}")
-                shard = shard_io.read_arrays(os.path.join(path, file), files[file])
+                shard = shard_io.read_arrays(fileio.join(path, file), files[file])
                 # A table copied on every rank (comm="replicated") loads every row.
                 parts.append(shard if reshard.replicated(layer)
                              else reshard.owned(shard, rank, size, seed))

@@ -1,11 +1,14 @@
-"""The job's outputs: the final summary (one JSON line) and the training-curve plot."""
+"""The job's outputs: the final summary (one JSON line) and the training-curve plot, on
+any TensorFlow file system (des_tf.fileio)."""
 
 from __future__ import annotations
 
+import io
 import json
-import os
 
 import numpy as np
+
+from des_tf import fileio
 
 
 def print_summary(summary: dict, path: str = "") -> None:
@@ -14,10 +17,7 @@ def print_summary(summary: dict, path: str = "") -> None:
     line = json.dumps(summary, sort_keys=True)
     print(f"DES_TF_SUMMARY {line}", flush=True)
     if path:
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        with open(path, "w") as out:
-            out.write(line + "\n")
+        fileio.write_text(path, line + "\n")
 
 
 def plot_curve(curve: list[tuple[int, float, float]], path: str, title: str,
@@ -42,6 +42,7 @@ def plot_curve(curve: list[tuple[int, float, float]], path: str, title: str,
         axis.grid(alpha=0.3)
     figure.suptitle(title)
     figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=110)
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=110)
     plt.close(figure)
+    fileio.write_bytes(path, image.getvalue())

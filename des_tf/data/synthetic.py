@@ -15,9 +15,10 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
+
+from des_tf import fileio
 
 # Distinct values of C1..C26 in the Criteo Kaggle (display advertising challenge) data.
 CRITEO_CARDINALITIES = (1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683,
@@ -190,15 +191,16 @@ def _chunk_lines(spec: SyntheticSpec, model: _HiddenModel, rng: np.random.Genera
 
 def generate(path: str | os.PathLike, spec: SyntheticSpec,
              progress: Callable[[str], None] = print) -> dict:
-    """Writes `spec.rows` Criteo-format lines to `path` (atomically: a temporary file,
-    then rename) and returns facts about it, the hidden model's AUC included."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".partial")
+    """Writes `spec.rows` Criteo-format lines to `path`, on any TensorFlow file system
+    (atomically: a temporary file, then rename), and returns facts about it, the hidden
+    model's AUC included."""
+    path = str(path)
+    fileio.makedirs(fileio.parent(path))
+    temporary = f"{path}.partial-{os.getpid()}"
     rng = np.random.default_rng([spec.seed, 0])
     model = _HiddenModel(spec)
     labels, probabilities = [], []
-    with open(temporary, "w") as out:
+    with fileio.open_for_writing(temporary, "w") as out:
         for start in range(0, spec.rows, _CHUNK_ROWS):
             lines, chunk_labels, chunk_probabilities = _chunk_lines(
                 spec, model, rng, min(_CHUNK_ROWS, spec.rows - start))
@@ -207,12 +209,12 @@ def generate(path: str | os.PathLike, spec: SyntheticSpec,
             probabilities.append(chunk_probabilities)
             progress(f"synthetic data: {start + len(lines):,} / {spec.rows:,} rows")
     labels, probabilities = np.concatenate(labels), np.concatenate(probabilities)
-    info = {"path": str(path), "rows": spec.rows, "seed": spec.seed,
+    info = {"path": path, "rows": spec.rows, "seed": spec.seed,
             "positive_rate": float(labels.mean()), "ceiling_auc": auc(labels, probabilities),
             "ceiling_logloss": float(-np.mean(labels * np.log(probabilities) + (1 - labels)
                                               * np.log1p(-probabilities))),
             "multi_hot": [f.name for f in spec.multi_hot]}
-    os.replace(temporary, path)
+    fileio.rename(temporary, path)
     progress(f"synthetic data: positive rate {info['positive_rate']:.3f}; the hidden model's "
              f"own AUC (the ceiling for a trained model) is {info['ceiling_auc']:.4f}")
     return info
@@ -220,17 +222,27 @@ def generate(path: str | os.PathLike, spec: SyntheticSpec,
 
 def cached(directory: str | os.PathLike, spec: SyntheticSpec,
            progress: Callable[[str], None] = print) -> dict:
-    """The file for `spec` under `directory`, generated once: concurrent callers (the
-    ranks of one job) wait on a lock while the first generates it. Returns generate()'s
-    facts, kept next to the file as JSON."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    stem = directory / f"synthetic-{spec.rows}-{spec.fingerprint()}"
-    data, facts = stem.with_suffix(".tsv"), stem.with_suffix(".json")
-    with open(stem.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (data.exists() and facts.exists()):
+    """The file for `spec` under `directory` (any TensorFlow file system), generated once.
+    On a local disk concurrent callers (the ranks of one job) wait on a lock while the
+    first generates it; elsewhere, where there is no lock, each caller that finds no file
+    generates it under its own temporary name: the contents are a pure function of `spec`,
+    so whichever rename lands last leaves the same file. Returns generate()'s facts, kept
+    next to the file as JSON."""
+    directory = str(directory)
+    fileio.makedirs(directory)
+    stem = fileio.join(directory, f"synthetic-{spec.rows}-{spec.fingerprint()}")
+    data, facts = stem + ".tsv", stem + ".json"
+
+    def ensure_generated():
+        if not (fileio.exists(data) and fileio.exists(facts)):
             progress(f"generating {spec.rows:,} synthetic rows into {data}")
             info = generate(data, spec, progress)
-            facts.write_text(json.dumps(info, indent=1))
-    return json.loads(facts.read_text())
+            fileio.write_text(facts, json.dumps(info, indent=1))
+
+    if fileio.scheme(directory):
+        ensure_generated()
+    else:
+        with open(stem + ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            ensure_generated()
+    return json.loads(fileio.read_text(facts))
