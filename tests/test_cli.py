@@ -119,6 +119,31 @@ def test_missing_data_flags_fail_with_a_message():
     assert "--train_data files or --synthetic_rows" in run.stdout
 
 
+BAD_DATA_FLAGS = """
+import sys
+from absl import flags
+from des_tf.cli import flags as cli_flags
+
+for value, expected in ((sys.argv[1], "does not exist"), (sys.argv[2], "is a folder")):
+    cli_flags.FLAGS.unparse_flags()
+    try:
+        cli_flags.FLAGS(["train", "--model=lr", f"--train_data={value}"])
+    except flags.IllegalFlagValueError as error:
+        message = str(error)
+        assert expected in message and "\\n" not in message, message
+        print("ok", message, flush=True)
+    else:
+        raise AssertionError(f"--train_data={value} was accepted")
+"""
+
+
+def test_a_missing_file_or_a_folder_as_data_is_one_clear_line(tmp_path):
+    run = subprocess.run([sys.executable, "-c", BAD_DATA_FLAGS, str(tmp_path / "missing.tsv"),
+                          str(tmp_path)], cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.count("ok ") == 2, run.stdout[-3000:]
+
+
 CHECK_FLAG_FILES = """
 import glob, sys
 import numpy as np

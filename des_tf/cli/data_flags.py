@@ -88,6 +88,19 @@ def _has_data(values) -> bool:
     return bool(values["train_data"]) != (values["synthetic_rows"] > 0)
 
 
+def _files_exist(paths: list[str]) -> bool:
+    """Every entry is an existing file; otherwise absl prints one line saying which is not."""
+    try:
+        data.criteo.check_files(paths)
+    except (OSError, ValueError) as problem:
+        raise flags.ValidationError(str(problem)) from None
+    return True
+
+
+for _flag in ("train_data", "eval_data"):
+    flags.register_validator(_flag, _files_exist)
+
+
 @flags.validator("synthetic_multi_hot",
                  message="--synthetic_multi_hot entries are name:mean_length:vocabulary")
 def _synthetic_fields_parse(entries: list[str]) -> bool:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from des_tf import sharding
+from des_tf import fileio, sharding
 from des_tf.data.malformed import REASONS, MalformedLines, line_positions
 from des_tf.data.schema import DENSE_FEATURE, CriteoSchema
 
@@ -43,6 +43,17 @@ def hash_ids(column: str, tokens: tf.Tensor | tf.RaggedTensor) -> tf.Tensor | tf
         lambda t: tf.bitwise.bitwise_xor(tf.strings.to_hash_bucket_fast(t, _KEY_BUCKETS), salt),
         tokens)
 
+
+
+def check_files(paths: Sequence[str]) -> None:
+    """Raises a one-line error for the first path that is missing (FileNotFoundError)
+    or a folder (IsADirectoryError); any TensorFlow file system (des_tf.fileio)."""
+    for path in paths:
+        if not fileio.exists(path):
+            raise FileNotFoundError(f"Criteo data file {path} does not exist")
+        if fileio.isdir(path):
+            raise IsADirectoryError(f"{path} is a folder, not a Criteo data file: list the "
+                                    "files in it (comma-separated)")
 
 @dataclasses.dataclass
 class CriteoReader:
@@ -68,9 +79,7 @@ class CriteoReader:
         self.paths = list(self.paths)
         if not self.paths:
             raise ValueError("CriteoReader needs at least one file")
-        missing = [p for p in self.paths if not tf.io.gfile.exists(p)]
-        if missing:
-            raise FileNotFoundError(f"Criteo data files not found: {missing}")
+        check_files(self.paths)
         if self.on_malformed not in ON_MALFORMED:
             raise ValueError(f"on_malformed must be one of {ON_MALFORMED}, "
                              f"got {self.on_malformed!r}")

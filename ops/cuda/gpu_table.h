@@ -127,6 +127,8 @@ class GpuEmbeddingTable {
   // live rows above the new size into the holes, rebuilds the index without
   // the dead keys, and frees the blocks above the new size.
   std::string DropRows(const uint8_t* dead, int64_t count, cudaStream_t stream);
+  // Every key (ascending) and its row id into `keys` / `rows`, Size() of each.
+  std::string SortedKeysAndRows(int64_t* keys, uint32_t* rows, cudaStream_t stream) const;
   // Keys of the rows Evict's policy selects, unordered, into `doomed`.
   std::string SelectEvictions(EvictionPolicy policy, int64_t threshold, int64_t* doomed,
                               int64_t* count, cudaStream_t stream);

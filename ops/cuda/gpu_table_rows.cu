@@ -174,22 +174,29 @@ __global__ void GatherKeysKernel(const int64_t* keys, const int32_t* order, int6
 
 }  // namespace
 
+std::string GpuEmbeddingTable::SortedKeysAndRows(int64_t* keys, uint32_t* rows,
+                                                 cudaStream_t stream) const {
+  const int64_t n = size_;
+  DeviceArray<int64_t> unsorted_keys;
+  DeviceArray<uint32_t> unsorted_rows;
+  DeviceArray<unsigned long long> counter;
+  DES_RETURN_IF_ERROR(unsorted_keys.Allocate(allocator_, n, stream, "unsorted keys"));
+  DES_RETURN_IF_ERROR(unsorted_rows.Allocate(allocator_, n, stream, "unsorted rows"));
+  DES_RETURN_IF_ERROR(counter.Allocate(allocator_, 1, stream, "key counter"));
+  DES_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(counter.data(), 0, counter.bytes(), stream));
+  CompactKernel<<<ThreadBlocks(capacity_ + 1), kThreadsPerBlock, 0, stream>>>(
+      index_.data(), capacity_, unsorted_keys.data(), unsorted_rows.data(), counter.data());
+  DES_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+  return SortPairs(unsorted_keys.data(), keys, unsorted_rows.data(), rows, n, allocator_, stream);
+}
+
 std::string GpuEmbeddingTable::Export(int64_t* keys, float* values, float* slots,
                                       int64_t* metadata, cudaStream_t stream) const {
   const int64_t n = size_;
   if (n == 0) return "";
-  DeviceArray<int64_t> unsorted_keys;
-  DeviceArray<uint32_t> unsorted_rows, rows;
-  DeviceArray<unsigned long long> counter;
-  DES_RETURN_IF_ERROR(unsorted_keys.Allocate(allocator_, n, stream, "export keys"));
-  DES_RETURN_IF_ERROR(unsorted_rows.Allocate(allocator_, n, stream, "export rows"));
+  DeviceArray<uint32_t> rows;
   DES_RETURN_IF_ERROR(rows.Allocate(allocator_, n, stream, "export rows"));
-  DES_RETURN_IF_ERROR(counter.Allocate(allocator_, 1, stream, "export counter"));
-  DES_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(counter.data(), 0, counter.bytes(), stream));
-  CompactKernel<<<ThreadBlocks(capacity_ + 1), kThreadsPerBlock, 0, stream>>>(
-      index_.data(), capacity_, unsorted_keys.data(), unsorted_rows.data(), counter.data());
-  DES_RETURN_IF_ERROR(SortPairs(unsorted_keys.data(), keys, unsorted_rows.data(), rows.data(), n,
-                                allocator_, stream));
+  DES_RETURN_IF_ERROR(SortedKeysAndRows(keys, rows.data(), stream));
   const RowGroups groups = ChooseRowGroups(dim());
   DES_LAUNCH_BY_VEC(ExportGatherKernel, groups, n, stream, rows.data(), n, Arena(), dim(),
                     num_slots(), groups.lanes, values, slots, metadata);
@@ -321,27 +328,19 @@ std::string GpuEmbeddingTable::SelectEvictions(EvictionPolicy policy, int64_t th
   // sorts, least significant first, and keep the first size - threshold.
   const int64_t n = size_;
   if (n <= threshold) return "";
-  DeviceArray<int64_t> unsorted_keys, keys, steps, sorted_steps;
-  DeviceArray<uint32_t> unsorted_rows, rows, frequencies, sorted_frequencies;
+  DeviceArray<int64_t> keys, steps, sorted_steps;
+  DeviceArray<uint32_t> rows, frequencies, sorted_frequencies;
   DeviceArray<int32_t> iota, by_step, by_rank;
-  DeviceArray<unsigned long long> counter;
-  DES_RETURN_IF_ERROR(unsorted_keys.Allocate(allocator_, n, stream, "eviction keys"));
   DES_RETURN_IF_ERROR(keys.Allocate(allocator_, n, stream, "eviction keys"));
   DES_RETURN_IF_ERROR(steps.Allocate(allocator_, n, stream, "eviction steps"));
   DES_RETURN_IF_ERROR(sorted_steps.Allocate(allocator_, n, stream, "eviction steps"));
-  DES_RETURN_IF_ERROR(unsorted_rows.Allocate(allocator_, n, stream, "eviction rows"));
   DES_RETURN_IF_ERROR(rows.Allocate(allocator_, n, stream, "eviction rows"));
   DES_RETURN_IF_ERROR(frequencies.Allocate(allocator_, n, stream, "eviction frequencies"));
   DES_RETURN_IF_ERROR(sorted_frequencies.Allocate(allocator_, n, stream, "eviction frequencies"));
   DES_RETURN_IF_ERROR(iota.Allocate(allocator_, n, stream, "eviction order"));
   DES_RETURN_IF_ERROR(by_step.Allocate(allocator_, n, stream, "eviction order"));
   DES_RETURN_IF_ERROR(by_rank.Allocate(allocator_, n, stream, "eviction order"));
-  DES_RETURN_IF_ERROR(counter.Allocate(allocator_, 1, stream, "eviction counter"));
-  DES_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(counter.data(), 0, counter.bytes(), stream));
-  CompactKernel<<<ThreadBlocks(capacity_ + 1), kThreadsPerBlock, 0, stream>>>(
-      index_.data(), capacity_, unsorted_keys.data(), unsorted_rows.data(), counter.data());
-  DES_RETURN_IF_ERROR(SortPairs(unsorted_keys.data(), keys.data(), unsorted_rows.data(),
-                                rows.data(), n, allocator_, stream));
+  DES_RETURN_IF_ERROR(SortedKeysAndRows(keys.data(), rows.data(), stream));
   DES_RETURN_IF_ERROR(Iota(iota.data(), n, stream));
   GatherMetaKernel<int64_t, false><<<ThreadBlocks(n), kThreadsPerBlock, 0, stream>>>(
       rows.data(), nullptr, n, Arena(), steps.data());
