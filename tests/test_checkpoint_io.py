@@ -6,6 +6,8 @@ file system other than the local disk (TF's in-memory ram://)."""
 import errno
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -219,3 +221,52 @@ def test_a_file_system_tensorflow_does_not_know_is_an_error(model, tmp_path, mon
     with pytest.raises(ValueError, match="no file system for 'nosuchfs://'"):
         des.checkpoint.export_for_serving(model, "nosuchfs://bucket/served", {})
     assert os.listdir(tmp_path) == []
+
+
+STOCK_TENSORFLOW_CLIENT = """
+import sys
+import numpy as np
+import tensorflow as tf
+
+path, inputs_file = sys.argv[1], sys.argv[2]
+served = tf.saved_model.load(path)
+inputs = dict(np.load(inputs_file))
+expected = inputs.pop("expected")
+signature = served.signatures["serving_default"]
+output = signature(**{name: tf.constant(value) for name, value in inputs.items()})["output"]
+np.testing.assert_allclose(output.numpy(), expected, rtol=1e-6)
+assert "des_tf" not in sys.modules
+print("served", sorted(signature.structured_input_signature[1]), flush=True)
+"""
+
+
+def test_serving_export_loads_in_stock_tensorflow_with_named_inputs(model, tmp_path):
+    features, _ = next(iter(des_model.make_batches(seed=3)))
+    features = dict(features)
+    features["history"] = tf.ragged.constant([[10**12 + i] for i in range(12)], tf.int64)
+    path = str(tmp_path / "served")
+    des.checkpoint.export_for_serving(model, path, features)
+    inputs = {"expected": model(features, training=False).numpy()}
+    for name, value in features.items():
+        if isinstance(value, tf.RaggedTensor):
+            inputs[f"{name}_values"] = value.values.numpy()
+            inputs[f"{name}_row_lengths"] = value.row_lengths().numpy()
+        else:
+            inputs[name] = value.numpy()
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    # A process that never loads des_tf or its op library, as TF Serving would be.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, "-c", STOCK_TENSORFLOW_CLIENT, path,
+                          str(tmp_path / "inputs.npz")], cwd=tmp_path, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-4000:]
+    names = sorted(set(inputs) - {"expected"})
+    assert f"served {names}" in run.stdout
+    shown = subprocess.run([os.path.join(os.path.dirname(sys.executable), "saved_model_cli"),
+                            "show", "--dir", path, "--tag_set", "serve", "--signature_def",
+                            "serving_default"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=300)
+    assert shown.returncode == 0, shown.stdout[-3000:]
+    for name in names:
+        assert f"inputs['{name}']" in shown.stdout, shown.stdout
+    assert "outputs['output']" in shown.stdout

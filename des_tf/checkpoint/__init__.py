@@ -4,7 +4,8 @@
   its own table rows, rank 0 the dense state and a manifest with checksums; a checkpoint
   from N ranks restores on any M ranks.
 - `CheckpointCallback`: saves from Keras `fit` every K steps and every epoch, resumes.
-- `export_for_serving` / `load_for_serving`: a single-process SavedModel.
+- `export_for_serving` / `load_for_serving`: a single-process SavedModel in core
+  TensorFlow ops (stock TF Serving loads it), its signature's inputs named after the features.
 """
 
 from des_tf.checkpoint.callback import CheckpointCallback

@@ -261,11 +261,21 @@ def partials_of(rows, row_ids, entries: OwnedEntries, with_square_norms: bool) -
     return tf.concat([sums, norms[:, None]], 1) if with_square_norms else sums
 
 
-def served_partials(table: DynamicTable, entries: OwnedEntries, with_square_norms: bool
-                    ) -> tf.Tensor:
-    """Forward of a DES operator in one process: `find` (absent keys read as zeros), sum."""
+def served_partials(table, entries: OwnedEntries, with_square_norms: bool) -> tf.Tensor:
+    """Forward of a DES operator in one process, in core TensorFlow ops only (a served
+    model must run without the des_tf op library): `table.find` (absent keys read as
+    zeros), then segment sums (+ the FM square norms column)."""
     unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
-    return partials_of(table.find(unique_ids), row_ids, entries, with_square_norms)
+    rows = tf.gather(table.find(unique_ids), row_ids)
+    weights = entries.weights[:, None]
+    num_segments = tf.cast(entries.num_segments, tf.int64)
+    sums = tf.math.unsorted_segment_sum(weights * rows, entries.segment_ids, num_segments)
+    if not with_square_norms:
+        return sums
+    norms = tf.math.unsorted_segment_sum(
+        tf.square(entries.weights) * tf.reduce_sum(tf.square(rows), 1), entries.segment_ids,
+        num_segments)
+    return tf.concat([sums, norms[:, None]], 1)
 
 
 def split_partials_grad(upstream: tf.Tensor, dim: int, with_square_norms: bool
