@@ -1,12 +1,15 @@
 """DES layers and partial-sum ops in one process: results against direct formulas on the
-tables' rows, the in-step sparse update, and clear errors for misuse."""
+tables' rows, the in-step sparse update, the Keras dtype policy, and clear errors for
+misuse."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import des_tf as des
 from des_tf.layers.partials import partial_sums, partial_sums_grad
+from tests import des_model
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +145,58 @@ def test_bad_inputs_and_options_are_reported(strategy):
         replicated_layer = des.layers.SparseLinear()
     with pytest.raises(ValueError, match="'replicated' input mode id fields must be ragged"):
         replicated_layer(AD)
+
+
+@pytest.fixture
+def bfloat16_policy():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_mixed_bfloat16_trains_with_float32_tables(bfloat16_policy):
+    with des.DESStrategy(sharding_seed=5).scope():
+        model = des_model.TinyCTR()
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    history = model.fit(des_model.make_batches().take(8), epochs=3, verbose=0, shuffle=False)
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    features, _ = next(iter(des_model.make_batches(seed=1)))
+    assert model.embedding([features["history"]]).dtype == tf.bfloat16
+    for _, table in des.tables.model_tables(model).values():
+        rows = table.export()
+        assert rows.values.dtype == tf.float32 and len(rows.keys) > 0
+
+
+def test_mixed_float16_is_refused_with_the_reason():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        with des.DESStrategy().scope(), pytest.raises(ValueError, match="use mixed_bfloat16"):
+            des.layers.ShardedEmbedding(4)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_table_learning_rate_schedule_in_fit(strategy):
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay([0], [0.5, 0.0001])
+    class OneEmbedding(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.embedding = des.layers.ShardedEmbedding(
+                2, table_optimizer=des.optimizers.SGD(schedule), initializer="zeros",
+                output="concat")
+
+        def call(self, ids, training=None):
+            return self.embedding(ids, training=training)
+
+    with strategy.scope():
+        model = OneEmbedding()
+        model.compile(optimizer="sgd", loss="mse")
+    layer = model.embedding
+    ids = tf.ragged.constant([[5], [5]], tf.int64)
+    dataset = tf.data.Dataset.from_tensors((ids, tf.ones([2, 2]))).repeat(2)
+    model.fit(dataset, verbose=0)
+    # Both samples look up row 5: d(mse)/d(row) = row - 1. Update 1 at schedule(0) = 0.5:
+    # row = 0.5; update 2 at schedule(1) = 1e-4: row = 0.5 + 1e-4 * 0.5.
+    np.testing.assert_allclose(_rows(layer, [5]), [[0.50005, 0.50005]], rtol=1e-6)
+    assert int(layer.table_step.numpy()) == 2

@@ -3,6 +3,7 @@ eviction, concurrency, bad input, and tf.function / graph / checkpoint / SavedMo
 
 import threading
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -153,6 +154,17 @@ def test_export_import_round_trip_continues_training_identically():
     for table in (original, copy):
         table.apply_gradients(keys, grads, 6)
     np.testing.assert_array_equal(original.export().values.numpy(), copy.export().values.numpy())
+
+
+def test_a_keras_learning_rate_schedule_drives_the_table_optimizer():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    table = DynamicTable(2, optimizer=des.optimizers.SGD(schedule), initializer="zeros")
+    for step in (1, 2, 3):  # learning rates 0.1, 0.05, 0.025: schedule(step - 1)
+        table.apply_gradients([7], [[1.0, 2.0]], step=step)
+    np.testing.assert_allclose(table.find([7]).numpy(), [[-0.175, -0.35]], rtol=1e-6)
+    assert table.spec()["learning_rate"]["class_name"] == "ExponentialDecay"
+    with pytest.raises(TypeError, match="LearningRateSchedule"):
+        des.optimizers.Adagrad("0.1")
 
 
 def test_eviction_policies_return_what_they_removed():

@@ -103,7 +103,16 @@ class DESLayer(keras.layers.Layer):
             raise ValueError("row_budget is not supported with comm='replicated' (each copy "
                              "counts only its own lookups, so evictions would differ between "
                              "ranks); use comm='des' or 'alltoall'")
+        # Tables, partials and their sums are float32 whatever the dtype policy: inputs
+        # are not cast to the compute dtype (ids weights keep float32), the output is.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
+        if self.dtype_policy.name == "mixed_float16":
+            raise ValueError(
+                f"{type(self).__name__}: the mixed_float16 policy trains with loss scaling, "
+                "and DES tables apply their gradients inside the backward pass, before Keras "
+                "could unscale them or skip a step: use mixed_bfloat16 (no loss scaling), "
+                "which DES layers support")
         self.strategy = current_strategy(type(self).__name__)
         if row_budget is not None and row_budget < 0:
             raise ValueError(f"row_budget must be >= 0 or None, got {row_budget}")
@@ -130,11 +139,19 @@ class DESLayer(keras.layers.Layer):
                                           trainable=False, name="table_step")
 
     def call(self, ids, weights=None, training=None):
-        """The layer's DES computation; in Keras' symbolic build pass (dense placeholders
-        standing in for ragged ids) only the output's shape, with no collective traced.
-        While planner.plan_tables runs the model, an undecided auto layer counts its ids;
-        every DES layer then returns zeros of its output's shape (no table, no
-        collective). An undecided auto layer called eagerly decides first."""
+        """The layer's DES computation, in float32, its output cast to the layer's compute
+        dtype (a mixed_bfloat16 / mixed_float16 policy gets bfloat16 / float16 outputs;
+        tables stay float32). In Keras' symbolic build pass (dense placeholders standing
+        in for ragged ids) only the output's shape, with no collective traced. While
+        planner.plan_tables runs the model, an undecided auto layer counts its ids; every
+        DES layer then returns zeros of its output's shape (no table, no collective). An
+        undecided auto layer called eagerly decides first."""
+        if weights is not None:
+            weights = tf.nest.map_structure(lambda w: tf.cast(w, tf.float32), weights)
+        return tf.nest.map_structure(lambda x: tf.cast(x, self.compute_dtype),
+                                     self._float32_call(ids, weights, training))
+
+    def _float32_call(self, ids, weights, training):
         if in_symbolic_scope():
             return self._placeholder(ids)
         recording = planner.recorder()

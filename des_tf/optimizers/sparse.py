@@ -10,19 +10,45 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+import keras
+import tensorflow as tf
+
+LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
+
 
 @dataclasses.dataclass(frozen=True)
 class SparseOptimizer:
-    """Base: a learning rate plus the optimizer's named hyper-parameters."""
+    """Base: a learning rate (a number > 0, or a Keras LearningRateSchedule called with
+    the table's update count, 0 for its first update, as a Keras optimizer calls one
+    with its iterations) plus the optimizer's named hyper-parameters."""
 
-    learning_rate: float
+    learning_rate: float | LearningRateSchedule
     name: ClassVar[str]
 
     def __post_init__(self) -> None:
         # The other hyper-parameters are validated by the table op when it is created.
+        if isinstance(self.learning_rate, LearningRateSchedule):
+            return
+        if isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate,
+                                                                  (int, float)):
+            raise TypeError(f"{type(self).__name__}.learning_rate must be a number or a "
+                            "keras.optimizers.schedules.LearningRateSchedule, got "
+                            f"{type(self.learning_rate).__name__}")
         if not self.learning_rate > 0:
             raise ValueError(f"{type(self).__name__}.learning_rate must be > 0, "
                              f"got {self.learning_rate!r}")
+
+    def learning_rate_at(self, updates) -> tf.Tensor:
+        """The learning rate of the update made after `updates` earlier ones (float32)."""
+        if isinstance(self.learning_rate, LearningRateSchedule):
+            return tf.cast(self.learning_rate(updates), tf.float32)
+        return tf.constant(self.learning_rate, tf.float32)
+
+    def learning_rate_config(self) -> float | dict:
+        """The learning rate as JSON-able data (a schedule as Keras serializes it)."""
+        if isinstance(self.learning_rate, LearningRateSchedule):
+            return keras.optimizers.schedules.serialize(self.learning_rate)
+        return float(self.learning_rate)
 
     def hyperparameters(self) -> dict[str, float]:
         """Hyper-parameters other than the learning rate, by their C++ names."""

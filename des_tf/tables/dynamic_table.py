@@ -103,7 +103,7 @@ class DynamicTable(tf.saved_model.experimental.TrackableResource):
         initializer, seed), as JSON-able values: checkpoints and config checks compare it."""
         attrs = self._attrs
         return {"dim": self.dim, "optimizer": self.optimizer.name,
-                "learning_rate": float(self.optimizer.learning_rate),
+                "learning_rate": self.optimizer.learning_rate_config(),
                 "hyperparameters": self.optimizer.hyperparameters(),
                 "initializer": attrs["initializer"],
                 "initializer_scale": attrs["initializer_scale"], "seed": attrs["seed"]}
@@ -129,14 +129,16 @@ class DynamicTable(tf.saved_model.experimental.TrackableResource):
 
         Args:
           keys: int64 [n]; gradients: float32 [n, dim].
-          step: the global training step (int64 scalar), recorded as the rows' last step.
-          learning_rate: overrides the optimizer's learning rate (e.g. a schedule's value).
+          step: the training step (int64 scalar, 1 for the first update), recorded as the
+            rows' last step; a learning-rate schedule is evaluated at step - 1.
+          learning_rate: overrides the optimizer's learning rate.
         """
+        step = tf.convert_to_tensor(step, tf.int64)
         if learning_rate is None:
-            learning_rate = self.optimizer.learning_rate
+            learning_rate = self.optimizer.learning_rate_at(step - 1)
         return self._ops.des_embedding_table_apply_gradients(
             self.resource_handle, _as_keys(keys), tf.convert_to_tensor(gradients, tf.float32),
-            tf.convert_to_tensor(step, tf.int64), tf.convert_to_tensor(learning_rate, tf.float32))
+            step, tf.convert_to_tensor(learning_rate, tf.float32))
 
     def size(self) -> tf.Tensor:
         """Number of rows (int64 scalar)."""
