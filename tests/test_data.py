@@ -200,3 +200,18 @@ def test_bad_arguments_are_rejected(tmp_path):
         CriteoSchema(integer_mode="raw")
     with pytest.raises(ValueError, match="id_separator"):
         CriteoSchema(id_separator="a")
+
+
+def test_hash_ids_salts_string_and_integer_ids_per_field():
+    # The user guide's recipe for ids that are not int64 keys yet.
+    cities = tf.ragged.constant([["paris", "oslo"], [], ["paris"]])
+    item_ids = tf.constant([[3], [70000]], tf.int32)
+    city_keys, item_keys = hash_ids("city", cities), hash_ids("item", item_ids)
+    assert city_keys.dtype == item_keys.dtype == tf.int64
+    assert city_keys[0][0] == city_keys[2][0] != city_keys[0][1]
+    assert _key("city", "paris") != _key("town", "paris")
+    # Integers: a bijection per field (XOR with the field's salt), no collisions.
+    salt = int(hash_ids("item", tf.constant([0], tf.int64))[0])
+    assert item_keys.numpy().ravel().tolist() == [3 ^ salt, 70000 ^ salt]
+    with pytest.raises(TypeError, match="strings or integers"):
+        hash_ids("price", tf.constant([1.5]))

@@ -35,14 +35,24 @@ _CHUNK_LINES = 4096
 
 
 def hash_ids(column: str, tokens: tf.Tensor | tf.RaggedTensor) -> tf.Tensor | tf.RaggedTensor:
-    """int64 keys of string ids, salted by their column name: the token's hash XOR a hash
-    of the column (a bijection per column; joining the strings first cost 15x more)."""
+    """int64 keys of a field's ids, salted by the field's name so that equal ids of
+    different fields become different keys in a shared table: strings are hashed
+    (FarmHash64) then XORed with a hash of the name (joining the strings first cost 15x
+    more); integers of any width are widened to int64 and XORed, a bijection per field."""
     salt = int.from_bytes(hashlib.blake2b(column.encode(), digest_size=8).digest(), "little")
     salt = tf.constant(salt & _KEY_BUCKETS, tf.int64)
-    return tf.ragged.map_flat_values(
-        lambda t: tf.bitwise.bitwise_xor(tf.strings.to_hash_bucket_fast(t, _KEY_BUCKETS), salt),
-        tokens)
 
+    def keys(t: tf.Tensor) -> tf.Tensor:
+        if t.dtype == tf.string:
+            t = tf.strings.to_hash_bucket_fast(t, _KEY_BUCKETS)
+        elif t.dtype.is_integer:
+            t = tf.cast(t, tf.int64)
+        else:
+            raise TypeError(f"hash_ids({column!r}): ids must be strings or integers, got "
+                            f"{t.dtype.name}")
+        return tf.bitwise.bitwise_xor(t, salt)
+
+    return tf.ragged.map_flat_values(keys, tokens)
 
 
 def check_files(paths: Sequence[str]) -> None:
