@@ -5,10 +5,11 @@ partial results cross the network (see README.md and DESIGN.md).
 """
 
 from des_tf import checkpoint, comm, data, layers, models, optimizers, tables
+from des_tf.prediction import predict_global
 from des_tf.sharding import shard_owner
 from des_tf.strategy import DESStrategy
 
 __version__ = "0.1.0"
 
 __all__ = ["DESStrategy", "checkpoint", "comm", "data", "layers", "models", "optimizers",
-           "shard_owner", "tables", "__version__"]
+           "predict_global", "shard_owner", "tables", "__version__"]

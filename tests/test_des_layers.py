@@ -200,3 +200,16 @@ def test_table_learning_rate_schedule_in_fit(strategy):
     # row = 0.5; update 2 at schedule(1) = 1e-4: row = 0.5 + 1e-4 * 0.5.
     np.testing.assert_allclose(_rows(layer, [5]), [[0.50005, 0.50005]], rtol=1e-6)
     assert int(layer.table_step.numpy()) == 2
+
+
+def test_predict_global_in_one_process_is_predict(strategy):
+    with strategy.scope():
+        model = des_model.TinyCTR()
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+    batches = des_model.make_batches().take(3)
+    expected = model.predict(batches, verbose=0)
+    np.testing.assert_allclose(des.predict_global(model, batches), expected, rtol=1e-6)
+    np.testing.assert_allclose(des.predict_global(model, batches, on="rank0"), expected,
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="on must be one of"):
+        des.predict_global(model, batches, on="rank1")

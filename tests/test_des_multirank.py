@@ -158,10 +158,12 @@ def _check_dense_weights_start_from_rank_0() -> None:
 def _check_metrics_summed_only_where_read() -> None:
     """Rank body: TinyCTR trained with global metrics in every step's logs and with
     global_step_metrics=False reports the same epoch and evaluate metrics; the latter's
-    step logs are this rank's own and its fit skips the metric allreduce of every step."""
+    step logs are this rank's own and its fit skips the metric allreduce of every step.
+    Then predict_global returns every sample's prediction in the data's order."""
     import keras
 
-    from tests.des_model import EPOCHS, STEPS, StepLogs, TinyCTR, make_batches
+    from tests.des_model import (EPOCHS, GLOBAL_BATCH, STEPS, STEPS_PER_EPOCH, StepLogs, TinyCTR,
+                                 make_batches)
 
     def sent() -> int:
         return comm.counters().snapshot()["sent"]["allreduce"]
@@ -182,6 +184,21 @@ def _check_metrics_summed_only_where_read() -> None:
         runs[every_step] = {"epochs": history.history, "step_losses": np.array(steps.losses),
                             "fit_bytes": after_fit - before_fit, "sync_bytes": sync_bytes,
                             "eval": model.evaluate(make_batches(), verbose=0, return_dict=True)}
+    # The last model's predictions of the global batches, gathered in the data's order:
+    # each batch's slice of this rank is what the rank predicts alone.
+    everywhere = des.predict_global(model, make_batches())
+    on_rank0 = des.predict_global(model, make_batches(), on="rank0")
+    assert everywhere.shape == (STEPS_PER_EPOCH * GLOBAL_BATCH, 1)
+    assert (on_rank0 is None) == (comm.rank() != 0)
+    if on_rank0 is not None:
+        np.testing.assert_array_equal(on_rank0, everywhere)
+    np.testing.assert_array_equal(comm.allgather(tf.constant(everywhere)).numpy(),
+                                  np.tile(everywhere, (comm.size(), 1)))
+    strategy = model.distribute_strategy
+    for b, (features, _) in enumerate(strategy.slice_dataset(make_batches())):
+        start, count = (int(x) for x in strategy.local_rows(GLOBAL_BATCH))
+        np.testing.assert_allclose(everywhere[b * GLOBAL_BATCH + start:][:count],
+                                   model.predict_on_batch(features), rtol=1e-6)
     every, where_read = runs[True], runs[False]
     for key in ("loss", "auc"):
         np.testing.assert_allclose(where_read["epochs"][key], every["epochs"][key], rtol=1e-6)
@@ -197,7 +214,7 @@ def test_byte_counters_equal_the_analytical_count():
         run_ranks(num_ranks, _check_byte_counters)
 
 
-def test_metrics_are_summed_over_ranks_only_where_read():
+def test_metrics_are_summed_over_ranks_only_where_read_and_predictions_gather_in_order():
     run_ranks(2, _check_metrics_summed_only_where_read)
 
 
