@@ -59,9 +59,12 @@ class TinyCTR(keras.Model):
             4, combiner="mean", output="concat", table_optimizer=adagrad, table_seed=1,
             initializer="truncated_normal", initializer_scale=0.3, comm=comm,
             vocabulary_size=rows.get("embedding"))
-        self.linear = des.layers.SparseLinear(table_optimizer=des.optimizers.Ftrl(0.2, l2=0.01),
-                                              comm=comm, vocabulary_size=rows.get("linear"))
-        self.fm = des.layers.FMInteraction(3, table_optimizer=des.optimizers.Adam(0.05),
+        # Clipping on two tables: a clipnorm over all ranks' rows must equal one process's.
+        self.linear = des.layers.SparseLinear(
+            table_optimizer=des.optimizers.Ftrl(0.2, l2=0.01, clipvalue=0.05), comm=comm,
+            vocabulary_size=rows.get("linear"))
+        self.fm = des.layers.FMInteraction(3, table_optimizer=des.optimizers.Adam(0.05,
+                                                                                  clipnorm=0.05),
                                            table_seed=2, initializer_scale=0.3, comm=comm,
                                            vocabulary_size=rows.get("fm"))
         self.hidden = keras.layers.Dense(8, activation="relu",

@@ -213,3 +213,35 @@ def test_predict_global_in_one_process_is_predict(strategy):
                                rtol=1e-6)
     with pytest.raises(ValueError, match="on must be one of"):
         des.predict_global(model, batches, on="rank1")
+
+
+@pytest.mark.parametrize("comm_mode", ["des", "replicated"])
+@pytest.mark.parametrize("clipping, expected", [({}, 0.5), ({"clipvalue": 0.1}, 0.1),
+                                                ({"clipnorm": 0.5}, 0.25)])
+def test_table_gradient_clipping(strategy, comm_mode, clipping, expected):
+    class TwoKeys(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.embedding = des.layers.ShardedEmbedding(
+                2, table_optimizer=des.optimizers.SGD(1.0, **clipping), initializer="zeros",
+                output="concat", comm=comm_mode)
+
+        def call(self, ids, training=None):
+            return self.embedding(ids, training=training)
+
+    with strategy.scope():
+        model = TwoKeys()
+        model.compile(optimizer="sgd", loss="mse")
+    ids = tf.ragged.constant([[5], [6]], tf.int64)
+    model.fit(tf.data.Dataset.from_tensors((ids, tf.ones([2, 2]))), verbose=0)
+    # mse over 2 samples x 2 columns: each of the 4 row elements has gradient -0.5 (norm 1).
+    np.testing.assert_allclose(_rows(model.embedding, [5, 6]), np.full([2, 2], expected),
+                               rtol=1e-6)
+
+
+def test_clipping_options_are_checked():
+    with pytest.raises(ValueError, match="at most one of clipvalue and clipnorm"):
+        des.optimizers.SGD(0.1, clipvalue=1.0, clipnorm=1.0)
+    with pytest.raises(ValueError, match="clipnorm must be > 0"):
+        des.optimizers.Adam(0.1, clipnorm=0.0)
+    assert "clipvalue" not in des.optimizers.Adagrad(0.1, clipvalue=2.0).hyperparameters()

@@ -16,6 +16,8 @@ FORMAT = "des-tf-checkpoint/1"
 MANIFEST = "manifest.json"
 DENSE_FILE = "dense.npz"
 _CHECKPOINT = re.compile(r"^ckpt-(\d+)$")
+# Table spec entries a resumed run may change: how the next updates are made, not the rows.
+_MAY_CHANGE = ("learning_rate", "clipvalue", "clipnorm")
 
 
 def checkpoint_name(step: int) -> str:
@@ -79,14 +81,14 @@ def read(path: str) -> dict:
 
 def check_matches(manifest: dict, model: keras.Model, path: str) -> None:
     """Raises CheckpointError naming the first difference between the checkpoint's tables
-    or dense variables and the model's (a learning rate may differ: it is a schedule's)."""
+    or dense variables and the model's (learning rates and clipping may differ)."""
     saved, current = manifest["config"], model_config(model)
     if sorted(saved["tables"]) != sorted(current["tables"]):
         raise CheckpointError(f"checkpoint {path} holds tables {sorted(saved['tables'])}, "
                               f"the model has {sorted(current['tables'])}")
     for name, spec in current["tables"].items():
         for key, value in spec.items():
-            if key != "learning_rate" and saved["tables"][name][key] != value:
+            if key not in _MAY_CHANGE and saved["tables"][name].get(key) != value:
                 raise CheckpointError(f"checkpoint {path}: table {name} has {key}="
                                       f"{saved['tables'][name][key]!r}, the model {value!r}")
     if saved["dense"] != current["dense"]:

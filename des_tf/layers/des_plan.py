@@ -284,12 +284,35 @@ def split_partials_grad(upstream: tf.Tensor, dim: int, with_square_norms: bool
     return upstream[:, :dim], upstream[:, dim] if with_square_norms else tf.zeros([0])
 
 
+def clip_row_gradients(table: DynamicTable, keys: tf.Tensor, rows_grad: tf.Tensor,
+                       keys_on_one_rank: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    """(keys, row gradients) clipped as the table's optimizer asks (SparseOptimizer):
+    per element of each distinct key's summed gradient, or the whole table gradient's L2
+    norm. `keys_on_one_rank`: every key's gradient is here, once (owners); otherwise the
+    keys are the whole gradient, duplicates included (replicated copies)."""
+    clipvalue, clipnorm = table.optimizer.clipvalue, table.optimizer.clipnorm
+    if clipvalue is None and clipnorm is None:
+        return keys, rows_grad
+    if not keys_on_one_rank:
+        keys, positions = tf.unique(keys, out_idx=tf.int64)
+        rows_grad = tf.math.unsorted_segment_sum(rows_grad, positions, tf.size(keys, tf.int64))
+    if clipvalue is not None:
+        return keys, tf.clip_by_value(rows_grad, -clipvalue, clipvalue)
+    square = tf.reduce_sum(tf.square(rows_grad))
+    if keys_on_one_rank:
+        square = comm.allreduce(square[None])[0]
+    norm = tf.sqrt(square)
+    return keys, rows_grad * (clipnorm / tf.maximum(norm, clipnorm))
+
+
 def apply_row_gradients(table: DynamicTable, keys: tf.Tensor, rows_grad: tf.Tensor,
-                        step: tf.Variable, row_budget: int | None) -> tf.Tensor:
-    """Applies the table's optimizer to `keys` (duplicates summed), then evicts down to
-    `row_budget`; returns a float32 zero that depends on the update by data (a control
-    edge alone can be pruned when Keras nests the train step in several tf.functions):
-    the gradient of the layer's hook."""
+                        step: tf.Variable, row_budget: int | None,
+                        keys_on_one_rank: bool = True) -> tf.Tensor:
+    """Clips (clip_row_gradients) and applies the table's optimizer to `keys` (duplicates
+    summed), then evicts down to `row_budget`; returns a float32 zero that depends on the
+    update by data (a control edge alone can be pruned when Keras nests the train step in
+    several tf.functions): the gradient of the layer's hook."""
+    keys, rows_grad = clip_row_gradients(table, keys, rows_grad, keys_on_one_rank)
     updated = table.apply_gradients(keys, rows_grad, step.assign_add(1))
     done = tf.minimum(updated, 0)
     if row_budget is not None:

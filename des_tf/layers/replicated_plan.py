@@ -45,7 +45,8 @@ def replicated_partials(table: DynamicTable, entries: OwnedEntries, *, with_squa
             rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
                                           entries.segment_ids, entries.weights)
             return apply_row_gradients(table, comm.allgather(unique_ids),
-                                       comm.allgather(rows_grad), step, None)
+                                       comm.allgather(rows_grad), step, None,
+                                       keys_on_one_rank=False)
 
         return partials_of(rows, row_ids, entries, with_square_norms), backward
 

@@ -16,16 +16,34 @@ import tensorflow as tf
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
 
+_CLIPPING = ("clipvalue", "clipnorm")
+
+
 @dataclasses.dataclass(frozen=True)
 class SparseOptimizer:
     """Base: a learning rate (a number > 0, or a Keras LearningRateSchedule called with
     the table's update count, 0 for its first update, as a Keras optimizer calls one
-    with its iterations) plus the optimizer's named hyper-parameters."""
+    with its iterations) plus the optimizer's named hyper-parameters.
+
+    At most one of the keyword-only `clipvalue` / `clipnorm` (as in Keras) clips the
+    table's gradient before each update: clipvalue each element of each distinct key's
+    summed row gradient to [-clipvalue, clipvalue]; clipnorm the whole table's gradient
+    (all distinct keys of the global batch, over all ranks) to that L2 norm."""
 
     learning_rate: float | LearningRateSchedule
+    clipvalue: float | None = dataclasses.field(default=None, kw_only=True)
+    clipnorm: float | None = dataclasses.field(default=None, kw_only=True)
     name: ClassVar[str]
 
     def __post_init__(self) -> None:
+        given = [name for name in _CLIPPING if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ValueError(f"{type(self).__name__}: give at most one of clipvalue and "
+                             f"clipnorm, got {given}")
+        for name in given:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{type(self).__name__}.{name} must be > 0, "
+                                 f"got {getattr(self, name)!r}")
         # The other hyper-parameters are validated by the table op when it is created.
         if isinstance(self.learning_rate, LearningRateSchedule):
             return
@@ -53,7 +71,7 @@ class SparseOptimizer:
     def hyperparameters(self) -> dict[str, float]:
         """Hyper-parameters other than the learning rate, by their C++ names."""
         return {f.name: float(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if f.name != "learning_rate"}
+                if f.name not in ("learning_rate", *_CLIPPING)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -104,6 +104,7 @@ class DynamicTable(tf.saved_model.experimental.TrackableResource):
         attrs = self._attrs
         return {"dim": self.dim, "optimizer": self.optimizer.name,
                 "learning_rate": self.optimizer.learning_rate_config(),
+                "clipvalue": self.optimizer.clipvalue, "clipnorm": self.optimizer.clipnorm,
                 "hyperparameters": self.optimizer.hyperparameters(),
                 "initializer": attrs["initializer"],
                 "initializer_scale": attrs["initializer_scale"], "seed": attrs["seed"]}
