@@ -19,7 +19,8 @@ def predict_global(model: keras.Model, dataset: tf.data.Dataset, on: str = "all"
     rank (`on="all"`), or on rank 0 with None elsewhere (`on="rank0"`). A collective:
     every rank calls it with the same data. Each rank predicts its own slice of a batch
     (strategy.slice_dataset) and the slices are gathered in rank order, which is their
-    order within the global batch. Outputs keep the model's structure, as numpy arrays."""
+    order within the global batch. Outputs keep the model's structure, as numpy arrays;
+    None for a dataset with no batch."""
     if on not in _DESTINATIONS:
         raise ValueError(f"on must be one of {_DESTINATIONS}, got {on!r}")
     from des_tf.layers import planner  # the layers import the strategy, which imports comm

@@ -8,6 +8,8 @@ collective and no des_tf."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -36,7 +38,7 @@ def _gathered_table(layer, table: DynamicTable, seed: int) -> tuple[np.ndarray, 
             comm.allgather(tf.constant(rows["values"])).numpy())
 
 
-def _named_inputs(example_features) -> tuple[list[tf.TensorSpec], callable]:
+def _named_inputs(example_features) -> tuple[list[tf.TensorSpec], Callable[[tuple], dict]]:
     """The serving signature's inputs, one tensor per name as a TF Serving client sends
     them, and the function that rebuilds the model's features from them: a dense feature
     keeps its name; a ragged (multi-hot) feature `f` becomes `f_values` (its ids) and
