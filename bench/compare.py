@@ -110,8 +110,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "base rates (Horovod's rule: scale by the worker count)")
     parser.add_argument("--input_mode", choices=("allgather", "alltoall", "replicated"),
                         default="replicated",
-                        help="how ids reach their owners in the des-tf runs (DESIGN.md "
-                             "section 3). replicated: every rank reads the whole global "
+                        help="how ids reach their owners in the des-tf runs (docs/design.md "
+                             "section 2). replicated: every rank reads the whole global "
                              "batch from its own copy of the data, so no id crosses the "
                              "network (the PS workers, too, read their data locally)")
     parser.add_argument("--ps_table_rows", type=int, default=2**22,

@@ -1,7 +1,7 @@
 """des-tf: synchronous Distributed Equivalent Substitution training for TensorFlow/Keras.
 
 Each weight-rich operator runs on the rank that owns its weights and only small
-partial results cross the network (see README.md and DESIGN.md).
+partial results cross the network (see README.md and docs/design.md).
 """
 
 from des_tf import checkpoint, comm, data, layers, models, optimizers, tables

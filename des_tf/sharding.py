@@ -8,7 +8,7 @@ from des_tf import ops_library
 
 
 def shard_owner(keys: tf.Tensor, num_shards: int, seed: int = 0) -> tf.Tensor:
-    """Owner rank of every key: `mix64(key ^ seed) mod num_shards` (DESIGN.md section 2).
+    """Owner rank of every key: `mix64(key ^ seed) mod num_shards` (docs/design.md section 1).
 
     Args:
       keys: int64 tensor of any shape. A Python list or numpy array is converted to int64;

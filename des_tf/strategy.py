@@ -81,7 +81,7 @@ class DESStrategy(distribute_lib.Strategy):
     """Synchronous DES training, one replica per process launched by `horovodrun`.
 
     Args:
-      input_mode: how ids reach their owners (DESIGN.md section 3): "allgather" (every
+      input_mode: how ids reach their owners (docs/design.md section 2): "allgather" (every
         rank receives all ids), "alltoall" (each id only to its owner) or "replicated"
         (every rank reads the whole global batch of sparse features; no id moves).
       sharding_seed: seed of `owner(k) = mix64(k ^ seed) mod size`; same on every rank.

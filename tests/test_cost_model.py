@@ -247,7 +247,7 @@ def test_dense_partials_follow_the_design_formula():
     for n in (2, 3, 64):
         traffic = cost.operator_traffic(op, "des", cost.Config(100, n, (op,)))
         parts = traffic.by_part("sent")
-        # DESIGN.md section 3: 2 (N-1)/N * N*B * width * 4 bytes of partials per step
+        # docs/design.md section 3.5: 2 (N-1)/N * N*B * width * 4 bytes of partials per step
         assert parts["forward"] + parts["backward"] == pytest.approx(
             2 * (n - 1) / n * n * 100 * 4 * 8 * 4)
 

@@ -1,6 +1,6 @@
 """Communication cost model: bytes per training step and rank, per plan, kind and part.
 
-DESIGN.md sections 2-3 in numbers. For each operator of a model (a pooled embedding with
+docs/design.md sections 1-3 in numbers. For each operator of a model (a pooled embedding with
 one output per field, the LR sum, the FM sums) and each way to execute it, the model
 gives the bytes one rank sends and receives per synchronous step, split by
 

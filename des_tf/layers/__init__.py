@@ -1,5 +1,5 @@
 """DES substitution layers: each runs its weight-rich operator where the weights live
-and sums small partial results across ranks (DESIGN.md section 2)."""
+and sums small partial results across ranks (docs/design.md section 1)."""
 
 from des_tf.layers.base import DESLayer
 from des_tf.layers.fm_interaction import FMInteraction

@@ -1,4 +1,4 @@
-"""The "alltoall" plan: sparse aggregation of DES partials (DESIGN.md section 3).
+"""The "alltoall" plan: sparse aggregation of DES partials (docs/design.md section 3).
 
 Ids reach their owners as in the dense DES plan (des_plan.exchange_ids, in the
 strategy's input mode). Each owner pools its owned ids per segment (an output row: a

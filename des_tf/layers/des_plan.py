@@ -1,4 +1,4 @@
-"""The DES plan of one pooled operator (DESIGN.md section 3), shared by every DES layer:
+"""The DES plan of one pooled operator (docs/design.md section 3), shared by every DES layer:
 the "des" execution mode (dense aggregation; see alltoall_plan and replicated_plan for
 the other two), and the id exchange and row update the "alltoall" mode shares.
 

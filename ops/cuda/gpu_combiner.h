@@ -1,4 +1,4 @@
-// The combiner step g of pooled embeddings (DESIGN.md section 2) on the GPU:
+// The combiner step g of pooled embeddings (docs/design.md section 1) on the GPU:
 // after the partial sums of a sample's field are summed over ranks, "mean"
 // divides them by sum_e x_e and "sqrtn" by sqrt(sum_e x_e^2), over ALL ids of
 // that (sample, field), which every rank knows; an empty id list divides by 1

@@ -1,6 +1,6 @@
 // Which shard (rank) owns a 64-bit feature id: owner = Mix64(key ^ seed) mod N.
 //
-// TF-independent core of the DesShardOwner op (DESIGN.md section 2): ownership
+// TF-independent core of the DesShardOwner op (docs/design.md section 1): ownership
 // is a pure function of (key, seed, N), so it needs no directory and every
 // rank agrees on it without communicating.
 #ifndef DES_TF_OPS_CC_KERNELS_SHARD_OWNER_H_
