@@ -146,8 +146,10 @@ class DESLayer(keras.layers.Layer):
         planner.plan_tables runs the model, an undecided auto layer counts its ids; every
         DES layer then returns zeros of its output's shape (no table, no collective). An
         undecided auto layer called eagerly decides first."""
-        if weights is not None:
-            weights = tf.nest.map_structure(lambda w: tf.cast(w, tf.float32), weights)
+        if weights is not None:  # the same objects when already float32: layers reading
+            # the same ids and weights share one id exchange (des_plan), found by identity
+            weights = tf.nest.map_structure(
+                lambda w: w if w.dtype == tf.float32 else tf.cast(w, tf.float32), weights)
         return tf.nest.map_structure(lambda x: tf.cast(x, self.compute_dtype),
                                      self._float32_call(ids, weights, training))
 
