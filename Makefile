@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 OPS_LIB := des_tf/_des_ops.so
 OP_SOURCES := $(shell find ops/cc -name '*.h' -o -name '*.cc')
 
-.PHONY: install build test demo bazel-build clean
+.PHONY: install build test test-fast demo bazel-build clean
 
 install:
 	@bash scripts/install.sh
@@ -22,6 +22,10 @@ bazel-build: install
 
 test: build
 	$(PY) -m pytest
+
+# The single-process tests only (tests/conftest.py tiers them): the edit loop.
+test-fast: build
+	$(PY) -m pytest -m "not multirank and not build"
 
 # The main job: DeepFM on 2 ranks over generated Criteo-like data (README, "The main job").
 demo: build

@@ -63,6 +63,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.ps import cluster  # noqa: E402  (no TensorFlow in it)
+from des_tf.comm.cost import INPUT_MODES  # noqa: E402  (nor in it: des_tf loads lazily)
 
 MODELS = ("deepfm", "lr", "wide_deep")  # run in this order: the targets first
 WORKLOADS = {
@@ -108,7 +109,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "one update per global batch) x this; each of the PS's "
                              f"{RANKS} asynchronous workers updates per local batch at the "
                              "base rates (Horovod's rule: scale by the worker count)")
-    parser.add_argument("--input_mode", choices=("allgather", "alltoall", "replicated"),
+    parser.add_argument("--input_mode", choices=INPUT_MODES,
                         default="replicated",
                         help="how ids reach their owners in the des-tf runs (docs/design.md "
                              "section 2). replicated: every rank reads the whole global "

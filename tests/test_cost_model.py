@@ -16,6 +16,8 @@ as its ShardedEmbedding, after it, so it reuses the embedding's id exchange
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -25,7 +27,7 @@ import tensorflow as tf
 import des_tf as des
 from des_tf import comm
 from des_tf.comm import cost
-from tests.horovod_harness import run_ranks
+from tests.horovod_harness import REPO_ROOT, run_ranks
 
 SAMPLES_PER_RANK = 48
 STEPS = 4
@@ -287,3 +289,9 @@ def test_measure_fields():
     fields, ratio = cost.measure_fields([[[1], [2], [1]], [[5, 5, 6], [], [7]]])
     assert fields == (cost.Field(1.0, 1.0), cost.Field(4 / 3, 1.0))
     assert ratio == pytest.approx(5 / 7)
+
+
+def test_the_cost_model_imports_without_tensorflow_or_horovod():
+    check = ("import sys, des_tf.comm.cost\n"
+             "assert not {'tensorflow', 'horovod', 'keras'} & set(sys.modules), sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", check], cwd=REPO_ROOT, check=True, timeout=120)

@@ -1,28 +1,39 @@
 """Communication between ranks: Horovod start-up, the collectives DES needs, and
-the byte counters they feed."""
+the byte counters they feed. Names load on first use, so the TF-free modules here
+(`des_tf.comm.cost`) import without TensorFlow or Horovod."""
 
-from des_tf.comm.accounting import counters
-from des_tf.comm.agreement import ConfigMismatchError, assert_same_config, failures, gather_json
-from des_tf.comm.logging_callback import CommBytesLogger
-from des_tf.comm.collectives import allgather, allreduce, alltoall, broadcast, reduce_scatter
-from des_tf.comm.liveness import RankLostError, naming_lost_ranks
-from des_tf.comm.runtime import init, rank, size
+import importlib
+import importlib.util
 
-__all__ = [
-    "CommBytesLogger",
-    "ConfigMismatchError",
-    "RankLostError",
-    "allgather",
-    "allreduce",
-    "assert_same_config",
-    "alltoall",
-    "broadcast",
-    "counters",
-    "failures",
-    "gather_json",
-    "init",
-    "naming_lost_ranks",
-    "rank",
-    "reduce_scatter",
-    "size",
-]
+_NAMES = {
+    "CommBytesLogger": "logging_callback",
+    "ConfigMismatchError": "agreement",
+    "RankLostError": "liveness",
+    "allgather": "collectives",
+    "allreduce": "collectives",
+    "alltoall": "collectives",
+    "assert_same_config": "agreement",
+    "broadcast": "collectives",
+    "counters": "accounting",
+    "failures": "agreement",
+    "gather_json": "agreement",
+    "init": "runtime",
+    "naming_lost_ranks": "liveness",
+    "rank": "runtime",
+    "reduce_scatter": "collectives",
+    "size": "runtime",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"des_tf.comm.{_NAMES[name]}"), name)
+    if importlib.util.find_spec(f"des_tf.comm.{name}") is not None:  # a submodule
+        return importlib.import_module(f"des_tf.comm.{name}")
+    raise AttributeError(f"module 'des_tf.comm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
