@@ -21,6 +21,7 @@ bazel-build: install
 	bazel build --repo_env=PYTHON_BIN_PATH=$(abspath $(PY)) //ops:_des_ops.so
 
 test: build
+	$(VENV)/bin/ruff check des_tf tests bench
 	$(PY) -m pytest
 
 # The single-process tests only (tests/conftest.py tiers them): the edit loop.

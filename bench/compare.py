@@ -158,10 +158,11 @@ def generate_data(args, workload: str) -> dict:
                        (entry.split(":") for entry in WORKLOADS[workload]))
     code = ("import json\nfrom des_tf.data.synthetic import SyntheticSpec, MultiHotSpec, cached\n"
             f"spec = SyntheticSpec(rows={args.rows}, multi_hot=({fields}{',' if fields else ''}))\n"
-            f"print('FACTS ' + json.dumps(cached({args.data_dir!r}, spec, progress=lambda m: None)))")
+            f"print('FACTS ' + json.dumps(cached({args.data_dir!r}, spec, "
+            "progress=lambda m: None)))")
     done = subprocess.run([sys.executable, "-c", code], env=child_env(), cwd=REPO_ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    facts = [l for l in done.stdout.splitlines() if l.startswith("FACTS ")]
+    facts = [line for line in done.stdout.splitlines() if line.startswith("FACTS ")]
     if done.returncode or not facts:
         raise RuntimeError(f"generating {workload} data failed:\n{done.stdout[-3000:]}")
     return json.loads(facts[0][len("FACTS "):])
@@ -233,11 +234,11 @@ def run_job(command: list[str], args, log_path: Path, window: bool, env: dict) -
             process.wait()
             raise RuntimeError(f"{error}; output in {log_path}") from None
     lo_total = cluster.lo_bytes() - lo_start
-    prefix = next((p for p in SUMMARY.values() if any(p in l for l in lines)), None)
+    prefix = next((p for p in SUMMARY.values() if any(p in line for line in lines)), None)
     if code or prefix is None:
         tail = "".join(lines[-15:])
         raise RuntimeError(f"exit code {code}; output in {log_path}; last lines:\n{tail}")
-    summary_line = [l for l in lines if prefix in l][-1]
+    summary_line = [line for line in lines if prefix in line][-1]
     summary = json.loads(summary_line.split(prefix, 1)[1])
     summary["run_wall_s"] = round(time.monotonic() - started, 1)
     summary["lo_total_bytes"] = lo_total

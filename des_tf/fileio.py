@@ -108,7 +108,9 @@ def remove(path: str) -> None:
 
 def parent(path: str) -> str:
     """The folder holding `path`."""
-    return posixpath.dirname(path) if scheme(path) else os.path.dirname(os.path.abspath(_local(path)))
+    if scheme(path):
+        return posixpath.dirname(path)
+    return os.path.dirname(os.path.abspath(_local(path)))
 
 
 def open_for_writing(path: str, mode: str = "wb"):

@@ -20,9 +20,8 @@ from absl import app
 
 from des_tf import checkpoint, comm
 from des_tf import tables as tables_lib
-from des_tf.cli import data_flags
+from des_tf.cli import data_flags, reference, report
 from des_tf.cli import flags as cli_flags
-from des_tf.cli import reference, report
 from des_tf.cli.progress import TrainingProgress
 from des_tf.data import CriteoReader
 from des_tf.layers import plan_report

@@ -228,5 +228,6 @@ def test_ranks_with_mismatched_configs_fail_at_start_up(tmp_path):
                          ("seed", "table.seed: 0 on rank 0, 1 on rank 1"),
                          ("model", "model: 'DeepFM' on rank 0, 'DCNv2' on rank 1")):
         for rank in (0, 1):
-            line = next(l for l in output.splitlines() if f"rank {rank} {name} refused" in l)
+            line = next(text for text in output.splitlines()
+                        if f"rank {rank} {name} refused" in text)
             assert detail in json.loads(line.split("refused: ", 1)[1]), line

@@ -25,7 +25,8 @@ def _check_collectives() -> None:
     gathered = np.concatenate([np.full([r + 1, 3], float(r)) for r in range(size)])
     np.testing.assert_array_equal(comm.allgather(mine).numpy(), gathered)
     np.testing.assert_array_equal(tf.function(comm.allgather)(mine).numpy(), gathered)
-    ids = tf.constant([10 * rank + i for i in range(rank % 2 * 4)], tf.int64)  # some ranks send none
+    # Some ranks send none.
+    ids = tf.constant([10 * rank + i for i in range(rank % 2 * 4)], tf.int64)
     expected_ids = [10 * r + i for r in range(size) for i in range(r % 2 * 4)]
     np.testing.assert_array_equal(comm.allgather(ids).numpy(), expected_ids)
 

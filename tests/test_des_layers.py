@@ -110,8 +110,8 @@ def test_partial_sums_op_and_its_registered_gradient():
     with tf.GradientTape() as reference_tape:
         reference_tape.watch(rows)
         g = tf.gather(rows, row_ids)
-        reference = (tf.reduce_sum(tf.math.unsorted_segment_sum(g * weights[:, None], segment_ids, 10)
-                                   * tf.range(3, dtype=tf.float32))
+        pooled = tf.math.unsorted_segment_sum(g * weights[:, None], segment_ids, 10)
+        reference = (tf.reduce_sum(pooled * tf.range(3, dtype=tf.float32))
                      + tf.reduce_sum(weights**2 * tf.reduce_sum(g**2, 1)))
     reference_gradient = tf.convert_to_tensor(reference_tape.gradient(reference, rows))
     np.testing.assert_allclose(tape.gradient(loss, rows), reference_gradient, rtol=1e-5, atol=1e-6)

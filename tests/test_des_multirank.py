@@ -69,7 +69,8 @@ def _check_byte_counters() -> None:
         assert counted["sent"][kind] == expected_sent[kind], (kind, counted, expected_sent)
         assert counted["received"][kind] == expected_received[kind], (kind, counted)
     assert counted["sent"]["alltoall"] == counted["sent"]["allreduce"] == 0
-    # docs/design.md's estimate (section 3.5): partials cost 2 (N-1)/N * N*B * width * 4 bytes per step.
+    # docs/design.md's estimate (section 3.5): partials cost 2 (N-1)/N * N*B * width * 4
+    # bytes per step.
     partial_bytes = 4 * width * segments * peers * 2
     assert partial_bytes == 2 * peers / size * size * segments * width * 4
 
@@ -162,8 +163,15 @@ def _check_metrics_summed_only_where_read() -> None:
     Then predict_global returns every sample's prediction in the data's order."""
     import keras
 
-    from tests.des_model import (EPOCHS, GLOBAL_BATCH, STEPS, STEPS_PER_EPOCH, StepLogs, TinyCTR,
-                                 make_batches)
+    from tests.des_model import (
+        EPOCHS,
+        GLOBAL_BATCH,
+        STEPS,
+        STEPS_PER_EPOCH,
+        StepLogs,
+        TinyCTR,
+        make_batches,
+    )
 
     def sent() -> int:
         return comm.counters().snapshot()["sent"]["allreduce"]

@@ -301,7 +301,8 @@ def test_bad_keys_and_gradients_are_invalid_argument():
     with pytest.raises(tf.errors.InvalidArgumentError, match="default_value must be a scalar"):
         table.find([1], default_value=[1.0, 2.0])
     ops = des.ops_library.load()
-    with pytest.raises(tf.errors.InvalidArgumentError, match="called with dim 5 on a table of dim 4"):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="called with dim 5 on a table of dim 4"):
         ops.des_embedding_table_lookup(table.resource_handle, tf.constant([1], tf.int64), dim=5)
 
 

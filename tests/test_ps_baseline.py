@@ -51,7 +51,8 @@ def test_ps_baseline_trains_and_measures(tmp_path, model):
                 f"--metrics_json={metrics}"])
     assert run.returncode == 0, run.stdout[-4000:]
     _assert_all_gone(_pids(run.stdout))
-    lines = [l for l in run.stdout.splitlines() if l.startswith("PS_BASELINE_SUMMARY ")]
+    lines = [text for text in run.stdout.splitlines()
+             if text.startswith("PS_BASELINE_SUMMARY ")]
     assert len(lines) == 1, run.stdout[-4000:]
     summary = json.loads(lines[0].split(" ", 1)[1])
     assert summary == json.loads(metrics.read_text())

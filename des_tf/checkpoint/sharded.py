@@ -4,9 +4,9 @@ Save: rank 0 creates a temporary folder; every rank writes its tables' rows ther
 writes the dense state; the ranks agree that all writes succeeded; rank 0 then writes the
 manifest, moves the folder to `ckpt-<step>` (fileio.replace_tree: a rename on a local
 disk, a copy with the manifest last elsewhere) and deletes checkpoints beyond the last
-`keep`. Any TensorFlow file system works (des_tf.fileio). A failure on any rank raises CheckpointError on every rank and leaves earlier
-checkpoints untouched; a crash leaves only a `.tmp-*` folder that is ignored and removed
-by the next save.
+`keep`. Any TensorFlow file system works (des_tf.fileio). A failure on any rank raises
+CheckpointError on every rank and leaves earlier checkpoints untouched; a crash leaves
+only a `.tmp-*` folder that is ignored and removed by the next save.
 
 Restore: every rank verifies and reads every file it needs (all shard files of every
 table: it keeps the rows it owns under the current number of ranks), the ranks agree

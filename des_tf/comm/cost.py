@@ -357,7 +357,8 @@ def operator_traffic(op: Operator, plan: str, cfg: Config, ids_shared: bool = Fa
     elif plan == "alltoall":
         flows += ids_flows
         # (N-1) B segments of other ranks per segment kind, non-empty here with prob pi.
-        rows = peers * b * sum(nonempty_probability(l, n) for l in op.segment_distinct())
+        rows = peers * b * sum(nonempty_probability(distinct, n)
+                               for distinct in op.segment_distinct())
         fwd = rows * (op.width * c.float_bytes + c.partial_index_bytes)
         bwd = rows * (op.width * c.float_bytes + c.backward_index_bytes)
         flows += [Flow(name, "forward", "alltoall", fwd, fwd),

@@ -20,7 +20,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from des_tf import comm
-from des_tf.layers.des_plan import (OwnedEntries, apply_row_gradients, split_partials_grad)
+from des_tf.layers.des_plan import OwnedEntries, apply_row_gradients, split_partials_grad
 from des_tf.layers.partials import partial_sums, partial_sums_grad
 from des_tf.tables import DynamicTable
 

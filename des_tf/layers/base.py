@@ -18,8 +18,14 @@ from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 from des_tf.comm import assert_same_config
 from des_tf.layers import planner
 from des_tf.layers.alltoall_plan import alltoall_partials
-from des_tf.layers.des_plan import (OwnedEntries, check_shapes_agree, des_partials,
-                                    exchange_fields, local_entries, served_partials)
+from des_tf.layers.des_plan import (
+    OwnedEntries,
+    check_shapes_agree,
+    des_partials,
+    exchange_fields,
+    local_entries,
+    served_partials,
+)
 from des_tf.layers.inputs import Fields, stack_fields
 from des_tf.layers.replicated_plan import replicated_partials
 from des_tf.optimizers import SGD, SparseOptimizer

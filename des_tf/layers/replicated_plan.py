@@ -21,8 +21,12 @@ from __future__ import annotations
 import tensorflow as tf
 
 from des_tf import comm
-from des_tf.layers.des_plan import (OwnedEntries, apply_row_gradients, partials_of,
-                                    split_partials_grad)
+from des_tf.layers.des_plan import (
+    OwnedEntries,
+    apply_row_gradients,
+    partials_of,
+    split_partials_grad,
+)
 from des_tf.layers.partials import partial_sums_grad
 from des_tf.tables import DynamicTable
 
