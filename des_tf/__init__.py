@@ -3,28 +3,23 @@
 Each weight-rich operator runs on the rank that owns its weights and only small
 partial results cross the network (see README.md and docs/design.md).
 
-Submodules and names load on first use, so `import des_tf.comm.cost` (pure arithmetic)
-needs neither TensorFlow nor Horovod.
+Submodules and names load on first use (des_tf.lazy_names), so `import des_tf.comm.cost`
+(pure arithmetic) needs neither TensorFlow nor Horovod.
 """
 
-import importlib
-import importlib.util
+from des_tf import lazy_names
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("checkpoint", "comm", "data", "layers", "models", "optimizers", "tables")
 _NAMES = {"DESStrategy": "des_tf.strategy", "predict_global": "des_tf.prediction",
           "shard_owner": "des_tf.sharding"}
 
-__all__ = ["DESStrategy", *_SUBMODULES, "predict_global", "shard_owner", "__version__"]
+__all__ = ["DESStrategy", "checkpoint", "comm", "data", "layers", "models", "optimizers",
+           "predict_global", "shard_owner", "tables", "__version__"]
 
 
 def __getattr__(name: str):
-    if name in _NAMES:
-        return getattr(importlib.import_module(_NAMES[name]), name)
-    if name in _SUBMODULES or importlib.util.find_spec(f"des_tf.{name}") is not None:
-        return importlib.import_module(f"des_tf.{name}")
-    raise AttributeError(f"module 'des_tf' has no attribute {name!r}")
+    return lazy_names.resolve(__name__, globals(), name, _NAMES)
 
 
 def __dir__() -> list[str]:

@@ -2,10 +2,9 @@
 the byte counters they feed. Names load on first use, so the TF-free modules here
 (`des_tf.comm.cost`) import without TensorFlow or Horovod."""
 
-import importlib
-import importlib.util
+from des_tf import lazy_names
 
-_NAMES = {
+_NAMES = {name: f"des_tf.comm.{module}" for name, module in {
     "CommBytesLogger": "logging_callback",
     "ConfigMismatchError": "agreement",
     "RankLostError": "liveness",
@@ -22,17 +21,13 @@ _NAMES = {
     "rank": "runtime",
     "reduce_scatter": "collectives",
     "size": "runtime",
-}
+}.items()}
 
 __all__ = sorted(_NAMES)
 
 
 def __getattr__(name: str):
-    if name in _NAMES:
-        return getattr(importlib.import_module(f"des_tf.comm.{_NAMES[name]}"), name)
-    if importlib.util.find_spec(f"des_tf.comm.{name}") is not None:  # a submodule
-        return importlib.import_module(f"des_tf.comm.{name}")
-    raise AttributeError(f"module 'des_tf.comm' has no attribute {name!r}")
+    return lazy_names.resolve(__name__, globals(), name, _NAMES)
 
 
 def __dir__() -> list[str]:

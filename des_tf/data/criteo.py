@@ -65,6 +65,7 @@ def check_files(paths: Sequence[str]) -> None:
             raise IsADirectoryError(f"{path} is a folder, not a Criteo data file: list the "
                                     "files in it (comma-separated)")
 
+
 @dataclasses.dataclass
 class CriteoReader:
     """Reads Criteo-format files into (features, labels) batches.

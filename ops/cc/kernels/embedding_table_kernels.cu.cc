@@ -41,14 +41,14 @@ class DeviceTable<GPUDevice> : public tensorflow::ResourceBase {
 
   absl::Status Lookup(OpKernelContext* ctx, const int64_t* keys, int64_t n, float* values) {
     return WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
-      return table.LookupOrInsert(keys, n, values, stream);
+      return CoreStatus(table.LookupOrInsert(keys, n, values, stream));
     });
   }
 
   absl::Status Find(OpKernelContext* ctx, const int64_t* keys, int64_t n,
                     const float* default_value, int default_size, float* values, bool* found) {
     return WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
-      return table.Find(keys, n, default_value, default_size, values, found, stream);
+      return CoreStatus(table.Find(keys, n, default_value, default_size, values, found, stream));
     });
   }
 
@@ -56,21 +56,17 @@ class DeviceTable<GPUDevice> : public tensorflow::ResourceBase {
                               const float* grads, int64_t step, float learning_rate,
                               int64_t* updated_rows) {
     return WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
-      return table.ApplyGradients(keys, n, grads, step, learning_rate, stream, updated_rows);
+      return CoreStatus(
+          table.ApplyGradients(keys, n, grads, step, learning_rate, stream, updated_rows));
     });
   }
 
   absl::Status Export(OpKernelContext* ctx) {
-    absl::Status allocated;
-    const absl::Status status =
-        WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
-          ExportOutputs out;
-          allocated = AllocateExportOutputs(ctx, table.Size(), config_, &out);
-          if (!allocated.ok()) return std::string();
-          return table.Export(out.keys, out.values, out.slots, out.metadata, stream);
-        });
-    TF_RETURN_IF_ERROR(allocated);
-    return status;
+    return WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
+      ExportOutputs out;
+      TF_RETURN_IF_ERROR(AllocateExportOutputs(ctx, table.Size(), config_, &out));
+      return CoreStatus(table.Export(out.keys, out.values, out.slots, out.metadata, stream));
+    });
   }
 
   absl::Status Import(OpKernelContext* ctx, const int64_t* keys, int64_t n, const float* values,
@@ -86,9 +82,9 @@ class DeviceTable<GPUDevice> : public tensorflow::ResourceBase {
         // From pageable memory: the copy has read `metadata` when it returns.
         const cudaError_t copied = cudaMemcpyAsync(meta, metadata.data(), n * sizeof(RowMeta),
                                                    cudaMemcpyHostToDevice, stream);
-        if (copied != cudaSuccess) return gpu::CudaStatus(copied, "copying import metadata");
+        TF_RETURN_IF_ERROR(CoreStatus(gpu::CudaStatus(copied, "copying import metadata")));
       }
-      return table.Import(keys, n, values, slots, meta, clear_first, stream);
+      return CoreStatus(table.Import(keys, n, values, slots, meta, clear_first, stream));
     });
   }
 
@@ -97,7 +93,7 @@ class DeviceTable<GPUDevice> : public tensorflow::ResourceBase {
     TF_RETURN_IF_ERROR(ctx->allocate_temp(tensorflow::DT_INT64, TensorShape({n}), &removed));
     int64_t count = 0;
     TF_RETURN_IF_ERROR(WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
-      return table.Remove(keys, n, removed.flat<int64_t>().data(), &count, stream);
+      return CoreStatus(table.Remove(keys, n, removed.flat<int64_t>().data(), &count, stream));
     }));
     return OutputKeys(ctx, removed, count);
   }
@@ -105,19 +101,18 @@ class DeviceTable<GPUDevice> : public tensorflow::ResourceBase {
   absl::Status Evict(OpKernelContext* ctx, EvictionPolicy policy, int64_t threshold) {
     Tensor evicted;
     int64_t count = 0;
-    absl::Status allocated;
     TF_RETURN_IF_ERROR(WithTable(ctx, [&](gpu::GpuEmbeddingTable& table, cudaStream_t stream) {
-      allocated = ctx->allocate_temp(tensorflow::DT_INT64, TensorShape({table.Size()}), &evicted);
-      if (!allocated.ok()) return std::string();
-      return table.Evict(policy, threshold, evicted.flat<int64_t>().data(), &count, stream);
+      TF_RETURN_IF_ERROR(
+          ctx->allocate_temp(tensorflow::DT_INT64, TensorShape({table.Size()}), &evicted));
+      return CoreStatus(
+          table.Evict(policy, threshold, evicted.flat<int64_t>().data(), &count, stream));
     }));
-    TF_RETURN_IF_ERROR(allocated);
     return OutputKeys(ctx, evicted, count);
   }
 
  private:
-  // Runs fn(table, stream) under the table's mutex, making the core table on
-  // first use; fn returns a core error message ("" if ok).
+  // Runs fn(table, stream) -> absl::Status under the table's mutex, making the
+  // core table on first use.
   template <typename Fn>
   absl::Status WithTable(OpKernelContext* ctx, Fn fn) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -127,7 +122,7 @@ class DeviceTable<GPUDevice> : public tensorflow::ResourceBase {
       TF_RETURN_IF_ERROR(
           CoreStatus(gpu::GpuEmbeddingTable::Create(config_, allocator_.get(), stream, &table_)));
     }
-    return CoreStatus(fn(*table_, stream));
+    return fn(*table_, stream);
   }
 
   int64_t Statistic(int64_t (gpu::GpuEmbeddingTable::*statistic)() const) const {
