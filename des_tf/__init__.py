@@ -14,8 +14,8 @@ __version__ = "0.1.0"
 _NAMES = {"DESStrategy": "des_tf.strategy", "predict_global": "des_tf.prediction",
           "shard_owner": "des_tf.sharding"}
 
-__all__ = ["DESStrategy", "checkpoint", "comm", "data", "layers", "models", "optimizers",
-           "predict_global", "shard_owner", "tables", "__version__"]
+__all__ = ["DESStrategy", "callbacks", "checkpoint", "comm", "data", "layers", "models",
+           "optimizers", "predict_global", "shard_owner", "tables", "__version__"]
 
 
 def __getattr__(name: str):

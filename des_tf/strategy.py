@@ -96,6 +96,11 @@ class DESStrategy(distribute_lib.Strategy):
         `model.get_metrics_result()` is called eagerly, which every rank must then do
         at the same step (des_tf.cli.progress does so on its log steps). Under
         `compile(run_eagerly=True)` every step reads them eagerly, so they stay global.
+      keras_file_max_bytes: the most table bytes (rows, optimizer slots, metadata: all
+        ranks' together) one DES layer may put in a Keras file (`model.save`,
+        `save_weights`, their callbacks), which gathers them on every rank; a larger
+        table raises before any of its rows is gathered (use des_tf.checkpoint, which
+        writes one file per rank, for those).
     """
 
     def __init__(
@@ -105,6 +110,7 @@ class DESStrategy(distribute_lib.Strategy):
         collective_timeout_s: int | None = None,
         expected_size: int | None = None,
         global_step_metrics: bool = True,
+        keras_file_max_bytes: int = 2**31,
     ):
         if input_mode not in INPUT_MODES:
             raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
@@ -124,6 +130,7 @@ class DESStrategy(distribute_lib.Strategy):
         self.input_mode = input_mode
         self.sharding_seed = sharding_seed
         self.global_step_metrics = global_step_metrics
+        self.keras_file_max_bytes = keras_file_max_bytes
         super().__init__(_HorovodExtended(self, "/cpu:0"))
 
     @property

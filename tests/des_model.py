@@ -51,8 +51,8 @@ class TinyCTR(keras.Model):
     the execution mode of all three DES layers (see des_tf.layers.DESLayer);
     `vocabulary_sizes` ({"embedding" | "linear" | "fm": rows}) is passed to those layers."""
 
-    def __init__(self, comm: str = "des", vocabulary_sizes: dict | None = None):
-        super().__init__()
+    def __init__(self, comm: str = "des", vocabulary_sizes: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
         rows = dict(vocabulary_sizes or {})
         adagrad = des.optimizers.Adagrad(0.1)
         self.embedding = des.layers.ShardedEmbedding(

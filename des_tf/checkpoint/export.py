@@ -15,11 +15,11 @@ import numpy as np
 import tensorflow as tf
 
 from des_tf import comm, fileio
-from des_tf.checkpoint import manifest, reshard
+from des_tf.checkpoint import manifest
 from des_tf.checkpoint.errors import CheckpointError
 from des_tf.checkpoint.served_table import ServedTable
 from des_tf.layers.base import serving
-from des_tf.tables import DynamicTable, model_tables
+from des_tf.tables import DynamicTable, model_tables, reshard
 
 
 def _relaxed_spec(x) -> tf.TypeSpec:

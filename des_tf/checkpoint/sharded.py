@@ -19,9 +19,9 @@ import keras
 import tensorflow as tf
 
 from des_tf import comm, fileio
-from des_tf.checkpoint import dense_state, manifest, reshard, shard_io
+from des_tf.checkpoint import dense_state, manifest, shard_io
 from des_tf.checkpoint.errors import CheckpointError
-from des_tf.tables import model_tables
+from des_tf.tables import model_tables, reshard
 
 TEMPORARY_PREFIX = ".tmp-"
 

@@ -15,8 +15,9 @@ import keras
 import tensorflow as tf
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
+from des_tf import optimizers
 from des_tf.comm import assert_same_config
-from des_tf.layers import planner
+from des_tf.layers import planner, table_state
 from des_tf.layers.alltoall_plan import alltoall_partials
 from des_tf.layers.des_plan import (
     OwnedEntries,
@@ -128,6 +129,9 @@ class DESLayer(keras.layers.Layer):
         self.vocabulary_size = vocabulary_size
         self.dim = dim
         self.row_budget = row_budget
+        self.table_arguments = dict(initializer=initializer, initializer_scale=initializer_scale,
+                                    table_seed=table_seed, capacity_hint=capacity_hint)
+        self.loaded_rows = None  # rows read from a Keras file, until the plan is known
         self.table = DynamicTable(dim, optimizer=table_optimizer, initializer=initializer,
                                   initializer_scale=initializer_scale, seed=table_seed,
                                   capacity_hint=capacity_hint, name=f"{self.name}_table")
@@ -200,6 +204,33 @@ class DESLayer(keras.layers.Layer):
             raise ValueError(f"{self.name}: row_budget rules out 'replicated'")
         self.comm_plan = decision.plan
         self.plan_decision = decision
+        table_state.import_loaded_rows(self)
+
+    def get_config(self) -> dict:
+        """The layer's arguments (Keras model configs: `model.save`, `load_model`)."""
+        return {**super().get_config(), "dim": self.dim, **self.table_arguments,
+                "table_optimizer": self.table.optimizer.get_config(),
+                "row_budget": self.row_budget, "comm": self.comm,
+                "vocabulary_size": self.vocabulary_size}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        config["table_optimizer"] = optimizers.deserialize(config["table_optimizer"])
+        return super().from_config(config)
+
+    def save_own_variables(self, store) -> None:
+        """Keras saving: the layer's variables, then its whole table (a collective: every
+        rank saves together; see des_tf.layers.table_state)."""
+        for i, variable in enumerate(self.weights):
+            store[str(i)] = variable
+        table_state.save(self, store)
+
+    def load_own_variables(self, store) -> None:
+        """Keras loading: the layer's variables and this rank's rows of the table."""
+        for i, variable in enumerate(self.weights):
+            variable.assign(store[str(i)])
+        table_state.load(self, store)
 
     def symbolic_output(self, samples: int, num_fields: int):
         """Zeros shaped like the output for `samples` samples (for the symbolic build)."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from des_tf.layers.base import DESLayer
 
 
+@keras.saving.register_keras_serializable(package="des_tf")
 class FMInteraction(DESLayer):
     """1/2 sum_j [(sum_k x_k v_kj)^2 - sum_k x_k^2 v_kj^2] over the ids of all fields.
 

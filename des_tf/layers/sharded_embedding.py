@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from des_tf.layers.base import DESLayer
@@ -10,6 +11,7 @@ COMBINERS = ("sum", "mean", "sqrtn")
 OUTPUTS = ("stack", "concat", "list")
 
 
+@keras.saving.register_keras_serializable(package="des_tf")
 class ShardedEmbedding(DESLayer):
     """Pools each field's ids into one embedding: sum_k x_k v_k (then / sum x or
     / sqrt(sum x^2) for "mean" / "sqrtn"), with rows sharded over ranks by key.
@@ -53,6 +55,9 @@ class ShardedEmbedding(DESLayer):
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         super().__init__(dim, comm=comm, **kwargs)
         self.combiner, self.output_format = combiner, output
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "combiner": self.combiner, "output": self.output_format}
 
     def des_call(self, ids, weights, training):
         fields = self._fields(ids, weights)

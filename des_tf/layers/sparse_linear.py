@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from des_tf.layers.base import DESLayer
 
 
+@keras.saving.register_keras_serializable(package="des_tf")
 class SparseLinear(DESLayer):
     """Sparse linear (logistic-regression) term: one scalar weight per id, summed over the
     ids of all fields, plus a replicated bias. Output [batch, 1].
@@ -20,6 +22,11 @@ class SparseLinear(DESLayer):
     def __init__(self, *, initializer: str = "zeros", **kwargs):
         super().__init__(1, initializer=initializer, **kwargs)
         self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias")
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["dim"]  # always 1
+        return config
 
     def symbolic_output(self, samples, num_fields):
         return tf.zeros([samples, 1])

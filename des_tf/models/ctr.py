@@ -6,23 +6,46 @@ des_tf.layers.DESLayer)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
 
-from des_tf import layers
+from des_tf import layers, optimizers
 from des_tf.models.blocks import CrossLayer, mlp, pairwise_dots
 from des_tf.models.features import FeatureSpec
 from des_tf.optimizers import Adagrad, Ftrl, SparseOptimizer
 
 
 class CTRModel(keras.Model):
-    """Base: a FeatureSpec, a logit head, and the sigmoid."""
+    """Base: a FeatureSpec, a logit head, and the sigmoid. Each model records its other
+    arguments with `_remember`, so `get_config` / `from_config` (Keras' `model.save` and
+    `load_model`) recreate it."""
 
     def __init__(self, feature_spec: FeatureSpec, **kwargs):
         super().__init__(**kwargs)
         self.feature_spec = feature_spec
+        self._arguments: dict = {}
+
+    def _remember(self, **arguments) -> None:
+        self._arguments.update(arguments)
+
+    def get_config(self) -> dict:
+        arguments = {name: value.get_config() if isinstance(value, SparseOptimizer) else value
+                     for name, value in self._arguments.items()}
+        return {**super().get_config(), "feature_spec": dataclasses.asdict(self.feature_spec),
+                **arguments}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        config["feature_spec"] = FeatureSpec(**{kind: tuple(names) for kind, names
+                                                in config["feature_spec"].items()})
+        for name in config:
+            if name.endswith("_optimizer"):
+                config[name] = optimizers.deserialize(config[name])
+        return cls(**config)
 
     def call(self, features, training=None):
         return tf.sigmoid(self.logit(features, training))
@@ -34,6 +57,7 @@ class CTRModel(keras.Model):
         return self.feature_spec.dense_matrix(features)
 
 
+@keras.saving.register_keras_serializable(package="des_tf")
 class LR(CTRModel):
     """Logistic regression: sparse linear term over the ids + a linear term over the
     dense features."""
@@ -41,6 +65,7 @@ class LR(CTRModel):
     def __init__(self, feature_spec: FeatureSpec,
                  table_optimizer: SparseOptimizer = Ftrl(0.05), comm: str = "des", **kwargs):
         super().__init__(feature_spec, **kwargs)
+        self._remember(table_optimizer=table_optimizer, comm=comm)
         self.sparse = layers.SparseLinear(table_optimizer=table_optimizer, comm=comm)
         self.dense_linear = keras.layers.Dense(1, use_bias=False) if feature_spec.dense else None
 
@@ -57,6 +82,7 @@ class _EmbeddingModel(CTRModel):
     def __init__(self, feature_spec: FeatureSpec, embedding_dim: int,
                  table_optimizer: SparseOptimizer, comm: str = "des", **kwargs):
         super().__init__(feature_spec, **kwargs)
+        self._remember(embedding_dim=embedding_dim, table_optimizer=table_optimizer, comm=comm)
         self.embedding_dim = embedding_dim
         self.embedding = layers.ShardedEmbedding(
             embedding_dim, output="stack", table_optimizer=table_optimizer,
@@ -73,6 +99,7 @@ class _EmbeddingModel(CTRModel):
         return flat if dense is None else tf.concat([flat, dense], axis=1)
 
 
+@keras.saving.register_keras_serializable(package="des_tf")
 class WideDeep(_EmbeddingModel):
     """Wide (sparse linear) + deep (MLP over embeddings and dense features)."""
 
@@ -81,6 +108,7 @@ class WideDeep(_EmbeddingModel):
                  table_optimizer: SparseOptimizer = Adagrad(0.05),
                  wide_optimizer: SparseOptimizer = Ftrl(0.05), comm: str = "des", **kwargs):
         super().__init__(feature_spec, embedding_dim, table_optimizer, comm, **kwargs)
+        self._remember(hidden=list(hidden), wide_optimizer=wide_optimizer)
         self.wide = layers.SparseLinear(table_optimizer=wide_optimizer, comm=comm)
         self.deep = mlp(hidden, "deep")
         self.head = keras.layers.Dense(1)
@@ -90,6 +118,7 @@ class WideDeep(_EmbeddingModel):
         return deep + self.wide(self.feature_spec.ids(features), training=training)
 
 
+@keras.saving.register_keras_serializable(package="des_tf")
 class DeepFM(_EmbeddingModel):
     """First-order sparse linear term + FM second-order term over the field embeddings
     (computed locally from the pooled fields: 1/2 (||sum_f e_f||^2 - sum_f ||e_f||^2)) +
@@ -100,6 +129,7 @@ class DeepFM(_EmbeddingModel):
                  table_optimizer: SparseOptimizer = Adagrad(0.05),
                  linear_optimizer: SparseOptimizer = Ftrl(0.05), comm: str = "des", **kwargs):
         super().__init__(feature_spec, embedding_dim, table_optimizer, comm, **kwargs)
+        self._remember(hidden=list(hidden), linear_optimizer=linear_optimizer)
         self.linear = layers.SparseLinear(table_optimizer=linear_optimizer, comm=comm)
         self.deep = mlp(hidden, "deep")
         self.head = keras.layers.Dense(1)
@@ -112,6 +142,7 @@ class DeepFM(_EmbeddingModel):
                 + self.linear(self.feature_spec.ids(features), training=training))
 
 
+@keras.saving.register_keras_serializable(package="des_tf")
 class DCNv2(_EmbeddingModel):
     """DCN-v2 (stacked): `cross_layers` full-rank cross layers over the concatenated
     embeddings and dense features, then an MLP."""
@@ -120,6 +151,7 @@ class DCNv2(_EmbeddingModel):
                  cross_layers: int = 3, hidden: Sequence[int] = (400, 400),
                  table_optimizer: SparseOptimizer = Adagrad(0.05), comm: str = "des", **kwargs):
         super().__init__(feature_spec, embedding_dim, table_optimizer, comm, **kwargs)
+        self._remember(cross_layers=cross_layers, hidden=list(hidden))
         self.crosses = [CrossLayer(name=f"cross_{i}") for i in range(cross_layers)]
         self.deep = mlp(hidden, "deep")
         self.head = keras.layers.Dense(1)
@@ -131,6 +163,7 @@ class DCNv2(_EmbeddingModel):
         return self.head(self.deep(x))
 
 
+@keras.saving.register_keras_serializable(package="des_tf")
 class DLRM(_EmbeddingModel):
     """DLRM: a bottom MLP maps the dense features to one embedding-sized vector; the
     pairwise dot products of it and the field embeddings, with it, feed the top MLP."""
@@ -141,6 +174,7 @@ class DLRM(_EmbeddingModel):
         if not feature_spec.dense:
             raise ValueError("DLRM needs dense features for its bottom MLP")
         super().__init__(feature_spec, embedding_dim, table_optimizer, comm, **kwargs)
+        self._remember(bottom=list(bottom), top=list(top))
         self.bottom = keras.Sequential([mlp(bottom, "bottom_hidden"),
                                         keras.layers.Dense(embedding_dim, activation="relu")],
                                        name="bottom")

@@ -68,6 +68,12 @@ class SparseOptimizer:
             return keras.optimizers.schedules.serialize(self.learning_rate)
         return float(self.learning_rate)
 
+    def get_config(self) -> dict:
+        """The optimizer as JSON-able data (Keras model configs); `deserialize` inverts it."""
+        config = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        config["learning_rate"] = self.learning_rate_config()
+        return {"class_name": type(self).__name__, "config": config}
+
     def hyperparameters(self) -> dict[str, float]:
         """Hyper-parameters other than the learning rate, by their C++ names."""
         return {f.name: float(getattr(self, f.name)) for f in dataclasses.fields(self)
@@ -109,3 +115,16 @@ class Ftrl(SparseOptimizer):
     l2: float = 0.0
     beta: float = 0.0
     name: ClassVar[str] = "ftrl"
+
+
+def deserialize(config: dict) -> SparseOptimizer:
+    """The optimizer a `SparseOptimizer.get_config()` describes."""
+    classes = {cls.__name__: cls for cls in (SGD, Adagrad, Adam, Ftrl)}
+    if config.get("class_name") not in classes:
+        raise ValueError(f"unknown sparse optimizer {config.get('class_name')!r}; expected "
+                         f"one of {sorted(classes)}")
+    arguments = dict(config["config"])
+    if isinstance(arguments["learning_rate"], dict):
+        arguments["learning_rate"] = keras.optimizers.schedules.deserialize(
+            arguments["learning_rate"])
+    return classes[config["class_name"]](**arguments)
