@@ -328,7 +328,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, nargs="+", default=[400, 400, 400])
     parser.add_argument("--zipf_a", type=float, default=1.1, help="Zipf exponent (> 1)")
     parser.add_argument("--metric_floats", type=int, default=802,
-                        help="metric state summed per step (loss mean 2 + AUC 800)")
+                        help="metric floats summed per step (loss mean 2 + AUC 800 if read "
+                             "every step, as an upper bound; 0 if only at epoch ends)")
     parser.add_argument("--out_dir", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
     args.ranks = sorted(set(args.ranks))

@@ -10,7 +10,7 @@ its table from all ranks), so the save cannot simply be left out on other ranks.
   all ranks decide alike whether to save, and restore from the same backup.
 - `on_rank_zero(*callbacks)`: the callbacks on rank 0 and none elsewhere, for callbacks
   that only write (TensorBoard, CSVLogger, ...): the metrics they log at epoch ends are
-  already global (des_tf.keras_integration).
+  already global (des_tf.strategy).
 - `rank_zero_file(path)`: the same for your own `model.save` / `save_weights` calls.
 """
 
@@ -62,7 +62,7 @@ def on_rank_zero(*callbacks: keras.callbacks.Callback) -> list[keras.callbacks.C
 
 def _rank_zero_logs(logs: dict | None) -> dict | None:
     """Rank 0's logs on every rank, so that every rank takes the same decisions from them
-    (step logs may be rank-local: DESStrategy(global_step_metrics=False))."""
+    (a step's logs are the rank's own; epoch logs are global)."""
     if comm.size() == 1 or logs is None:
         return logs
     return comm.gather_json({name: float(value) for name, value in logs.items()})[0]

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from des_tf import comm
+from des_tf.layers import model_planning
 
 _DESTINATIONS = ("all", "rank0")
 
@@ -23,10 +24,7 @@ def predict_global(model: keras.Model, dataset: tf.data.Dataset, on: str = "all"
     None for a dataset with no batch."""
     if on not in _DESTINATIONS:
         raise ValueError(f"on must be one of {_DESTINATIONS}, got {on!r}")
-    from des_tf.layers import planner  # the layers import the strategy, which imports comm
-
-    if planner.des_layers(model) and planner.unplanned(model):
-        planner.plan_before_running(model, dataset, None)
+    model_planning.plan_before_running(model, dataset, None)
     strategy = model.distribute_strategy
     slices = strategy.slice_dataset(dataset) if hasattr(strategy, "slice_dataset") else dataset
     batches = []

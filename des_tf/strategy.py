@@ -7,9 +7,19 @@ a Horovod allreduce: plain `model.compile()` / `model.fit()` then train dense we
 synchronously. (The 1/size scaling makes this exactly the global-batch mean when the
 ranks hold equal batches, as DESStrategy's slicing gives whenever the global batch is a
 multiple of the number of ranks.) The DES layers (des_tf.layers) read the strategy's
-rank, size, input mode and sharding seed. Keras metrics are global over all ranks'
-samples (every step, or only where read outside the step: `global_step_metrics`) and
-only rank 0 prints progress (see des_tf.keras_integration).
+rank, size, input mode and sharding seed.
+
+Metrics, as tf.distribute strategies do them: Keras creates metric variables with
+on-read synchronization (sum or mean aggregation); here they become SyncOnReadVariables
+whose local value is updated in the step and whose read outside the step (cross-replica
+context: the logs at each epoch's end and at the end of `evaluate`, an eager
+`model.get_metrics_result()`) sums them over all ranks. Epoch and evaluate results are
+therefore those of all ranks' samples (AUC from summed confusion counts, equal to one
+process on the same data), while the logs of a single step are this rank's. Reading a
+metric eagerly is a collective: every rank must do it at the same point. On ranks other
+than 0 the strategy turns Keras' interactive logging off (`keras.config.
+disable_interactive_logging()`), so progress bars and summaries print on rank 0 only.
+Importing des_tf changes nothing in Keras.
 
 Supported: `scope`, `run`, `reduce`, `experimental_distribute_dataset` /
 `distribute_dataset` (each rank takes its slice of every global batch),
@@ -21,12 +31,25 @@ servers, TPU features, `gather` across ranks (use des_tf.comm.allgather).
 from __future__ import annotations
 
 import os
+import warnings
 
+import keras
 import tensorflow as tf
-from tensorflow.python.distribute import distribute_lib, input_util, one_device_strategy
+from tensorflow.python.distribute import (
+    distribute_lib,
+    distribute_utils,
+    input_util,
+    one_device_strategy,
+)
 
-from des_tf import comm, keras_integration, sharding
+from des_tf import comm, sharding
 from des_tf.comm.cost import INPUT_MODES  # defined with the cost model, which has no TF
+
+
+def _reduced_on_read(variable_kwargs: dict) -> bool:
+    return (variable_kwargs.get("synchronization") == tf.VariableSynchronization.ON_READ
+            and variable_kwargs.get("aggregation") in (tf.VariableAggregation.SUM,
+                                                       tf.VariableAggregation.MEAN))
 
 
 class _HorovodExtended(one_device_strategy.OneDeviceExtended):
@@ -39,7 +62,19 @@ class _HorovodExtended(one_device_strategy.OneDeviceExtended):
     def _create_variable(self, next_creator, **kwargs):
         """Every variable starts from rank 0's initial value, so dense weights agree on all
         ranks whatever their initialisers draw (variables are created in the same order
-        on every rank, as the same model code runs everywhere)."""
+        on every rank, as the same model code runs everywhere). A variable synchronized on
+        read with sum or mean aggregation (Keras' metric states) becomes a
+        SyncOnReadVariable: rank-local where the step updates it, summed (or averaged)
+        over ranks where it is read outside the step (`_reduce_to`)."""
+        if comm.size() > 1 and _reduced_on_read(kwargs):
+            def create_local_copy(**local_kwargs):
+                with tf.device(self._device):
+                    return [next_creator(**local_kwargs)]
+
+            return distribute_utils.create_mirrored_variable(
+                self._container_strategy(), create_local_copy,
+                distribute_utils.VARIABLE_CLASS_MAPPING,
+                distribute_utils.VARIABLE_POLICY_MAPPING, **kwargs)
         if comm.size() > 1:
             initial = kwargs["initial_value"]
             kwargs["initial_value"] = lambda: comm.broadcast(initial() if callable(initial)
@@ -89,13 +124,8 @@ class DESStrategy(distribute_lib.Strategy):
         (Gloo's timeout); must be set before Horovod starts.
       expected_size: if given, the number of ranks this job must run on: a mismatch
         (e.g. launched without horovodrun) raises with the launch command to use.
-      global_step_metrics: True: the metrics in every step's logs are global, at the
-        cost of one allreduce of all metric states per step (800 floats for an AUC).
-        False: step logs hold this rank's metrics; they are made global only where read
-        outside the step -- at the end of each epoch and of `evaluate`, and whenever
-        `model.get_metrics_result()` is called eagerly, which every rank must then do
-        at the same step (des_tf.cli.progress does so on its log steps). Under
-        `compile(run_eagerly=True)` every step reads them eagerly, so they stay global.
+      global_step_metrics: deprecated, ignored: metrics are summed over ranks where read
+        outside the step (see the module docstring); step logs are this rank's.
       keras_file_max_bytes: the most table bytes (rows, optimizer slots, metadata: all
         ranks' together) one DES layer may put in a Keras file (`model.save`,
         `save_weights`, their callbacks), which gathers them on every rank; a larger
@@ -109,11 +139,16 @@ class DESStrategy(distribute_lib.Strategy):
         sharding_seed: int = 0,
         collective_timeout_s: int | None = None,
         expected_size: int | None = None,
-        global_step_metrics: bool = True,
+        global_step_metrics: bool | None = None,
         keras_file_max_bytes: int = 2**31,
     ):
         if input_mode not in INPUT_MODES:
             raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
+        if global_step_metrics is not None:
+            warnings.warn("DESStrategy(global_step_metrics=...) is deprecated and ignored: "
+                          "metrics are summed over ranks where read outside the step (epoch "
+                          "ends, evaluate, model.get_metrics_result()); step logs are this "
+                          "rank's", DeprecationWarning, stacklevel=2)
         if collective_timeout_s is not None:
             if comm.runtime.init.cache_info().currsize:
                 raise RuntimeError("collective_timeout_s must be set before Horovod starts: "
@@ -123,13 +158,14 @@ class DESStrategy(distribute_lib.Strategy):
         comm.counters()  # created here, outside any scope, before variables get broadcast
         if comm.size() > 1:
             comm.liveness.peers()  # recorded now, so a lost rank can be named later
+            if comm.rank() != 0:
+                keras.config.disable_interactive_logging()
         if expected_size is not None and comm.size() != expected_size:
             raise RuntimeError(
                 f"this job expects {expected_size} ranks but runs on {comm.size()}; launch it "
                 f"with `horovodrun -np {expected_size} -H localhost:{expected_size} python ...`")
         self.input_mode = input_mode
         self.sharding_seed = sharding_seed
-        self.global_step_metrics = global_step_metrics
         self.keras_file_max_bytes = keras_file_max_bytes
         super().__init__(_HorovodExtended(self, "/cpu:0"))
 
@@ -172,9 +208,6 @@ class DESStrategy(distribute_lib.Strategy):
     def distribute_dataset(self, dataset: tf.data.Dataset):
         """The dataset of global batches, distributed: this rank iterates its slices."""
         return self.experimental_distribute_dataset(dataset)
-
-
-keras_integration.install()
 
 
 def current_strategy(layer_name: str) -> DESStrategy:

@@ -24,7 +24,7 @@ from des_tf.cli import data_flags, reference, report
 from des_tf.cli import flags as cli_flags
 from des_tf.cli.progress import TrainingProgress
 from des_tf.data import CriteoReader
-from des_tf.layers import plan_report
+from des_tf.layers import plan_report, plan_tables
 from des_tf.strategy import DESStrategy
 
 FLAGS = cli_flags.FLAGS
@@ -114,8 +114,7 @@ def main(argv: list[str]) -> None:
     # Readers have no known length: Keras warns at the end of every pass, harmlessly.
     warnings.filterwarnings("ignore", message="Your input ran out of data")
     started = time.perf_counter()
-    # Only the progress lines read the metrics mid-pass: sum them over ranks just there.
-    strategy = DESStrategy(input_mode=FLAGS.input_mode, global_step_metrics=False)
+    strategy = DESStrategy(input_mode=FLAGS.input_mode)
     comm.assert_same_config(cli_flags.job_config(), "command-line flags")
     keras.utils.set_random_seed(FLAGS.seed)
     train_reader, eval_reader, facts = data_flags.readers(_say)
@@ -126,11 +125,14 @@ def main(argv: list[str]) -> None:
         model = cli_flags.model(data_flags.schema().feature_spec())
         model.compile(optimizer=cli_flags.dense_optimizer(), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")])
-    first_step = (_build_and_restore(strategy, model, train_reader, global_batch)
-                  if FLAGS.checkpoint_dir else 0)
-    progress, comm_bytes = _train(strategy, model, train_reader, global_batch, first_step)
-    evaluation = model.evaluate(_distributed(strategy, eval_reader, global_batch,
-                                             training=False), verbose=0, return_dict=True)
+    with comm.naming_lost_ranks():  # a collective failing for a dead rank names it
+        # comm="auto" layers choose their plan from the first batch, before Keras traces.
+        plan_tables(model, _first_local_batch(strategy, train_reader, global_batch))
+        first_step = (_build_and_restore(strategy, model, train_reader, global_batch)
+                      if FLAGS.checkpoint_dir else 0)
+        progress, comm_bytes = _train(strategy, model, train_reader, global_batch, first_step)
+        evaluation = model.evaluate(_distributed(strategy, eval_reader, global_batch,
+                                                 training=False), verbose=0, return_dict=True)
     for name, reader in (("train", train_reader), ("eval", eval_reader)):
         warning = reader.malformed.summary()
         if warning:

@@ -83,8 +83,9 @@ class TinyCTR(keras.Model):
 
 
 class StepLogs(keras.callbacks.Callback):
-    """Records the loss and AUC Keras reports after every step (running values over the
-    epoch so far; global over ranks under DESStrategy)."""
+    """Records the loss and AUC after every step (running values over the epoch so far),
+    read eagerly with `get_metrics_result()`: global over ranks under DESStrategy (a
+    step's own logs are the rank's)."""
 
     def __init__(self):
         super().__init__()
@@ -92,8 +93,9 @@ class StepLogs(keras.callbacks.Callback):
         self.aucs: list[float] = []
 
     def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
-        self.aucs.append(float(logs["auc"]))
+        results = self.model.get_metrics_result()
+        self.losses.append(float(results["loss"]))
+        self.aucs.append(float(results["auc"]))
 
 
 def fit_steps(model: keras.Model) -> "StepLogs":

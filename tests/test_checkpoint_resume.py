@@ -121,7 +121,8 @@ def train_and_lose_rank_1(out: str) -> None:
     model = _model(des.DESStrategy(sharding_seed=5, collective_timeout_s=30))
     callbacks = [des.checkpoint.CheckpointCallback(os.path.join(out, "crash"), every_n_steps=5,
                                                    keep=2), _KillRank1()]
-    model.fit(des_model.make_batches(), verbose=0, shuffle=False, callbacks=callbacks)
+    with comm.naming_lost_ranks():
+        model.fit(des_model.make_batches(), verbose=0, shuffle=False, callbacks=callbacks)
 
 
 def resume_after_the_crash(out: str) -> None:

@@ -73,6 +73,7 @@ def train_auto(out_dir: str, input_mode: str) -> None:
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")])
     undecided = [layer.comm_plan for layer in (model.embedding, model.linear, model.fm)]
+    des.layers.plan_tables(model, des_model.make_batches())  # before fit traces a step
     result = des_model.evaluated_state(model, des_model.fit_steps(model))
     for name in TABLES:
         layer = getattr(model, name)

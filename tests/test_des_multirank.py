@@ -1,6 +1,6 @@
 """DES under horovodrun beyond equivalence: byte counters against the analytical count,
 ranks with mismatched batches all failing with the same clear error, and metrics made
-global only where read (global_step_metrics=False)."""
+global only where read (des_tf.strategy), with Keras itself unpatched."""
 
 import time
 
@@ -157,11 +157,14 @@ def _check_dense_weights_start_from_rank_0() -> None:
 
 
 def _check_metrics_summed_only_where_read() -> None:
-    """Rank body: TinyCTR trained with global metrics in every step's logs and with
-    global_step_metrics=False reports the same epoch and evaluate metrics; the latter's
-    step logs are this rank's own and its fit skips the metric allreduce of every step.
+    """Rank body: Keras is not patched; metric states are summed over ranks only where
+    read outside the step: eager `get_metrics_result()` calls and epoch ends give the same
+    global numbers on every rank, a step's own logs are the rank's, and fit spends no
+    allreduce on metrics in the steps nobody reads them. Only rank 0 logs interactively.
     Then predict_global returns every sample's prediction in the data's order."""
     import keras
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+    from keras.src.trainers.trainer import Trainer
 
     from tests.des_model import (
         EPOCHS,
@@ -173,25 +176,39 @@ def _check_metrics_summed_only_where_read() -> None:
         make_batches,
     )
 
+    class OwnStepLogs(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.losses = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.losses.append(float(logs["loss"]))
+
     def sent() -> int:
         return comm.counters().snapshot()["sent"]["allreduce"]
 
     runs = {}
-    for every_step in (True, False):
-        strategy = des.DESStrategy(sharding_seed=5, global_step_metrics=every_step)
+    for read_every_step in (True, False):
+        strategy = des.DESStrategy(sharding_seed=5)
         with strategy.scope():
             model = TinyCTR()
             model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                           metrics=[keras.metrics.AUC(name="auc")])
-        steps, before_fit = StepLogs(), sent()
+        steps = StepLogs() if read_every_step else OwnStepLogs()
+        before_fit = sent()
         history = model.fit(make_batches(), epochs=EPOCHS, verbose=0, callbacks=[steps],
                             shuffle=False)
         after_fit = sent()
         model.get_metrics_result()  # eager: one sum of the metric states
         sync_bytes = sent() - after_fit  # read before evaluate() sums them again
-        runs[every_step] = {"epochs": history.history, "step_losses": np.array(steps.losses),
-                            "fit_bytes": after_fit - before_fit, "sync_bytes": sync_bytes,
-                            "eval": model.evaluate(make_batches(), verbose=0, return_dict=True)}
+        runs[read_every_step] = {
+            "epochs": history.history, "fit_bytes": after_fit - before_fit,
+            "step_losses": comm.allgather(tf.constant([steps.losses])).numpy(),
+            "sync_bytes": sync_bytes,
+            "eval": model.evaluate(make_batches(), verbose=0, return_dict=True)}
+    assert keras.Model.fit is TensorFlowTrainer.fit
+    assert keras.Model.get_metrics_result is Trainer.get_metrics_result
+    assert keras.config.is_interactive_logging_enabled() == (comm.rank() == 0)
     # The last model's predictions of the global batches, gathered in the data's order:
     # each batch's slice of this rank is what the rank predicts alone.
     everywhere = des.predict_global(model, make_batches())
@@ -207,14 +224,15 @@ def _check_metrics_summed_only_where_read() -> None:
         start, count = (int(x) for x in strategy.local_rows(GLOBAL_BATCH))
         np.testing.assert_allclose(everywhere[b * GLOBAL_BATCH + start:][:count],
                                    model.predict_on_batch(features), rtol=1e-6)
-    every, where_read = runs[True], runs[False]
+    read, unread = runs[True], runs[False]
     for key in ("loss", "auc"):
-        np.testing.assert_allclose(where_read["epochs"][key], every["epochs"][key], rtol=1e-6)
-        np.testing.assert_allclose(where_read["eval"][key], every["eval"][key], rtol=1e-6)
-    assert not np.allclose(where_read["step_losses"], every["step_losses"])  # rank-local
-    assert every["sync_bytes"] == where_read["sync_bytes"] > 0
-    # Both sum the states at each epoch's end; only the default also in each of the STEPS.
-    assert every["fit_bytes"] - where_read["fit_bytes"] == STEPS * every["sync_bytes"]
+        np.testing.assert_allclose(unread["epochs"][key], read["epochs"][key], rtol=1e-6)
+        np.testing.assert_allclose(unread["eval"][key], read["eval"][key], rtol=1e-6)
+    np.testing.assert_array_equal(read["step_losses"][0], read["step_losses"][-1])  # global
+    assert not np.allclose(unread["step_losses"][0], unread["step_losses"][-1])  # own
+    assert read["sync_bytes"] == unread["sync_bytes"] > 0
+    # Both sum the states at each epoch's end; only the reading run in each of the STEPS.
+    assert read["fit_bytes"] - unread["fit_bytes"] == STEPS * read["sync_bytes"]
 
 
 def test_byte_counters_equal_the_analytical_count():

@@ -91,6 +91,7 @@ def _trained(make, strategy: des.DESStrategy) -> keras.Model:
     with strategy.scope():
         model = make()
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    des.layers.plan_tables(model, learnable_batches(steps=2))  # comm="auto" layers choose
     model.fit(learnable_batches(steps=2), verbose=0)
     return model
 
@@ -126,9 +127,10 @@ def test_keras_saving_of_auto_layers_and_its_errors(tmp_path):
         loaded = keras.models.load_model(tmp_path / "lr.keras")
     assert loaded.sparse.comm_plan is None and int(loaded.sparse.table.size()) == 0
     features, _ = next(iter(learnable_batches()))
+    des.layers.plan_tables(loaded, features)
+    assert int(loaded.sparse.table.size()) == int(model.sparse.table.size())
     np.testing.assert_array_equal(loaded.predict(features, verbose=0),
                                   model.predict(features, verbose=0))
-    assert int(loaded.sparse.table.size()) == int(model.sparse.table.size())
 
     tiny = des.DESStrategy(keras_file_max_bytes=1000)
     model = _trained(MODELS["LR"], tiny)

@@ -12,8 +12,8 @@ from des_tf import comm
 class TrainingProgress(keras.callbacks.Callback):
     """Every `log_every` steps, records (step, loss, AUC) over all ranks' samples and, on
     rank 0, prints a progress line; times the steps after the first (which traces the
-    graph). Every rank must run it with the same `log_every`: reading the metrics is a
-    collective when the step logs are rank-local (DESStrategy's global_step_metrics)."""
+    graph). Every rank must run it with the same `log_every`: reading the metrics
+    outside the step sums them over ranks (a collective; des_tf.strategy)."""
 
     def __init__(self, global_batch_size: int, log_every: int, total_steps: int | None,
                  first_step: int = 0):

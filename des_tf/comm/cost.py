@@ -10,7 +10,7 @@ gives the bytes one rank sends and receives per synchronous step, split by
 - *part*: "ids" (ids, their lengths / segment indices / weights, the batch-shape check),
   "forward" (partial results, or pulled rows under PS), "backward" (gradients of the
   partials, or row gradients), "dense" (dense weights: gradient allreduce, or PS pull +
-  push) and "metrics" (the global metric-state allreduce of keras_integration.py).
+  push) and "metrics" (the metric states summed over ranks where read, des_tf.strategy).
 
 Plans, per operator (PLANS):
 
@@ -222,9 +222,9 @@ class Config:
       ranks: N.
       operators: the model's DES operators (see model_operators).
       dense_params: P, trainable dense parameters (allreduced each step).
-      metric_floats: M, float32 metric state summed over ranks each step (Keras' loss
-        mean: 2; + 800 with an AUC of 200 thresholds; 0 when the states are summed only
-        where read, DESStrategy(global_step_metrics=False)).
+      metric_floats: M, float32 metric state summed over ranks per step, on average: the
+        states are summed where read outside the step (Keras' loss mean: 2 floats, + 800
+        with an AUC of 200 thresholds, per read), so 0 when only epoch ends read them.
       input_mode: how ids reach their owners under "des" / "alltoall" (INPUT_MODES).
       conventions: byte sizes and implementation choices.
     """

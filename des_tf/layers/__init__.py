@@ -3,7 +3,7 @@ and sums small partial results across ranks (docs/design.md section 1)."""
 
 from des_tf.layers.base import DESLayer
 from des_tf.layers.fm_interaction import FMInteraction
-from des_tf.layers.planner import plan_report, plan_tables
+from des_tf.layers.model_planning import plan_report, plan_tables
 from des_tf.layers.sharded_embedding import ShardedEmbedding
 from des_tf.layers.sparse_linear import SparseLinear
 

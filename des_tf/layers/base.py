@@ -82,8 +82,8 @@ class DESLayer(keras.layers.Layer):
         "auto": the layer picks one of the three from the cost model
           (des_tf.comm.cost.choose_plan) and the ids of the first batch it sees, summed
           over ranks so every rank picks the same, before any row exists (see
-          des_tf.layers.planner for when: plan_tables, fit / evaluate / predict, or the
-          first eager call). `comm_plan` then holds the mode in effect.
+          des_tf.layers.planner for when: `plan_tables(model, data)` before `fit`, or
+          the first eager call). `comm_plan` then holds the mode in effect.
         All of them compute the same numbers (single-process training on the global batch).
       vocabulary_size: rows the table may hold over all ranks, if known. comm="auto"
         considers "replicated" only when it is given and the whole table
@@ -176,9 +176,10 @@ class DESLayer(keras.layers.Layer):
                 raise RuntimeError(
                     f"{type(self).__name__} {self.name!r} has comm='auto' and has not chosen "
                     "its plan yet: it decides from real ids, which a traced function does "
-                    "not see. Call des_tf.layers.plan_tables(model, batch) on every rank "
-                    "before tracing (Model.fit / evaluate / predict do it from their first "
-                    "batch of a tf.data.Dataset or arrays), or call the model once eagerly")
+                    "not see. Call des_tf.layers.plan_tables(model, data) on every rank "
+                    "before Model.fit / evaluate / predict or any tf.function (data: the "
+                    "tf.data.Dataset of global batches fit reads, or one input batch), or "
+                    "call the model once eagerly")
             planner.decide(self, self._count_ids(ids, weights))
         return self.des_call(ids, weights, training)
 

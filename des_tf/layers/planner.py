@@ -6,19 +6,17 @@ When the decision is taken. The plan changes the layer's graph, so it must be fi
 before the first training step is traced, and it needs real ids, which a traced
 function never sees. Three entry points, all ending in `decide`:
 
-1. `plan_tables(model, data)`: explicit. Runs the model eagerly on `batches` batches
-   of `data` with every DES layer in *recording* mode: each unplanned auto layer counts
-   its ids (per field: occurrences and distinct ids per sample; distinct ids of the
-   batch) and returns zeros of its output's shape, touching no table and running no
-   collective; then every recorded layer decides, in call order.
-2. `Model.fit` / `evaluate` / `predict` (hooked by des_tf.keras_integration): before
-   Keras traces anything, a model with unplanned auto layers is planned from the
-   first batch of `x` (a tf.data.Dataset of global batches, a distributed dataset,
-   or arrays / tensors), so the traced step is built with the decided mode.
+1. `plan_tables(model, data)` (des_tf.layers.model_planning): explicit. Runs the
+   model eagerly on `batches` batches of `data` with every DES layer in *recording*
+   mode: each unplanned auto layer counts its ids (per field: occurrences and distinct
+   ids per sample; distinct ids of the batch) and returns zeros of its output's shape,
+   touching no table and running no collective; then every recorded layer decides, in
+   call order.
+2. `des_tf.predict_global`: plans from the first batch of its data (`plan_before_running`).
 3. Lazily: an unplanned auto layer called eagerly with concrete ids (e.g.
-   `model(batch)` to build it, as the CLI does before restoring a checkpoint) decides
-   from that batch, then runs. Traced without a plan (a custom `tf.function` before
-   any of the above), it raises an error naming `plan_tables`.
+   `model(batch)` to build it) decides from that batch, then runs. Traced without a
+   plan (Keras `fit` / `evaluate` / `predict` or a `tf.function` before any of the
+   above), it raises an error naming `plan_tables`: call it before `fit`.
 
 Agreement. `decide` sums every rank's integer counts with one allreduce, so every rank
 evaluates the cost model on the same numbers (the global means: ids per sample per
@@ -40,7 +38,6 @@ import contextlib
 import contextvars
 import dataclasses
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -181,110 +178,10 @@ def recorder() -> _Recorder | None:
 
 
 @contextlib.contextmanager
-def _recording():
+def recording():
+    """Within it, DES layers record their ids (see `recorder`)."""
     token = _RECORDING.set(_Recorder())
     try:
         yield _RECORDING.get()
     finally:
         _RECORDING.reset(token)
-
-
-def des_layers(model: keras.Model) -> list:
-    """The DES layers of `model` (itself included if it is one), in layer order."""
-    from des_tf.layers.base import DESLayer
-
-    layers = [model] if isinstance(model, DESLayer) else []
-    if hasattr(model, "_flatten_layers"):
-        layers += [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-                   if isinstance(layer, DESLayer)]
-    return layers
-
-
-def unplanned(model: keras.Model) -> list:
-    """The auto layers of `model` that have not chosen their plan yet."""
-    return [layer for layer in des_layers(model) if layer.comm_plan is None]
-
-
-def _first_batches(model, data, batches: int, batch_size: int | None) -> list | None:
-    """Up to `batches` inputs of this rank as the model is called with them, from a
-    Dataset of global batches, a distributed dataset, or one global batch of arrays /
-    tensors (cut into `batch_size` samples, Keras' default 32); None if `data` cannot be
-    read without consuming it (a generator, a PyDataset)."""
-    strategy = des_layers(model)[0].strategy
-    if isinstance(data, (tf.data.Dataset, tf.distribute.DistributedDataset)):
-        source = strategy.slice_dataset(data) if isinstance(data, tf.data.Dataset) else data
-        elements = []
-        for element in source:
-            elements.append(element)
-            if len(elements) == batches:
-                break
-    elif isinstance(data, (np.ndarray, tf.Tensor, tf.RaggedTensor, tf.SparseTensor, dict,
-                           list, tuple)):
-        dataset = tf.data.Dataset.from_tensor_slices(data).batch(batch_size or 32)
-        elements = list(strategy.slice_dataset(dataset).take(batches))
-    else:
-        return None
-    return [keras.utils.unpack_x_y_sample_weight(e)[0] if isinstance(e, tuple) else e
-            for e in elements]
-
-
-def plan_tables(model: keras.Model, data, *, batches: int = 1,
-                replicated_max_bytes: float = REPLICATED_MAX_BYTES, verbose: bool = True,
-                from_dataset: bool | None = None) -> dict[str, dict]:
-    """Decides the plan of every unplanned comm="auto" layer of `model` from the first
-    `batches` batches of `data`; call it on every rank, before training. Returns
-    plan_report(model).
-
-    `data`: a tf.data.Dataset of global batches (each rank reads its slice, as `fit`
-    would), a distributed dataset, or one input exactly as the model is called with it
-    (this rank's features; `from_dataset=True` treats arrays as fit's `x` instead).
-    Layers already planned (or not auto) keep their mode. Every rank must call it with
-    its own data at the same point (it runs one allreduce per planned layer).
-    """
-    layers = des_layers(model)
-    if not layers or not unplanned(model):
-        return plan_report(model)
-    if isinstance(data, (tf.data.Dataset, tf.distribute.DistributedDataset)) or from_dataset:
-        inputs = _first_batches(model, data, batches, None)
-        if inputs is None:
-            raise TypeError(f"plan_tables cannot read batches from a {type(data).__name__}: "
-                            "pass a tf.data.Dataset or one input batch")
-    else:
-        inputs = [data]
-    if not inputs:
-        raise ValueError("plan_tables: the data holds no batch")
-    with layers[0].strategy.scope(), _recording() as recording:
-        for features in inputs:
-            model(features, training=False)
-    for layer, counts in recording.counts.items():
-        decide(layer, counts, replicated_max_bytes=replicated_max_bytes, verbose=verbose)
-    return plan_report(model)
-
-
-def plan_before_running(model: keras.Model, x, batch_size: int | None) -> None:
-    """fit / evaluate / predict hook: plans unplanned auto layers from the first batch
-    of `x` (nothing if there are none, or if `x` cannot be peeked at: the layers then
-    decide when first called eagerly, or raise when traced)."""
-    if not des_layers(model) or not unplanned(model):
-        return
-    inputs = _first_batches(model, x, 1, batch_size)
-    if inputs:
-        plan_tables(model, inputs[0])
-
-
-def plan_report(model: keras.Model) -> dict[str, dict]:
-    """{layer name: {"comm": as requested, "plan": the mode in effect (None while an
-    auto layer is undecided), "bytes_per_step": the cost model's bytes per step and rank
-    (sent + received) of each plan considered, "excluded": {plan: reason},
-    "description": a readable line}} for every DES layer of `model`; the last three
-    only for auto layers that decided."""
-    report = {}
-    for layer in des_layers(model):
-        decision = layer.plan_decision
-        entry = {"comm": layer.comm, "plan": layer.comm_plan}
-        if decision is not None:
-            entry.update(bytes_per_step=dict(decision.choice.bytes_per_step),
-                         excluded=dict(decision.choice.excluded),
-                         description=decision.describe())
-        report[layer.name] = entry
-    return report
