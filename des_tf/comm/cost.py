@@ -44,7 +44,7 @@ to other ranks. Hashing spreads ids uniformly over owners, so a fraction (N-1)/N
 id occurrences (and of a rank's distinct ids) leaves its rank in alltoall input mode.
 All ranks are assumed to hold B samples.
 
-Id wire format (des_tf.layers.des_plan.exchange_ids), per rank and step:
+Id wire format (des_tf.layers.input_distribution.exchange_ids), per rank and step:
   allgather  a check row (samples, fields, ids sent: 3 int32); the rank's U distinct ids
              (int64) + an int32 inverse index per occurrence when that is smaller
              (2 U < E), else its E raw ids; an int32 id count per segment; weights.
@@ -82,11 +82,34 @@ floats, kb key bytes, fb float bytes.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-PLANS = ("des", "alltoall", "replicated", "ps")
-INPUT_MODES = ("allgather", "alltoall", "replicated")
+
+class InputMode(enum.StrEnum):
+    """How ids reach their owners (DESStrategy's `input_mode`)."""
+
+    ALLGATHER = "allgather"
+    ALLTOALL = "alltoall"
+    REPLICATED = "replicated"
+
+
+class ExecutionPlan(enum.StrEnum):
+    """How a DES layer computes and sums its partials (the layer's `comm`)."""
+
+    DES = "des"
+    ALLTOALL = "alltoall"
+    REPLICATED = "replicated"
+
+
+PS = "ps"  # the parameter-server baseline, costed like a plan
+# The names as plain strings (for messages and flag choices).
+EXECUTION_PLANS = tuple(plan.value for plan in ExecutionPlan)
+PLANS = (*EXECUTION_PLANS, PS)
+INPUT_MODES = tuple(mode.value for mode in InputMode)
+# The plans whose ids travel through an id exchange (which layers may share).
+EXCHANGING_PLANS = (ExecutionPlan.DES, ExecutionPlan.ALLTOALL)
 OPERATOR_KINDS = ("embedding", "linear", "fm")
 PARTS = ("ids", "forward", "backward", "dense", "metrics")
 KINDS = ("allgather", "alltoall", "allreduce", "reduce_scatter", "broadcast", "ps_pull",
@@ -139,7 +162,7 @@ class Operator:
       name: label used in reports.
       ids_from: the name of an earlier operator (called first, on the same id and weight
         tensors, segments per (sample, field) or per sample alike) whose id exchange this
-        one reuses when both run as "des" or "alltoall" (des_plan.exchange_fields).
+        one reuses when both run as "des" or "alltoall" (input_distribution.exchange_fields).
     """
 
     kind: str
@@ -337,51 +360,71 @@ def _ids_flows(op: Operator, cfg: Config) -> list[Flow]:
     return flows
 
 
+def _des_flows(op: Operator, cfg: Config, name: str) -> list[Flow]:
+    """"des": every segment's partials reduce-scattered, their gradients allgathered."""
+    partials = ((cfg.ranks - 1) * cfg.batch_per_rank * op.segments_per_sample * op.width
+                * cfg.conventions.float_bytes)
+    return [Flow(name, "forward", "reduce_scatter", partials, partials),
+            Flow(name, "backward", "allgather", partials, partials)]
+
+
+def _alltoall_flows(op: Operator, cfg: Config, name: str) -> list[Flow]:
+    """"alltoall": only non-empty segments' partials (and their gradients), indexed."""
+    c, n = cfg.conventions, cfg.ranks
+    # (N-1) B segments of other ranks per segment kind, non-empty here with prob pi.
+    rows = (n - 1) * cfg.batch_per_rank * sum(nonempty_probability(distinct, n)
+                                              for distinct in op.segment_distinct())
+    fwd = rows * (op.width * c.float_bytes + c.partial_index_bytes)
+    bwd = rows * (op.width * c.float_bytes + c.backward_index_bytes)
+    return [Flow(name, "forward", "alltoall", fwd, fwd),
+            Flow(name, "backward", "alltoall", bwd, bwd)]
+
+
+def _replicated_flows(op: Operator, cfg: Config, name: str) -> list[Flow]:
+    """"replicated": the batch-shape check, then the sparse gradient allgathered (or a
+    dense one allreduced, by convention)."""
+    c, n = cfg.conventions, cfg.ranks
+    peers, row_bytes = n - 1, op.dim * c.float_bytes
+    check = SHAPE_CHECK_BYTES * peers  # the batch-shape check only: no id moves
+    flows = [Flow(name, "ids", "allgather", check, check)]
+    if c.replicated_gradient == "allreduce":
+        if op.vocabulary is None:
+            raise ValueError(f"operator {name!r}: a dense replicated gradient needs "
+                             "its vocabulary (rows)")
+        ring = 2 * peers / n * op.vocabulary * row_bytes
+        return flows + [Flow(name, "backward", "allreduce", ring, ring)]
+    unique = op.unique_ratio * cfg.batch_per_rank * op.ids_per_sample
+    gathered = peers * unique * (c.key_bytes + row_bytes)
+    return flows + [Flow(name, "backward", "allgather", gathered, gathered)]
+
+
+def _ps_flows(op: Operator, cfg: Config, name: str) -> list[Flow]:
+    """The parameter server: keys and rows pulled, row gradients pushed."""
+    c = cfg.conventions
+    unique = op.unique_ratio * cfg.batch_per_rank * op.ids_per_sample
+    row_bytes = op.dim * c.float_bytes
+    push_keys = unique * c.key_bytes if c.ps_keys_on_push else 0.0
+    return [Flow(name, "ids", "ps_pull", unique * c.key_bytes, 0.0),
+            Flow(name, "ids", "ps_push", push_keys, 0.0),
+            Flow(name, "forward", "ps_pull", 0.0, unique * row_bytes),
+            Flow(name, "backward", "ps_push", unique * row_bytes, 0.0)]
+
+
+# Each plan's flows besides the id exchange (which the exchanging plans add).
+PLAN_FLOWS: dict[str, Callable[[Operator, Config, str], list[Flow]]] = {
+    ExecutionPlan.DES: _des_flows, ExecutionPlan.ALLTOALL: _alltoall_flows,
+    ExecutionPlan.REPLICATED: _replicated_flows, PS: _ps_flows}
+
+
 def operator_traffic(op: Operator, plan: str, cfg: Config, ids_shared: bool = False
                      ) -> Traffic:
     """Bytes one rank sends / receives per step for `op` executed with `plan`;
     `ids_shared`: a "des" / "alltoall" plan reuses an earlier operator's id exchange."""
     if plan not in PLANS:
         raise ValueError(f"plan must be one of {PLANS}, got {plan!r}")
-    c, n, b = cfg.conventions, cfg.ranks, cfg.batch_per_rank
-    peers, name = n - 1, op.name or op.kind
-    row_bytes = op.dim * c.float_bytes
-    unique = op.unique_ratio * b * op.ids_per_sample
-    flows: list[Flow] = []
-    ids_flows = [] if ids_shared else _ids_flows(op, cfg)
-    if plan == "des":
-        flows += ids_flows
-        partials = peers * b * op.segments_per_sample * op.width * c.float_bytes
-        flows += [Flow(name, "forward", "reduce_scatter", partials, partials),
-                  Flow(name, "backward", "allgather", partials, partials)]
-    elif plan == "alltoall":
-        flows += ids_flows
-        # (N-1) B segments of other ranks per segment kind, non-empty here with prob pi.
-        rows = peers * b * sum(nonempty_probability(distinct, n)
-                               for distinct in op.segment_distinct())
-        fwd = rows * (op.width * c.float_bytes + c.partial_index_bytes)
-        bwd = rows * (op.width * c.float_bytes + c.backward_index_bytes)
-        flows += [Flow(name, "forward", "alltoall", fwd, fwd),
-                  Flow(name, "backward", "alltoall", bwd, bwd)]
-    elif plan == "replicated":
-        check = SHAPE_CHECK_BYTES * peers  # the batch-shape check only: no id moves
-        flows.append(Flow(name, "ids", "allgather", check, check))
-        if c.replicated_gradient == "allreduce":
-            if op.vocabulary is None:
-                raise ValueError(f"operator {name!r}: a dense replicated gradient needs "
-                                 "its vocabulary (rows)")
-            ring = 2 * peers / n * op.vocabulary * row_bytes
-            flows.append(Flow(name, "backward", "allreduce", ring, ring))
-        else:
-            gathered = peers * unique * (c.key_bytes + row_bytes)
-            flows.append(Flow(name, "backward", "allgather", gathered, gathered))
-    else:  # ps
-        push_keys = unique * c.key_bytes if c.ps_keys_on_push else 0.0
-        flows += [Flow(name, "ids", "ps_pull", unique * c.key_bytes, 0.0),
-                  Flow(name, "ids", "ps_push", push_keys, 0.0),
-                  Flow(name, "forward", "ps_pull", 0.0, unique * row_bytes),
-                  Flow(name, "backward", "ps_push", unique * row_bytes, 0.0)]
-    return Traffic(tuple(flows), b)
+    name = op.name or op.kind
+    ids = _ids_flows(op, cfg) if plan in EXCHANGING_PLANS and not ids_shared else []
+    return Traffic(tuple(ids + PLAN_FLOWS[plan](op, cfg, name)), cfg.batch_per_rank)
 
 
 def dense_traffic(cfg: Config, ps: bool) -> Traffic:
@@ -411,15 +454,15 @@ def step_traffic(cfg: Config, plan: str | Mapping[str, str]) -> Traffic:
     for op in cfg.operators:
         traffic += operator_traffic(op, plans[op.name], cfg,
                                     ids_shared=_ids_shared(op, plans, cfg.conventions))
-    all_ps = bool(cfg.operators) and all(plans[op.name] == "ps" for op in cfg.operators)
+    all_ps = bool(cfg.operators) and all(plans[op.name] == PS for op in cfg.operators)
     return traffic + dense_traffic(cfg, ps=all_ps)
 
 
 def _ids_shared(op: Operator, plans: Mapping[str, str], conventions: Conventions) -> bool:
     """Whether `op` reuses the id exchange of its `ids_from` operator under `plans`."""
-    exchanging = ("des", "alltoall")
-    return (conventions.share_ids and bool(op.ids_from) and plans.get(op.name) in exchanging
-            and plans.get(op.ids_from) in exchanging)
+    return (conventions.share_ids and bool(op.ids_from)
+            and plans.get(op.name) in EXCHANGING_PLANS
+            and plans.get(op.ids_from) in EXCHANGING_PLANS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -441,8 +484,7 @@ class PlanChoice:
 
 
 def choose_plan(op: Operator, *, ranks: int, batch_per_rank: int,
-                input_mode: str = "allgather", plans: Sequence[str] = ("des", "alltoall",
-                                                                      "replicated"),
+                input_mode: str = "allgather", plans: Sequence[str] = EXECUTION_PLANS,
                 replicated_max_bytes: float = 64 * 2**20,
                 conventions: Conventions = Conventions(), ids_shared: bool = False
                 ) -> PlanChoice:
@@ -461,7 +503,7 @@ def choose_plan(op: Operator, *, ranks: int, batch_per_rank: int,
     cfg = Config(batch_per_rank, ranks, (op,), input_mode=input_mode, conventions=conventions)
     costs, excluded = {}, {}
     for plan in plans:
-        if plan == "replicated":
+        if plan == ExecutionPlan.REPLICATED:
             if op.vocabulary is None:
                 excluded[plan] = "vocabulary unknown"
             elif op.vocabulary * op.dim * conventions.float_bytes > replicated_max_bytes:
@@ -470,8 +512,8 @@ def choose_plan(op: Operator, *, ranks: int, batch_per_rank: int,
             if plan in excluded:
                 costs[plan] = float("inf")
                 continue
-        costs[plan] = operator_traffic(op, plan, cfg, ids_shared=ids_shared and plan in (
-            "des", "alltoall")).total
+        costs[plan] = operator_traffic(op, plan, cfg, ids_shared=ids_shared
+                                       and plan in EXCHANGING_PLANS).total
     best = min(plans, key=lambda p: (costs[p], plans.index(p)))
     return PlanChoice(best, costs, excluded)
 

@@ -1,8 +1,8 @@
 """The "alltoall" plan: sparse aggregation of DES partials (docs/design.md section 3).
 
-Ids reach their owners as in the dense DES plan (des_plan.exchange_ids, in the
-strategy's input mode). Each owner pools its owned ids per segment (an output row: a
-(sample, field) pair for embeddings, a sample for LR/FM) but, instead of a reduce-scatter
+Ids reach their owners as in the dense DES plan (des_tf.layers.input_distribution).
+Each owner pools its owned ids per segment (an output row: a (sample, field) pair for
+embeddings, a sample for LR/FM) but, instead of a reduce-scatter
 of every segment of the global batch (zeros included), sends only the segments it has
 at least one id of, with their indices, to the rank that holds them (one alltoall of
 partials, one of int32 indices); the receiver sums them into its [segments, width]
@@ -20,8 +20,10 @@ from __future__ import annotations
 import tensorflow as tf
 
 from des_tf import comm
-from des_tf.layers.des_plan import OwnedEntries, apply_row_gradients, split_partials_grad
+from des_tf.comm.cost import ExecutionPlan
+from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.partials import partial_sums, partial_sums_grad
+from des_tf.layers.plan import Plan, apply_row_gradients, split_partials_grad
 from des_tf.tables import DynamicTable
 
 
@@ -32,47 +34,52 @@ def _pooled(rows, row_ids, local_segments, entries: OwnedEntries, num_segments,
     return tf.concat([sums, norms[:, None]], 1) if with_square_norms else sums
 
 
-def alltoall_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                      training: bool, hook: tf.Variable, step: tf.Variable,
-                      row_budget: int | None = None) -> tf.Tensor:
-    """Summed partials of this rank's segments, [segments, dim] (+1 FM column), as
-    des_plan.des_partials computes them, but aggregated sparsely (see the module)."""
-    unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
-    rows = table.lookup(unique_ids) if training else table.find(unique_ids)
-    # The segments this rank has ids of, ascending: holders (rank order) come out grouped.
-    segments = tf.sort(tf.unique(entries.segment_ids).y)
-    local_segments = tf.searchsorted(segments, entries.segment_ids, out_type=tf.int64)
-    counts = tf.cast(entries.segment_counts, tf.int64)
-    ends = tf.cumsum(counts)
-    holder = tf.searchsorted(ends, segments, side="right", out_type=tf.int64)
-    splits = tf.math.bincount(tf.cast(holder, tf.int32), minlength=tf.size(counts),
-                              maxlength=tf.size(counts))
-    # Index of each sent segment among its holder's segments (4 bytes travel per row).
-    index_at_holder = tf.cast(segments - tf.gather(ends - counts, holder), tf.int32)
-    where, received_splits = comm.alltoall(index_at_holder, splits)
-    own_segments = counts[comm.rank()]
+class AlltoallPlan(Plan):
+    """Only the segments an owner has ids of travel, with their indices (see the module)."""
 
-    def aggregate_forward():
-        partials = _pooled(rows, row_ids, local_segments, entries, tf.size(segments),
-                           with_square_norms)
-        received, _ = comm.alltoall(partials, splits)
-        return tf.math.unsorted_segment_sum(received, where, own_segments)
+    name = ExecutionPlan.ALLTOALL
 
-    if not training:
-        return aggregate_forward()
+    def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
+                 training: bool, hook: tf.Variable, step: tf.Variable,
+                 row_budget: int | None) -> tf.Tensor:
+        """Summed partials of this rank's segments, [segments, dim] (+1 FM column), as
+        DESPlan computes them, but aggregated sparsely (see the module)."""
+        unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
+        rows = table.lookup(unique_ids) if training else table.find(unique_ids)
+        # The segments this rank has ids of, ascending: holders (rank order) come out grouped.
+        segments = tf.sort(tf.unique(entries.segment_ids).y)
+        local_segments = tf.searchsorted(segments, entries.segment_ids, out_type=tf.int64)
+        counts = tf.cast(entries.segment_counts, tf.int64)
+        ends = tf.cumsum(counts)
+        holder = tf.searchsorted(ends, segments, side="right", out_type=tf.int64)
+        splits = tf.math.bincount(tf.cast(holder, tf.int32), minlength=tf.size(counts),
+                                  maxlength=tf.size(counts))
+        # Index of each sent segment among its holder's segments (4 bytes travel per row).
+        index_at_holder = tf.cast(segments - tf.gather(ends - counts, holder), tf.int32)
+        where, received_splits = comm.alltoall(index_at_holder, splits)
+        own_segments = counts[comm.rank()]
 
-    @tf.custom_gradient
-    def aggregate(hook_value):
-        del hook_value
+        def aggregate_forward():
+            partials = _pooled(rows, row_ids, local_segments, entries, tf.size(segments),
+                               with_square_norms)
+            received, _ = comm.alltoall(partials, splits)
+            return tf.math.unsorted_segment_sum(received, where, own_segments)
 
-        def backward(upstream):
-            # Gradients of the rows each owner sent, back to it in the order it sent them.
-            returned, _ = comm.alltoall(tf.gather(upstream, where), received_splits)
-            sums_grad, norms_grad = split_partials_grad(returned, table.dim, with_square_norms)
-            rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids, local_segments,
-                                          entries.weights)
-            return apply_row_gradients(table, unique_ids, rows_grad, step, row_budget)
+        if not training:
+            return aggregate_forward()
 
-        return aggregate_forward(), backward
+        @tf.custom_gradient
+        def aggregate(hook_value):
+            del hook_value
 
-    return aggregate(tf.convert_to_tensor(hook))
+            def backward(upstream):
+                # Gradients of the rows each owner sent, back to it in the order it sent them.
+                returned, _ = comm.alltoall(tf.gather(upstream, where), received_splits)
+                sums_grad, norms_grad = split_partials_grad(returned, table.dim, with_square_norms)
+                rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids, local_segments,
+                                              entries.weights)
+                return apply_row_gradients(table, unique_ids, rows_grad, step, row_budget)
+
+            return aggregate_forward(), backward
+
+        return aggregate(tf.convert_to_tensor(hook))

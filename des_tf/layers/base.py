@@ -17,26 +17,24 @@ from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
 from des_tf import optimizers
 from des_tf.comm import assert_same_config
-from des_tf.layers import planner, table_state
-from des_tf.layers.alltoall_plan import alltoall_partials
-from des_tf.layers.des_plan import (
+from des_tf.comm.cost import EXECUTION_PLANS, ExecutionPlan, InputMode
+from des_tf.layers import planner, plans, table_state
+from des_tf.layers.input_distribution import (
     OwnedEntries,
     check_shapes_agree,
-    des_partials,
     exchange_fields,
     local_entries,
-    served_partials,
 )
 from des_tf.layers.inputs import Fields, stack_fields
-from des_tf.layers.replicated_plan import replicated_partials
+from des_tf.layers.plan import served_partials
 from des_tf.optimizers import SGD, SparseOptimizer
 from des_tf.strategy import current_strategy
 from des_tf.tables import DynamicTable
 
-# How a DES layer computes and aggregates its pooled partials (see `DESLayer`).
-COMM_MODES = ("des", "alltoall", "replicated")
-# What `comm=` accepts: a mode, or "auto" (the layer picks one; see des_tf.layers.planner).
-COMM_OPTIONS = COMM_MODES + ("auto",)
+# What `comm=` accepts: an execution plan, or "auto" (the layer picks one; see
+# des_tf.layers.planner).
+AUTO = "auto"
+COMM_OPTIONS = (*EXECUTION_PLANS, AUTO)
 
 # While set (see `serving`): {layer: table holding all of its rows} for single-process use.
 _SERVING_TABLES: contextvars.ContextVar[Mapping | None] = contextvars.ContextVar(
@@ -106,7 +104,8 @@ class DESLayer(keras.layers.Layer):
             raise ValueError(f"comm must be one of {COMM_OPTIONS}, got {comm!r}")
         if vocabulary_size is not None and vocabulary_size < 0:
             raise ValueError(f"vocabulary_size must be >= 0 or None, got {vocabulary_size}")
-        if row_budget is not None and comm == "replicated":
+        if row_budget is not None and comm in plans.PLANS and not plans.get(
+                comm).supports_row_budget:
             raise ValueError("row_budget is not supported with comm='replicated' (each copy "
                              "counts only its own lookups, so evictions would differ between "
                              "ranks); use comm='des' or 'alltoall'")
@@ -124,7 +123,7 @@ class DESLayer(keras.layers.Layer):
         if row_budget is not None and row_budget < 0:
             raise ValueError(f"row_budget must be >= 0 or None, got {row_budget}")
         self.comm = comm
-        self.comm_plan = None if comm == "auto" else comm
+        self.comm_plan = None if comm == AUTO else ExecutionPlan(comm)
         self.plan_decision = None
         self.vocabulary_size = vocabulary_size
         self.dim = dim
@@ -187,7 +186,7 @@ class DESLayer(keras.layers.Layer):
         """Zeros shaped like the output for this rank's samples of `ids`."""
         fields = tf.nest.flatten(ids)
         samples = fields[0].shape[0]
-        if self.strategy.input_mode == "replicated" and samples is not None:
+        if self.strategy.input_mode == InputMode.REPLICATED and samples is not None:
             samples = samples // self.strategy.size + (
                 self.strategy.rank < samples % self.strategy.size)
         return self.symbolic_output(samples or 0, len(fields))
@@ -199,9 +198,9 @@ class DESLayer(keras.layers.Layer):
                                  weighted=weights is not None)
 
     def _set_plan(self, decision: planner.PlanDecision) -> None:
-        if self.comm != "auto" or self.comm_plan is not None:
+        if self.comm != AUTO or self.comm_plan is not None:
             raise RuntimeError(f"{self.name}: the plan is chosen once, by comm='auto' layers")
-        if decision.plan == "replicated" and self.row_budget is not None:
+        if self.row_budget is not None and not plans.get(decision.plan).supports_row_budget:
             raise ValueError(f"{self.name}: row_budget rules out 'replicated'")
         self.comm_plan = decision.plan
         self.plan_decision = decision
@@ -243,7 +242,8 @@ class DESLayer(keras.layers.Layer):
 
     def _fields(self, ids, weights) -> Fields:
         """The id input stacked as ragged [batch, fields, None] (see inputs.stack_fields)."""
-        replicated = self.strategy.input_mode == "replicated" and self._serving_table() is None
+        replicated = (self.strategy.input_mode == InputMode.REPLICATED
+                      and self._serving_table() is None)
         return stack_fields(ids, weights, self.name, replicated=replicated)
 
     def _serving_table(self) -> DynamicTable | None:
@@ -253,7 +253,7 @@ class DESLayer(keras.layers.Layer):
     def _exchange(self, fields: Fields, per_field: bool) -> OwnedEntries:
         """Brings the ids to their owners, one output row per (sample, field) when
         `per_field`, else per sample (all ids stay here when serving)."""
-        if self._serving_table() is None and self.comm_plan == "replicated":
+        if self._serving_table() is None and not plans.get(self.comm_plan).exchanges_ids:
             return self._own_entries(fields, per_field)
         segments, weights = fields.segments(per_field)
         if self._serving_table() is not None:
@@ -265,7 +265,7 @@ class DESLayer(keras.layers.Layer):
         only the ranks' batch sizes are compared, so mismatched inputs fail clearly)."""
         samples = fields.ids.nrows()
         check_shapes_agree(samples, fields.count if per_field else 1,
-                           self.strategy.input_mode == "replicated")
+                           self.strategy.input_mode == InputMode.REPLICATED)
         own = Fields(self.own_rows(fields.ids, samples),
                      None if fields.weights is None else self.own_rows(fields.weights, samples),
                      fields.count)
@@ -276,16 +276,14 @@ class DESLayer(keras.layers.Layer):
         served = self._serving_table()
         if served is not None:
             return served_partials(served, entries, with_square_norms)
-        common = dict(with_square_norms=with_square_norms, training=bool(training),
-                      hook=self.gradient_hook.value, step=self.table_step.value)
-        if self.comm_plan == "replicated":
-            return replicated_partials(self.table, entries, **common)
-        plan = alltoall_partials if self.comm_plan == "alltoall" else des_partials
-        return plan(self.table, entries, row_budget=self.row_budget, **common)
+        return plans.get(self.comm_plan).partials(
+            self.table, entries, with_square_norms=with_square_norms, training=bool(training),
+            hook=self.gradient_hook.value, step=self.table_step.value,
+            row_budget=self.row_budget)
 
     def own_rows(self, x: tf.Tensor, samples: tf.Tensor) -> tf.Tensor:
         """This rank's rows of a per-sample tensor that is global in "replicated" mode."""
-        if self.strategy.input_mode != "replicated" or self._serving_table() is not None:
+        if self.strategy.input_mode != InputMode.REPLICATED or self._serving_table() is not None:
             return x
         start, count = self.strategy.local_rows(samples)
         return x[start:start + count]

@@ -1,11 +1,7 @@
-"""The DES plan of one pooled operator (docs/design.md section 3), shared by every DES layer:
-the "des" execution mode (dense aggregation; see alltoall_plan and replicated_plan for
-the other two), and the id exchange and row update the "alltoall" mode shares.
+"""The "des" plan: dense DES aggregation (docs/design.md section 3).
 
-Input: this rank's id lists as a ragged tensor with one row per *segment* (an output row:
-a (sample, field) pair for embeddings, a sample for LR/FM), rows ordered sample-major.
-Steps: (1) ids reach their owners (input mode), (2) the owner looks up its rows and
-computes partial sums for every segment of the global batch, (3) a reduce-scatter sums
+Ids reach their owners (des_tf.layers.input_distribution); each owner looks up its rows
+and computes partial sums for every segment of the global batch; a reduce-scatter sums
 the partials so each rank gets its own segments. Backward: the gradients of the summed
 partials are allgathered, each owner turns them into row gradients and applies its
 table's sparse optimizer in place. A scalar "hook" variable, which the Keras optimizer
@@ -14,340 +10,47 @@ sees with a zero gradient, makes Keras' gradient tape run that backward.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import tensorflow as tf
 
 from des_tf import comm
-from des_tf.layers.inputs import Fields
-from des_tf.layers.partials import partial_sums, partial_sums_grad
-from des_tf.sharding import shard_owner
+from des_tf.comm.cost import ExecutionPlan
+from des_tf.layers.input_distribution import OwnedEntries
+from des_tf.layers.partials import partial_sums_grad
+from des_tf.layers.plan import Plan, apply_row_gradients, partials_of, split_partials_grad
 from des_tf.tables import DynamicTable
 
 
-class OwnedEntries(NamedTuple):
-    """The id occurrences this rank owns, over all segments of the global batch."""
+class DESPlan(Plan):
+    """Every segment's partials reduce-scattered; bytes grow with N (see the module)."""
 
-    ids: tf.Tensor            # int64 [E]
-    segment_ids: tf.Tensor    # int64 [E], global segment index
-    weights: tf.Tensor        # float32 [E]
-    num_segments: tf.Tensor   # int64 scalar: segments in the global batch
-    segment_counts: tf.Tensor  # int32 [size]: segments held by each rank
+    name = ExecutionPlan.DES
 
-
-def _owned(ids, segment_ids, weights, num_segments, segment_counts, strategy) -> OwnedEntries:
-    """Keeps the occurrences this rank owns; unit weights where none were given."""
-    mine = tf.equal(shard_owner(ids, strategy.size, seed=strategy.sharding_seed), strategy.rank)
-    owned_ids = tf.boolean_mask(ids, mine)
-    owned_weights = (tf.ones_like(owned_ids, tf.float32) if weights is None
-                     else tf.boolean_mask(weights, mine))
-    return OwnedEntries(owned_ids, tf.boolean_mask(segment_ids, mine), owned_weights,
-                        num_segments, segment_counts)
-
-
-class _SharedExchanges:
-    """The id exchanges of the graph being traced, so that layers reading the very same
-    id (and weight) tensors -- DeepFM's ShardedEmbedding and SparseLinear, FM's
-    SparseLinear and FMInteraction -- send them once per step. Only while tracing: each
-    run of the graph recomputes the shared tensors, while eager calls (where the same
-    tensor objects may be fed again in a later step, with other ranks' ids changed)
-    always exchange. Every rank traces the same model code, so every rank shares the
-    same exchanges and the collectives stay in the same order everywhere."""
-
-    KEEP = 16
-
-    def __init__(self):
-        self._recent = []  # (graph, source, strategy, per_field, entries)
-
-    def find(self, source, strategy, per_field: bool):
-        graph = tf.compat.v1.get_default_graph()
-        for g, s, st, pf, entries in reversed(self._recent):
-            if (g is graph and st is strategy and len(s) == len(source)
-                    and all(a is b for a, b in zip(s, source)) and (pf or not per_field)):
-                return entries, pf
-        return None
-
-    def add(self, source, strategy, per_field: bool, entries: OwnedEntries) -> None:
-        self._recent = self._recent[-(self.KEEP - 1):] + [
-            (tf.compat.v1.get_default_graph(), source, strategy, per_field, entries)]
-
-
-_SHARED = _SharedExchanges()
-
-
-def per_sample_entries(entries: OwnedEntries, fields: int) -> OwnedEntries:
-    """Entries with one segment per (sample, field) regrouped to one per sample: segments
-    are sample-major, so a sample's segment is the per-field one divided by `fields`,
-    and the occurrences keep their order (partials are summed exactly as when
-    exchanged per sample)."""
-    if fields == 1:
-        return entries
-    return OwnedEntries(entries.ids, entries.segment_ids // fields, entries.weights,
-                        entries.num_segments // fields, entries.segment_counts // fields)
-
-
-def exchange_fields(fields: Fields, per_field: bool, strategy) -> OwnedEntries:
-    """exchange_ids of a layer's stacked fields, one segment per (sample, field) when
-    `per_field`, else per sample; within one traced step, a layer called on the same id
-    and weight tensors as an earlier one reuses its exchange (per-sample segments are
-    derived from per-field ones, not the reverse)."""
-    shareable = not tf.executing_eagerly() and bool(fields.source)
-    found = _SHARED.find(fields.source, strategy, per_field) if shareable else None
-    if found is not None:
-        entries, exchanged_per_field = found
-        return (per_sample_entries(entries, fields.count)
-                if exchanged_per_field and not per_field else entries)
-    ids, weights = fields.segments(per_field)
-    entries = exchange_ids(ids, weights, fields.count if per_field else 1, strategy)
-    if shareable:
-        _SHARED.add(fields.source, strategy, per_field, entries)
-    return entries
-
-
-def exchange_ids(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None, segments_per_sample: int,
-                 strategy) -> OwnedEntries:
-    """Brings every id occurrence to its owner, in the strategy's input mode. Weights
-    travel only when given (unit weights are implied otherwise).
-
-    Wire format (per step and rank; "occurrence" = one id of one segment):
-      allgather: the (samples, fields, sent ids) check row (3 int32); the rank's ids
-        deduplicated (int64, first-occurrence order) with one int32 inverse index per
-        occurrence -- or, when fewer than half of its occurrences repeat an id (2 U >= E),
-        its raw ids (int64) and no inverse, whichever is smaller; int32 id counts per
-        segment; float32 weights per occurrence if given. Every rank receives them all.
-      alltoall: the (samples, fields) check row (2 int32); to each owner, the distinct
-        ids it owns (int64) and, per occurrence, an int32 index into them and the int32
-        global segment index (one [E, 2] int32 alltoall); float32 weights if given.
-      replicated: the check row only.
-    """
-    values = ids.values
-    entry_weights = None if weights is None else tf.cast(weights.values, tf.float32)
-    samples = ids.nrows() // segments_per_sample
-    if strategy.input_mode == "replicated":  # ids are already the global batch
-        check_shapes_agree(samples, segments_per_sample, True)
-        num_segments = ids.nrows()
-        counts = strategy.rows_per_rank(num_segments // segments_per_sample) * segments_per_sample
-        return _owned(values, ids.value_rowids(), entry_weights, num_segments,
-                      tf.cast(counts, tf.int32), strategy)
-    if strategy.input_mode == "allgather":
-        return _allgather_ids(ids, entry_weights, samples, segments_per_sample, strategy)
-    return _alltoall_ids(ids, entry_weights, samples, segments_per_sample, strategy)
-
-
-def _exclusive_cumsum(x: tf.Tensor) -> tf.Tensor:
-    return tf.cumsum(x, exclusive=True)
-
-
-def _allgather_ids(ids, entry_weights, samples, segments_per_sample, strategy) -> OwnedEntries:
-    """allgather input mode (see exchange_ids): every rank rebuilds every rank's ids."""
-    values = ids.values
-    unique, inverse = tf.unique(values, out_idx=tf.int32)
-    dedup = 2 * tf.size(unique) < tf.size(values)
-    sent_ids = tf.cond(dedup, lambda: unique, lambda: values)
-    sent_inverse = tf.cond(dedup, lambda: inverse, lambda: tf.zeros([0], tf.int32))
-    shapes = check_shapes_agree(samples, segments_per_sample, False,
-                                extra=tf.size(sent_ids)[None])
-    counts = shapes[:, 0] * shapes[:, 1]
-    num_segments = tf.reduce_sum(tf.cast(counts, tf.int64))
-    all_lengths = comm.allgather(tf.cast(ids.row_lengths(), tf.int32))
-    all_ids = comm.allgather(sent_ids)
-    all_inverse = comm.allgather(sent_inverse)
-    all_weights = None if entry_weights is None else comm.allgather(entry_weights)
-    # Occurrences per rank, and for each occurrence (rank-major) its rank and position.
-    ranks = tf.range(strategy.size)
-    segment_rank = tf.repeat(ranks, counts)
-    entries_per_rank = tf.math.unsorted_segment_sum(all_lengths, segment_rank, strategy.size)
-    entry_rank = tf.repeat(ranks, entries_per_rank)
-    position = (tf.range(tf.size(entry_rank))
-                - tf.gather(_exclusive_cumsum(entries_per_rank), entry_rank))
-    # Ranks that sent fewer ids than occurrences sent an inverse index per occurrence
-    # (consecutively, in rank order); the others' ids are the occurrences themselves.
-    ids_sent = shapes[:, 2]
-    deduplicated = ids_sent < entries_per_rank
-    inverse_start = _exclusive_cumsum(tf.where(deduplicated, entries_per_rank, 0))
-    entry_deduplicated = tf.gather(deduplicated, entry_rank)
-    padded = tf.concat([all_inverse, [0]], 0)  # index size(all_inverse): a safe dummy
-    local = tf.where(
-        entry_deduplicated,
-        tf.gather(padded, tf.where(entry_deduplicated,
-                                   tf.gather(inverse_start, entry_rank) + position,
-                                   tf.size(all_inverse))),
-        position)
-    global_ids = tf.gather(all_ids, local + tf.gather(_exclusive_cumsum(ids_sent), entry_rank))
-    segment_ids = tf.repeat(tf.range(num_segments), tf.cast(all_lengths, tf.int64))
-    return _owned(global_ids, segment_ids, all_weights, num_segments, counts, strategy)
-
-
-def _alltoall_ids(ids, entry_weights, samples, segments_per_sample, strategy) -> OwnedEntries:
-    """alltoall input mode (see exchange_ids): each occurrence only to its owner."""
-    shapes = check_shapes_agree(samples, segments_per_sample, False)
-    counts = shapes[:, 0] * shapes[:, 1]
-    num_segments = tf.reduce_sum(tf.cast(counts, tf.int64))
-    tf.debugging.assert_less(
-        num_segments, tf.constant(2**31, tf.int64),
-        message="DES layers: the global batch has 2^31 or more segments (samples x fields), "
-                "too many for the int32 segment indices of the alltoall input mode; use "
-                "smaller batches or input_mode='allgather'")
-    offset = tf.reduce_sum(counts[:strategy.rank])
-    segments = tf.cast(ids.value_rowids(), tf.int32) + offset
-    values = ids.values
-    # Distinct ids, grouped by owner; each occurrence's index among its owner's ids.
-    unique, inverse = tf.unique(values, out_idx=tf.int32)
-    unique_owners = tf.cast(shard_owner(unique, strategy.size, seed=strategy.sharding_seed),
-                            tf.int32)
-    unique_order = tf.argsort(unique_owners, stable=True)
-    unique_splits = tf.math.bincount(unique_owners, minlength=strategy.size,
-                                     maxlength=strategy.size)
-    index_at_owner = (tf.math.invert_permutation(unique_order)
-                      - tf.gather(_exclusive_cumsum(unique_splits), unique_owners))
-    owners = tf.gather(unique_owners, inverse)
-    order = tf.argsort(owners, stable=True)
-    splits = tf.math.bincount(owners, minlength=strategy.size, maxlength=strategy.size)
-    received_unique, received_unique_splits = comm.alltoall(
-        tf.gather(unique, unique_order), unique_splits)
-    pairs = tf.stack([tf.gather(index_at_owner, inverse), segments], 1)
-    received, received_splits = comm.alltoall(tf.gather(pairs, order), splits)
-    sender = tf.repeat(tf.range(strategy.size), received_splits)
-    received_ids = tf.gather(received_unique, received[:, 0] + tf.gather(
-        _exclusive_cumsum(received_unique_splits), sender))
-    received_weights = (tf.ones_like(received_ids, tf.float32) if entry_weights is None
-                        else comm.alltoall(tf.gather(entry_weights, order), splits)[0])
-    return OwnedEntries(received_ids, tf.cast(received[:, 1], tf.int64), received_weights,
-                        num_segments, counts)
-
-
-def check_shapes_agree(samples: tf.Tensor, segments_per_sample: int, replicated: bool,
-                       extra: tf.Tensor | None = None) -> tf.Tensor:
-    """Allgathers every rank's (samples, segments per sample[, *extra]) and makes every
-    rank raise the same clear error if the ranks' inputs are not slices of one global
-    batch (sizes differing by more than one sample; any difference when the ids are
-    replicated) or disagree on the number of fields. Returns the int32 [size, 2 (+ len
-    extra)] table; `extra` (int32 values, e.g. a block size) rides along at 4 bytes
-    each per peer."""
-    row = tf.cast(tf.stack([samples, segments_per_sample]), tf.int32)
-    if extra is not None:
-        row = tf.concat([row, tf.cast(extra, tf.int32)], 0)
-    shapes = comm.allgather(row[None])
-    spread = tf.reduce_max(shapes[:, 0]) - tf.reduce_min(shapes[:, 0])
-    tf.debugging.assert_less_equal(
-        spread, 0 if replicated else 1,
-        message="DES layers: the ranks hold different batch sizes (samples per rank "
-                "printed below); every rank must read its slice of the same global batch, "
-                "e.g. through DESStrategy.distribute_dataset",
-        summarize=64)
-    tf.debugging.assert_equal(
-        shapes[:, 1], shapes[0, 1],
-        message="DES layers: the ranks feed different numbers of fields to the same layer "
-                "(fields per rank printed below)",
-        summarize=64)
-    return shapes
-
-
-def local_entries(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None) -> OwnedEntries:
-    """Every id occurrence of this process's segments, for serving in one process with
-    no collective (the table holds every row)."""
-    values = ids.values
-    entry_weights = (tf.ones_like(values, tf.float32) if weights is None
-                     else tf.cast(weights.values, tf.float32))
-    num_segments = ids.nrows()
-    return OwnedEntries(values, ids.value_rowids(), entry_weights, num_segments,
-                        tf.cast(num_segments, tf.int32)[None])
-
-
-def partials_of(rows, row_ids, entries: OwnedEntries, with_square_norms: bool) -> tf.Tensor:
-    """Partial sums of `entries` over `rows` (+ the FM square norms column)."""
-    sums, norms = partial_sums(rows, row_ids, entries.segment_ids, entries.weights,
-                               entries.num_segments, with_square_norms)
-    return tf.concat([sums, norms[:, None]], 1) if with_square_norms else sums
-
-
-def served_partials(table, entries: OwnedEntries, with_square_norms: bool) -> tf.Tensor:
-    """Forward of a DES operator in one process, in core TensorFlow ops only (a served
-    model must run without the des_tf op library): `table.find` (absent keys read as
-    zeros), then segment sums (+ the FM square norms column)."""
-    unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
-    rows = tf.gather(table.find(unique_ids), row_ids)
-    weights = entries.weights[:, None]
-    num_segments = tf.cast(entries.num_segments, tf.int64)
-    sums = tf.math.unsorted_segment_sum(weights * rows, entries.segment_ids, num_segments)
-    if not with_square_norms:
-        return sums
-    norms = tf.math.unsorted_segment_sum(
-        tf.square(entries.weights) * tf.reduce_sum(tf.square(rows), 1), entries.segment_ids,
-        num_segments)
-    return tf.concat([sums, norms[:, None]], 1)
-
-
-def split_partials_grad(upstream: tf.Tensor, dim: int, with_square_norms: bool
-                        ) -> tuple[tf.Tensor, tf.Tensor]:
-    """(sums gradient [n, dim], square-norms gradient [n] or [0]) of partials' gradients."""
-    return upstream[:, :dim], upstream[:, dim] if with_square_norms else tf.zeros([0])
-
-
-def clip_row_gradients(table: DynamicTable, keys: tf.Tensor, rows_grad: tf.Tensor,
-                       keys_on_one_rank: bool) -> tuple[tf.Tensor, tf.Tensor]:
-    """(keys, row gradients) clipped as the table's optimizer asks (SparseOptimizer):
-    per element of each distinct key's summed gradient, or the whole table gradient's L2
-    norm. `keys_on_one_rank`: every key's gradient is here, once (owners); otherwise the
-    keys are the whole gradient, duplicates included (replicated copies)."""
-    clipvalue, clipnorm = table.optimizer.clipvalue, table.optimizer.clipnorm
-    if clipvalue is None and clipnorm is None:
-        return keys, rows_grad
-    if not keys_on_one_rank:
-        keys, positions = tf.unique(keys, out_idx=tf.int64)
-        rows_grad = tf.math.unsorted_segment_sum(rows_grad, positions, tf.size(keys, tf.int64))
-    if clipvalue is not None:
-        return keys, tf.clip_by_value(rows_grad, -clipvalue, clipvalue)
-    square = tf.reduce_sum(tf.square(rows_grad))
-    if keys_on_one_rank:
-        square = comm.allreduce(square[None])[0]
-    norm = tf.sqrt(square)
-    return keys, rows_grad * (clipnorm / tf.maximum(norm, clipnorm))
-
-
-def apply_row_gradients(table: DynamicTable, keys: tf.Tensor, rows_grad: tf.Tensor,
-                        step: tf.Variable, row_budget: int | None,
-                        keys_on_one_rank: bool = True) -> tf.Tensor:
-    """Clips (clip_row_gradients) and applies the table's optimizer to `keys` (duplicates
-    summed), then evicts down to `row_budget`; returns a float32 zero that depends on the
-    update by data (a control edge alone can be pruned when Keras nests the train step in
-    several tf.functions): the gradient of the layer's hook."""
-    keys, rows_grad = clip_row_gradients(table, keys, rows_grad, keys_on_one_rank)
-    updated = table.apply_gradients(keys, rows_grad, step.assign_add(1))
-    done = tf.minimum(updated, 0)
-    if row_budget is not None:
-        with tf.control_dependencies([updated]):
-            done += tf.minimum(tf.size(table.evict("row_budget", row_budget),
-                                       out_type=tf.int64), 0)
-    return tf.cast(done, tf.float32)
-
-
-def des_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
+    def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
                  training: bool, hook: tf.Variable, step: tf.Variable,
-                 row_budget: int | None = None) -> tf.Tensor:
-    """Summed partials of this rank's segments: [segments, dim] (+1 column of FM square
-    norms when `with_square_norms`). Differentiable through `hook` when training; the
-    backward evicts down to `row_budget` rows after the update when one is given."""
-    unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
-    rows = table.lookup(unique_ids) if training else table.find(unique_ids)
+                 row_budget: int | None) -> tf.Tensor:
+        """Summed partials of this rank's segments: [segments, dim] (+1 column of FM square
+        norms when `with_square_norms`). Differentiable through `hook` when training; the
+        backward evicts down to `row_budget` rows after the update when one is given."""
+        unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
+        rows = table.lookup(unique_ids) if training else table.find(unique_ids)
 
-    def local_partials(rows):
-        return partials_of(rows, row_ids, entries, with_square_norms)
+        def local_partials(rows):
+            return partials_of(rows, row_ids, entries, with_square_norms)
 
-    if not training:
-        return comm.reduce_scatter(local_partials(rows), entries.segment_counts)
+        if not training:
+            return comm.reduce_scatter(local_partials(rows), entries.segment_counts)
 
-    @tf.custom_gradient
-    def aggregate(hook_value):
-        del hook_value
+        @tf.custom_gradient
+        def aggregate(hook_value):
+            del hook_value
 
-        def backward(upstream):
-            everyone = comm.allgather(upstream)  # gradients of all segments, rank order
-            sums_grad, norms_grad = split_partials_grad(everyone, table.dim, with_square_norms)
-            rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
-                                          entries.segment_ids, entries.weights)
-            return apply_row_gradients(table, unique_ids, rows_grad, step, row_budget)
+            def backward(upstream):
+                everyone = comm.allgather(upstream)  # gradients of all segments, rank order
+                sums_grad, norms_grad = split_partials_grad(everyone, table.dim, with_square_norms)
+                rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
+                                              entries.segment_ids, entries.weights)
+                return apply_row_gradients(table, unique_ids, rows_grad, step, row_budget)
 
-        return comm.reduce_scatter(local_partials(rows), entries.segment_counts), backward
+            return comm.reduce_scatter(local_partials(rows), entries.segment_counts), backward
 
-    return aggregate(tf.convert_to_tensor(hook))
+        return aggregate(tf.convert_to_tensor(hook))

@@ -41,7 +41,7 @@ class Fields(NamedTuple):
     weights: tf.RaggedTensor | None
     count: int  # number of fields
     # The caller's id and weight tensors, flattened: layers called on the very same
-    # tensors in one traced step share one id exchange (des_plan.exchange_fields).
+    # tensors in one traced step share one id exchange (input_distribution.exchange_fields).
     source: tuple = ()
 
     def segments(self, per_field: bool) -> tuple[tf.RaggedTensor, tf.RaggedTensor | None]:

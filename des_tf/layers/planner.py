@@ -43,9 +43,9 @@ import tensorflow as tf
 
 from des_tf import comm
 from des_tf.comm import cost
+from des_tf.layers import plans
 
 REPLICATED_MAX_BYTES = 64 * 2**20
-PLANNED_MODES = ("des", "alltoall", "replicated")
 LOG_PREFIX = "des_tf comm=auto:"
 
 
@@ -137,15 +137,17 @@ def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_
     operator = cost.Operator(
         layer.cost_kind, fields, layer.dim, total.unique / occurrences if occurrences else 1.0,
         layer.vocabulary_size, weighted=total.weighted > 0, name=layer.name)
-    plans = PLANNED_MODES if layer.row_budget is None else ("des", "alltoall")
+    ruled_out = [] if layer.row_budget is None else [
+        name for name, plan in plans.PLANS.items() if not plan.supports_row_budget]
     batch = max(1, round(total.samples / n))
     choice = cost.choose_plan(operator, ranks=n, batch_per_rank=batch,
-                              input_mode=strategy.input_mode, plans=plans,
+                              input_mode=strategy.input_mode,
+                              plans=[name for name in plans.PLANS if name not in ruled_out],
                               replicated_max_bytes=replicated_max_bytes)
-    if layer.row_budget is not None:
-        choice = cost.PlanChoice(choice.plan, {**choice.bytes_per_step,
-                                               "replicated": float("inf")},
-                                 {**choice.excluded, "replicated": "row_budget is set"})
+    if ruled_out:
+        choice = cost.PlanChoice(
+            choice.plan, {**choice.bytes_per_step, **dict.fromkeys(ruled_out, float("inf"))},
+            {**choice.excluded, **dict.fromkeys(ruled_out, "row_budget is set")})
     comm.assert_same_config({"layer": layer.name, "plan": choice.plan},
                             f"comm='auto' plan of DES layer {layer.name!r}")
     decision = PlanDecision(choice, operator, batch, n, strategy.input_mode)

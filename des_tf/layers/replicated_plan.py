@@ -21,37 +21,43 @@ from __future__ import annotations
 import tensorflow as tf
 
 from des_tf import comm
-from des_tf.layers.des_plan import (
-    OwnedEntries,
-    apply_row_gradients,
-    partials_of,
-    split_partials_grad,
-)
+from des_tf.comm.cost import ExecutionPlan
+from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.partials import partial_sums_grad
+from des_tf.layers.plan import Plan, apply_row_gradients, partials_of, split_partials_grad
 from des_tf.tables import DynamicTable
 
 
-def replicated_partials(table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                        training: bool, hook: tf.Variable, step: tf.Variable) -> tf.Tensor:
-    """Pooled partials of this rank's own segments, [segments, dim] (+1 FM column), from
-    `entries` holding every id occurrence of those segments (des_plan.local_entries)."""
-    unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
-    rows = table.lookup(unique_ids) if training else table.find(unique_ids)
-    if not training:
-        return partials_of(rows, row_ids, entries, with_square_norms)
+class ReplicatedPlan(Plan):
+    """A copy of the table on every rank; no id or partial moves (see the module)."""
 
-    @tf.custom_gradient
-    def pool(hook_value):
-        del hook_value
+    name = ExecutionPlan.REPLICATED
+    exchanges_ids = False
+    supports_row_budget = False
 
-        def backward(upstream):
-            sums_grad, norms_grad = split_partials_grad(upstream, table.dim, with_square_norms)
-            rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
-                                          entries.segment_ids, entries.weights)
-            return apply_row_gradients(table, comm.allgather(unique_ids),
-                                       comm.allgather(rows_grad), step, None,
-                                       keys_on_one_rank=False)
+    def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
+                 training: bool, hook: tf.Variable, step: tf.Variable,
+                 row_budget: int | None) -> tf.Tensor:
+        """Pooled partials of this rank's own segments, [segments, dim] (+1 FM column), from
+        `entries` holding every id occurrence of those segments (local_entries)."""
+        del row_budget  # never given: supports_row_budget is False
+        unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
+        rows = table.lookup(unique_ids) if training else table.find(unique_ids)
+        if not training:
+            return partials_of(rows, row_ids, entries, with_square_norms)
 
-        return partials_of(rows, row_ids, entries, with_square_norms), backward
+        @tf.custom_gradient
+        def pool(hook_value):
+            del hook_value
 
-    return pool(tf.convert_to_tensor(hook))
+            def backward(upstream):
+                sums_grad, norms_grad = split_partials_grad(upstream, table.dim, with_square_norms)
+                rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
+                                              entries.segment_ids, entries.weights)
+                return apply_row_gradients(table, comm.allgather(unique_ids),
+                                           comm.allgather(rows_grad), step, None,
+                                           keys_on_one_rank=False)
+
+            return partials_of(rows, row_ids, entries, with_square_norms), backward
+
+        return pool(tf.convert_to_tensor(hook))
