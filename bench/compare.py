@@ -3,7 +3,7 @@ ParameterServerStrategy and single-process training, on the same data and global
 
 For every model (--models) and workload (--workloads) it runs, one after the other:
 
-- des, alltoall, auto: `horovodrun -np 2 ... python -m des_tf.train --comm=<mode>
+- des, alltoall, auto: `horovodrun -np 2 ... python -m des_tf.train --plan=<mode>
   --input_mode=<--input_mode>`;
 - ps: bench/ps_baseline.py (2 parameter servers + 2 asynchronous workers, gRPC on
   127.0.0.1), global batch = 2 x --batch_size;
@@ -110,9 +110,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              f"{RANKS} asynchronous workers updates per local batch at the "
                              "base rates (Horovod's rule: scale by the worker count)")
     parser.add_argument("--input_mode", choices=INPUT_MODES,
-                        default="replicated",
+                        default="replicated_ids",
                         help="how ids reach their owners in the des-tf runs (docs/design.md "
-                             "section 2). replicated: every rank reads the whole global "
+                             "section 2). replicated_ids: every rank reads the whole global "
                              "batch from its own copy of the data, so no id crosses the "
                              "network (the PS workers, too, read their data locally)")
     parser.add_argument("--ps_table_rows", type=int, default=2**22,
@@ -189,7 +189,7 @@ def des_command(args, model: str, workload: str, mode: str) -> list[str]:
     if mode == "single":
         return [*train, f"--batch_size={RANKS * args.batch_size}"]
     return [os.path.join(bin_dir, "horovodrun"), "-np", str(RANKS), "-H", f"localhost:{RANKS}",
-            "--gloo", *train, f"--batch_size={args.batch_size}", f"--comm={mode}",
+            "--gloo", *train, f"--batch_size={args.batch_size}", f"--plan={mode}",
             f"--input_mode={args.input_mode}"]
 
 

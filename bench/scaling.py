@@ -148,13 +148,13 @@ def plan_traffic(plan: str, model: str, fields: list[FieldStats], args: argparse
                  ranks: int) -> tuple[cost.Traffic, dict[str, str]]:
     """(traffic, {table: plan}) of one named plan of PLANS."""
     if plan.startswith("des["):
-        cfg = model_config(model, fields, args, ranks, plan[4:-1])
+        cfg = model_config(model, fields, args, ranks, plan[4:-1] + "_ids")  # the input mode
         choice = {op.name: "des" for op in cfg.operators}
     elif plan in ("alltoall", "ps"):
-        cfg = model_config(model, fields, args, ranks, "alltoall")
+        cfg = model_config(model, fields, args, ranks, "alltoall_ids")
         choice = {op.name: plan for op in cfg.operators}
     else:
-        cfg = model_config(model, fields, args, ranks, "alltoall",
+        cfg = model_config(model, fields, args, ranks, "alltoall_ids",
                            per_field=plan == "auto/field")
         choice = cost.auto_plans(cfg, replicated_max_bytes=REPLICATED_MAX_BYTES)
     return cost.step_traffic(cfg, choice), choice

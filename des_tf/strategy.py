@@ -43,7 +43,7 @@ from tensorflow.python.distribute import (
 )
 
 from des_tf import comm, sharding
-from des_tf.comm.cost import INPUT_MODES  # defined with the cost model, which has no TF
+from des_tf.comm.cost import InputMode, parse_input_mode  # TF-free, with the cost model
 
 
 def _reduced_on_read(variable_kwargs: dict) -> bool:
@@ -116,9 +116,10 @@ class DESStrategy(distribute_lib.Strategy):
     """Synchronous DES training, one replica per process launched by `horovodrun`.
 
     Args:
-      input_mode: how ids reach their owners (docs/design.md section 2): "allgather" (every
-        rank receives all ids), "alltoall" (each id only to its owner) or "replicated"
-        (every rank reads the whole global batch of sparse features; no id moves).
+      input_mode: how ids reach their owners (docs/design.md section 2): "allgather_ids"
+        (every rank receives all ids), "alltoall_ids" (each id only to its owner) or
+        "replicated_ids" (every rank reads the whole global batch of sparse features; no
+        id moves). The former names "allgather", "alltoall", "replicated" are deprecated.
       sharding_seed: seed of `owner(k) = mix64(k ^ seed) mod size`; same on every rank.
       collective_timeout_s: seconds a collective waits for a missing rank before failing
         (Gloo's timeout); must be set before Horovod starts.
@@ -135,15 +136,14 @@ class DESStrategy(distribute_lib.Strategy):
 
     def __init__(
         self,
-        input_mode: str = "allgather",
+        input_mode: str = InputMode.ALLGATHER,
         sharding_seed: int = 0,
         collective_timeout_s: int | None = None,
         expected_size: int | None = None,
         global_step_metrics: bool | None = None,
         keras_file_max_bytes: int = 2**31,
     ):
-        if input_mode not in INPUT_MODES:
-            raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {input_mode!r}")
+        input_mode = parse_input_mode(input_mode)
         if global_step_metrics is not None:
             warnings.warn("DESStrategy(global_step_metrics=...) is deprecated and ignored: "
                           "metrics are summed over ranks where read outside the step (epoch "
@@ -186,9 +186,9 @@ class DESStrategy(distribute_lib.Strategy):
         return sharding.local_rows(global_rows, self.rank, self.size)
 
     def slice_dataset(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
-        """Each element (a global batch) cut to this rank's samples. In "replicated" input
+        """Each element (a global batch) cut to this rank's samples. In "replicated_ids" input
         mode, ragged and sparse features (the ids) stay global; dense ones are cut."""
-        keep_ids_global = self.input_mode == "replicated"
+        keep_ids_global = self.input_mode == InputMode.REPLICATED
 
         def cut(x):
             if keep_ids_global and isinstance(x, (tf.RaggedTensor, tf.SparseTensor)):

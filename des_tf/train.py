@@ -23,6 +23,7 @@ from des_tf import tables as tables_lib
 from des_tf.cli import data_flags, reference, report
 from des_tf.cli import flags as cli_flags
 from des_tf.cli.progress import TrainingProgress
+from des_tf.comm.cost import InputMode
 from des_tf.data import CriteoReader
 from des_tf.layers import plan_report, plan_tables
 from des_tf.strategy import DESStrategy
@@ -40,7 +41,7 @@ def _per_rank(strategy: DESStrategy, reader: CriteoReader, global_batch: int,
     """This rank's slice of every global batch; for training, every pass (--epochs) or an
     endless stream (--steps) of whole global batches."""
     dataset = reader.dataset(global_batch, rank, size,
-                             keep_ids_global=strategy.input_mode == "replicated",
+                             keep_ids_global=strategy.input_mode == InputMode.REPLICATED,
                              drop_remainder=training)
     if not training:
         return dataset
@@ -126,7 +127,7 @@ def main(argv: list[str]) -> None:
         model.compile(optimizer=cli_flags.dense_optimizer(), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")])
     with comm.naming_lost_ranks():  # a collective failing for a dead rank names it
-        # comm="auto" layers choose their plan from the first batch, before Keras traces.
+        # plan="auto" layers choose their plan from the first batch, before Keras traces.
         plan_tables(model, _first_local_batch(strategy, train_reader, global_batch))
         first_step = (_build_and_restore(strategy, model, train_reader, global_batch)
                       if FLAGS.checkpoint_dir else 0)

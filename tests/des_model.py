@@ -47,25 +47,25 @@ def make_batches(seed: int = 0) -> tf.data.Dataset:
 
 
 class TinyCTR(keras.Model):
-    """LR + FM + pooled embeddings (mean-combined, weighted query) + an MLP; `comm` is
+    """LR + FM + pooled embeddings (mean-combined, weighted query) + an MLP; `plan` is
     the execution mode of all three DES layers (see des_tf.layers.DESLayer);
     `vocabulary_sizes` ({"embedding" | "linear" | "fm": rows}) is passed to those layers."""
 
-    def __init__(self, comm: str = "des", vocabulary_sizes: dict | None = None, **kwargs):
+    def __init__(self, plan: str = "des", vocabulary_sizes: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         rows = dict(vocabulary_sizes or {})
         adagrad = des.optimizers.Adagrad(0.1)
         self.embedding = des.layers.ShardedEmbedding(
             4, combiner="mean", output="concat", table_optimizer=adagrad, table_seed=1,
-            initializer="truncated_normal", initializer_scale=0.3, comm=comm,
+            initializer="truncated_normal", initializer_scale=0.3, plan=plan,
             vocabulary_size=rows.get("embedding"))
         # Clipping on two tables: a clipnorm over all ranks' rows must equal one process's.
         self.linear = des.layers.SparseLinear(
-            table_optimizer=des.optimizers.Ftrl(0.2, l2=0.01, clipvalue=0.05), comm=comm,
+            table_optimizer=des.optimizers.Ftrl(0.2, l2=0.01, clipvalue=0.05), plan=plan,
             vocabulary_size=rows.get("linear"))
         self.fm = des.layers.FMInteraction(3, table_optimizer=des.optimizers.Adam(0.05,
                                                                                   clipnorm=0.05),
-                                           table_seed=2, initializer_scale=0.3, comm=comm,
+                                           table_seed=2, initializer_scale=0.3, plan=plan,
                                            vocabulary_size=rows.get("fm"))
         self.hidden = keras.layers.Dense(8, activation="relu",
                                          kernel_initializer=keras.initializers.GlorotUniform(3))
@@ -128,7 +128,7 @@ def _table_rows(layer) -> dict[str, np.ndarray]:
 
 def train_and_save(out_dir: str) -> None:
     """Rank body: trains TinyCTR in each input mode and saves losses, weights and rows."""
-    for mode in des.strategy.INPUT_MODES:
+    for mode in des.comm.cost.INPUT_MODES:
         strategy = des.DESStrategy(input_mode=mode, sharding_seed=5)
         with strategy.scope():
             model = TinyCTR()

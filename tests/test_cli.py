@@ -62,17 +62,17 @@ def test_two_ranks_match_the_single_process_reference(tmp_path):
 
 
 def test_resume_on_another_number_of_ranks_equals_an_uninterrupted_run(tmp_path):
-    """2 ranks train 20 steps with checkpoints (comm="auto"); one process resumes to step
-    30 with the same global batch (comm="des"); an uninterrupted one-process run gets the
+    """2 ranks train 20 steps with checkpoints (plan="auto"); one process resumes to step
+    30 with the same global batch (plan="des"); an uninterrupted one-process run gets the
     same model."""
     common = [*TINY, f"--data_dir={tmp_path}", "--log_every=0", "--steps=30"]
     resumable = [*common, f"--checkpoint_dir={tmp_path / 'ckpt'}", "--checkpoint_every=10"]
     # The 2-rank part lets each layer pick its plan (checkpoints are alike in every mode).
     two_ranks = launch(2, ["-m", "des_tf.train", *resumable, "--steps=20", "--batch_size=64",
-                           "--comm=auto"], timeout_s=300, what="des_tf.train")
-    plans = _summary(two_ranks)["comm_plans"]
+                           "--plan=auto"], timeout_s=300, what="des_tf.train")
+    plans = _summary(two_ranks)["plan_in_effects"]
     assert set(plans.values()) <= {"des", "alltoall"} and len(plans) == 2  # sizes unknown
-    assert two_ranks.count("des_tf comm=auto:") == 2, two_ranks[-3000:]
+    assert two_ranks.count("des_tf plan=auto:") == 2, two_ranks[-3000:]
     resumed = _train_one_process(resumable)
     assert resumed.returncode == 0, resumed.stdout[-3000:]
     assert "resumed from the checkpoint of step 20" in resumed.stdout

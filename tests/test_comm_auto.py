@@ -1,10 +1,10 @@
-"""comm="auto": every rank picks the same plan, from statistics summed over ranks, with
+"""plan="auto": every rank picks the same plan, from statistics summed over ranks, with
 the cost model; the choice is logged once and exposed; training equals single-process
 training whatever is chosen.
 
-The test process trains the reference (TinyCTR, comm="des", one rank); two and three
+The test process trains the reference (TinyCTR, plan="des", one rank); two and three
 ranks, launched with horovodrun, train
-TinyCTR with comm="auto" on all three layers (its FM table declares a tiny vocabulary, so
+TinyCTR with plan="auto" on all three layers (its FM table declares a tiny vocabulary, so
 the three layers pick three different plans) and plan crafted tables whose ranks see
 different statistics.
 """
@@ -22,12 +22,12 @@ from tests.horovod_harness import run_ranks
 
 # Ranks: the strategy's input mode. With allgather ids, TinyCTR's three layers pick three
 # different plans at N = 2 and 3 (other input modes make dense DES cheaper for FM).
-LAUNCHES = {2: "allgather", 3: "allgather"}
+LAUNCHES = {2: "allgather_ids", 3: "allgather_ids"}
 VOCABULARIES = {"fm": 80}  # TinyCTR's FM table may be replicated; the others' size is unknown
 TABLES = ("embedding", "linear", "fm")
 CRAFTED = ("tiny", "huge", "long")
 CRAFTED_BATCH = 64  # samples per rank
-LOG_PREFIX = "des_tf comm=auto:"
+LOG_PREFIX = "des_tf plan=auto:"
 
 
 def crafted_ids(name: str, rank: int) -> list[list[int]]:
@@ -50,17 +50,17 @@ def _plan_crafted_tables() -> dict:
     for name in CRAFTED:
         with strategy.scope():
             layer = des.layers.ShardedEmbedding(
-                16, comm="auto", name=f"crafted_{name}",
+                16, plan="auto", name=f"crafted_{name}",
                 vocabulary_size={"tiny": 1000, "huge": 10**8}.get(name))
         ids = tf.ragged.constant(crafted_ids(name, comm.rank()), dtype=tf.int64)
         report = des.layers.plan_tables(layer, [ids])
         plans[name] = report[layer.name]["plan"]
-        assert plans[name] == layer.comm_plan
+        assert plans[name] == layer.plan_in_effect
     return plans
 
 
 def train_auto(out_dir: str, input_mode: str) -> None:
-    """Rank body: trains TinyCTR with comm="auto", plans the crafted tables; saves the
+    """Rank body: trains TinyCTR with plan="auto", plans the crafted tables; saves the
     trained numbers, every rank's plans and the plan report."""
     import keras
 
@@ -69,15 +69,15 @@ def train_auto(out_dir: str, input_mode: str) -> None:
 
     strategy = des.DESStrategy(input_mode=input_mode, sharding_seed=5)
     with strategy.scope():
-        model = des_model.TinyCTR(comm="auto", vocabulary_sizes=VOCABULARIES)
+        model = des_model.TinyCTR(plan="auto", vocabulary_sizes=VOCABULARIES)
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")])
-    undecided = [layer.comm_plan for layer in (model.embedding, model.linear, model.fm)]
+    undecided = [layer.plan_in_effect for layer in (model.embedding, model.linear, model.fm)]
     des.layers.plan_tables(model, des_model.make_batches())  # before fit traces a step
     result = des_model.evaluated_state(model, des_model.fit_steps(model))
     for name in TABLES:
         layer = getattr(model, name)
-        if layer.comm_plan == "replicated":  # every rank holds every row: rank 0's copy
+        if layer.plan_in_effect == "replicated":  # every rank holds every row: rank 0's copy
             rows = layer.table.export()
             fields = {"keys": rows.keys.numpy(), "values": rows.values.numpy(),
                       "slots": rows.slots.numpy(), "updates": rows.metadata[:, 1].numpy()}
@@ -88,7 +88,7 @@ def train_auto(out_dir: str, input_mode: str) -> None:
         for field, value in fields.items():
             result[f"{name}_{field}"] = value
     report = des.layers.plan_report(model)
-    mine = {"tiny_ctr": {name: getattr(model, name).comm_plan for name in TABLES},
+    mine = {"tiny_ctr": {name: getattr(model, name).plan_in_effect for name in TABLES},
             "crafted": _plan_crafted_tables(), "undecided_before_fit": undecided}
     everyone = comm.gather_json(mine)
     if comm.rank() == 0:
@@ -100,13 +100,13 @@ def train_auto(out_dir: str, input_mode: str) -> None:
 
 
 def train_reference(out_dir: str) -> None:
-    """TinyCTR with comm="des" in this process: the single-process reference."""
+    """TinyCTR with plan="des" in this process: the single-process reference."""
     import keras
 
     import des_tf as des
 
     with des.DESStrategy(sharding_seed=5).scope():
-        model = des_model.TinyCTR(comm="des")
+        model = des_model.TinyCTR(plan="des")
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")])
     result = des_model.evaluated_state(model, des_model.fit_steps(model))
@@ -189,7 +189,7 @@ def test_choice_is_logged_once_on_rank_zero_and_reported(results, num_ranks):
     plans = info["ranks"][0]["tiny_ctr"]
     for name in TABLES:
         entry = info["report"][name]
-        assert entry["comm"] == "auto" and entry["plan"] == plans[name]
+        assert entry["requested"] == "auto" and entry["plan"] == plans[name]
         assert set(entry["bytes_per_step"]) == {"des", "alltoall", "replicated"}
         finite = {p: b for p, b in entry["bytes_per_step"].items() if b is not None
                   and np.isfinite(b)}
@@ -203,12 +203,12 @@ def test_undecided_layer_refuses_to_be_traced_and_decides_when_called_eagerly():
     import des_tf as des
 
     with des.DESStrategy().scope():
-        layer = des.layers.ShardedEmbedding(4, comm="auto")
+        layer = des.layers.ShardedEmbedding(4, plan="auto")
     ids = tf.ragged.constant([[1, 2], [3]], dtype=tf.int64)
-    with pytest.raises(RuntimeError, match=r"has comm='auto' and has not chosen .*plan_tables"):
+    with pytest.raises(RuntimeError, match=r"has plan='auto' and has not chosen .*plan_tables"):
         tf.function(lambda x: layer(x))(ids)
-    assert layer.comm_plan is None and layer.table.size() == 0
+    assert layer.plan_in_effect is None and layer.table.size() == 0
     assert layer(ids).shape == (2, 1, 4)
-    assert layer.comm_plan == "des"  # one rank: every plan moves 0 bytes, ties go to des
+    assert layer.plan_in_effect == "des"  # one rank: every plan moves 0 bytes, ties go to des
     assert layer.plan_decision.ranks == 1 and layer.plan_decision.operator.fields[0] == \
         cost.Field(1.5, 1.5)

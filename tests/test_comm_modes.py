@@ -1,4 +1,4 @@
-"""The execution modes of the DES layers (comm="des" / "alltoall" / "replicated") train
+"""The execution modes of the DES layers (plan="des" / "alltoall" / "replicated") train
 to the same numbers as single-process training on the same global batches (losses,
 dense weights, every table row and optimizer slot) for N = 1, 2, 3; replicated tables
 stay identical on every rank; each mode uses the collectives it claims (byte counters).
@@ -19,9 +19,9 @@ from tests import des_model
 from tests.horovod_harness import run_ranks
 
 # (ranks, the strategy's input mode, the comm modes trained in that launch)
-LAUNCHES = {1: ("allgather", ("des", "alltoall", "replicated")),
-            2: ("alltoall", ("alltoall", "replicated")),
-            3: ("replicated", ("alltoall", "replicated"))}
+LAUNCHES = {1: ("allgather_ids", ("des", "alltoall", "replicated")),
+            2: ("alltoall_ids", ("alltoall", "replicated")),
+            3: ("replicated_ids", ("alltoall", "replicated"))}
 TABLES = ("embedding", "linear", "fm")
 
 
@@ -69,7 +69,7 @@ def train_comm_modes(out_dir: str, input_mode: str, comms: str) -> None:
     for mode in comms.split(","):
         strategy = des.DESStrategy(input_mode=input_mode, sharding_seed=5)
         with strategy.scope():
-            model = des_model.TinyCTR(comm=mode)
+            model = des_model.TinyCTR(plan=mode)
             model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                           metrics=[keras.metrics.AUC(name="auc")])
         comm.counters().reset()
@@ -183,11 +183,11 @@ def test_byte_counters_show_each_modes_collectives(results, num_ranks):
         assert sent[mode]["allreduce"] > 0  # dense gradients and metrics, as in every mode
 
 
-def test_unknown_comm_mode_is_rejected_naming_the_options():
+def test_unknown_plan_is_rejected_naming_the_options():
     import des_tf as des
 
-    with pytest.raises(ValueError, match=r"comm must be one of \('des', 'alltoall', "
+    with pytest.raises(ValueError, match=r"plan must be one of \('des', 'alltoall', "
                                          r"'replicated', 'auto'\), got 'bogus'"):
-        des.layers.ShardedEmbedding(4, comm="bogus")
-    with pytest.raises(ValueError, match="row_budget is not supported with comm='replicated'"):
-        des.layers.ShardedEmbedding(4, comm="replicated", row_budget=10)
+        des.layers.ShardedEmbedding(4, plan="bogus")
+    with pytest.raises(ValueError, match="row_budget is not supported with plan='replicated'"):
+        des.layers.ShardedEmbedding(4, plan="replicated", row_budget=10)

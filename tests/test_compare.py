@@ -13,7 +13,7 @@ TINY = ["--models=lr", "--workloads=criteo", "--modes=des,single,ps", "--steps=6
         "--timeout_s=240",
         # ids cross the network, so data dominates Horovod's per-cycle control messages
         # and the two byte counts can be held to each other
-        "--input_mode=allgather"]
+        "--input_mode=allgather_ids"]
 
 
 def test_compare_tiny(tmp_path):
@@ -44,5 +44,5 @@ def test_compare_tiny(tmp_path):
     for mode in ("des", "single", "ps"):
         assert f"| criteo | lr | {mode} |" in table
     assert "| criteo | lr | des |" in run.stdout
-    assert "--input_mode=allgather" in runs["des"]["command"]
+    assert "--input_mode=allgather_ids" in runs["des"]["command"]
     assert (tmp_path / "compare.png").stat().st_size > 1000

@@ -100,7 +100,7 @@ class DeepFMLike(keras.Model):
 
     def __init__(self, embedding_comm: str = "des"):
         super().__init__()
-        extra = {} if embedding_comm == "des" else {"comm": embedding_comm}
+        extra = {} if embedding_comm == "des" else {"plan": embedding_comm}
         self.embedding = des.layers.ShardedEmbedding(
             DIM, output="stack", table_optimizer=des.optimizers.Adagrad(0.05), **extra)
         self.linear = des.layers.SparseLinear(table_optimizer=des.optimizers.Ftrl(0.05))
@@ -217,13 +217,13 @@ def _reports(output: str) -> list[dict]:
 
 
 def test_cost_model_matches_counters_on_two_ranks():
-    output = run_ranks(2, check_cases, args=["deepfm:allgather", "lr:replicated"],
+    output = run_ranks(2, check_cases, args=["deepfm:allgather_ids", "lr:replicated_ids"],
                        timeout_s=240)
     assert len(_reports(output)) == 2
 
 
 def test_cost_model_matches_counters_on_three_ranks():
-    output = run_ranks(3, check_cases, args=["deepfm:alltoall", "lr:allgather"],
+    output = run_ranks(3, check_cases, args=["deepfm:alltoall_ids", "lr:allgather_ids"],
                        timeout_s=240)
     assert len(_reports(output)) == 2
 
@@ -231,7 +231,7 @@ def test_cost_model_matches_counters_on_three_ranks():
 @pytest.mark.parametrize("embedding_comm", ["alltoall", "replicated"])
 def test_cost_model_matches_counters_for_embedding_comm_modes(embedding_comm):
     for size in (2, 3):
-        run_ranks(size, check_cases, args=[f"deepfm:alltoall:{embedding_comm}"],
+        run_ranks(size, check_cases, args=[f"deepfm:alltoall_ids:{embedding_comm}"],
                   timeout_s=240)
 
 
@@ -254,7 +254,7 @@ def test_dense_partials_follow_the_design_formula():
 
 def test_one_hot_sparse_aggregation_is_the_alltoall_of_pooled_embeddings():
     op = _one_table()
-    cfg = cost.Config(100, 8, (op,), input_mode="replicated")
+    cfg = cost.Config(100, 8, (op,), input_mode="replicated_ids")
     forward = cost.operator_traffic(op, "alltoall", cfg).by_part("sent")["forward"]
     assert forward == pytest.approx(7 / 8 * 100 * 4 * (8 * 4 + 4))  # int32 index
 
@@ -262,7 +262,7 @@ def test_one_hot_sparse_aggregation_is_the_alltoall_of_pooled_embeddings():
 def test_growth_with_ranks():
     op = _one_table(fields=(cost.Field(200.0),), unique_ratio=0.3)
     at = {n: {plan: cost.operator_traffic(op, plan, cost.Config(1024, n, (op,),
-                                                                input_mode="alltoall")).total
+                                                                input_mode="alltoall_ids")).total
               for plan in cost.PLANS} for n in (256, 512)}
     assert at[512]["des"] / at[256]["des"] > 1.8  # partials (N-1) x, ids flat
     assert at[512]["alltoall"] / at[256]["alltoall"] < 1.5
@@ -278,7 +278,7 @@ def test_choose_plan():
     assert choice.plan == "alltoall" and "replicated" in choice.excluded
     long_history = _one_table(fields=(cost.Field(200.0),), dim=16, unique_ratio=0.3)
     assert cost.choose_plan(long_history, ranks=2, batch_per_rank=1024,
-                            input_mode="replicated").plan == "des"
+                            input_mode="replicated_ids").plan == "des"
     with pytest.raises(ValueError, match="no plan for operators"):
         cost.step_traffic(cost.Config(8, 2, (one_hot,)), {})
 

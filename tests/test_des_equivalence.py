@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from des_tf.strategy import INPUT_MODES
+from des_tf.comm.cost import INPUT_MODES
 from tests import des_model
 from tests.horovod_harness import run_ranks
 

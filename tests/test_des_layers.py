@@ -140,11 +140,29 @@ def test_bad_inputs_and_options_are_reported(strategy):
         des.DESStrategy(input_mode="broadcast")
     with pytest.raises(RuntimeError, match="expects 4 ranks but runs on 1.*horovodrun -np 4"):
         des.DESStrategy(expected_size=4)
-    replicated = des.DESStrategy(input_mode="replicated")
+    replicated = des.DESStrategy(input_mode="replicated_ids")
     with replicated.scope():
         replicated_layer = des.layers.SparseLinear()
-    with pytest.raises(ValueError, match="'replicated' input mode id fields must be ragged"):
+    with pytest.raises(ValueError, match="'replicated_ids' input mode id fields must be ragged"):
         replicated_layer(AD)
+
+
+def test_former_names_of_input_modes_and_plans_are_deprecated():
+    """The input modes' former names (shared with plans) and layers' / models' comm= (shared
+    with des_tf.comm) still work, with a DeprecationWarning naming the new spelling."""
+    with pytest.warns(DeprecationWarning, match="call it 'replicated_ids'"):
+        strategy = des.DESStrategy(input_mode="replicated")
+    assert strategy.input_mode == "replicated_ids"
+    with strategy.scope():
+        with pytest.warns(DeprecationWarning, match="comm= is deprecated: call it plan="):
+            layer = des.layers.ShardedEmbedding(2, comm="alltoall")
+        assert layer.requested_plan == layer.plan_in_effect == "alltoall"
+        assert layer.get_config()["plan"] == "alltoall"
+        with pytest.warns(DeprecationWarning, match="comm= is deprecated"):
+            model = des.models.LR(des.models.FeatureSpec(sparse=("ad",)), comm="auto")
+        assert model.sparse.requested_plan == "auto"
+        with pytest.raises(ValueError, match="give plan= only"):
+            des.layers.SparseLinear(plan="des", comm="des")
 
 
 @pytest.fixture
@@ -224,7 +242,7 @@ def test_table_gradient_clipping(strategy, comm_mode, clipping, expected):
             super().__init__()
             self.embedding = des.layers.ShardedEmbedding(
                 2, table_optimizer=des.optimizers.SGD(1.0, **clipping), initializer="zeros",
-                output="concat", comm=comm_mode)
+                output="concat", plan=comm_mode)
 
         def call(self, ids, training=None):
             return self.embedding(ids, training=training)

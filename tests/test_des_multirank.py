@@ -37,7 +37,7 @@ def _allgathered_id_bytes(rank: int) -> int:
 
 def _check_byte_counters() -> None:
     """Rank body: one SparseLinear training step in allgather mode, counted exactly."""
-    strategy = des.DESStrategy(input_mode="allgather")
+    strategy = des.DESStrategy(input_mode="allgather_ids")
     size, rank = strategy.size, strategy.rank
     with strategy.scope():
         layer = des.layers.SparseLinear()
@@ -78,7 +78,7 @@ def _check_byte_counters() -> None:
 def _check_ranks_owning_no_id_of_the_batch() -> None:
     """Rank body: every id of the batch is key 7, so all but one rank own nothing in it;
     some samples are empty. Forward and backward must still be exact everywhere."""
-    strategy = des.DESStrategy(input_mode="alltoall")
+    strategy = des.DESStrategy(input_mode="alltoall_ids")
     with strategy.scope():
         layer = des.layers.ShardedEmbedding(
             2, initializer="constant", initializer_scale=0.5,
@@ -112,7 +112,7 @@ def _check_mismatched_batches_fail_everywhere() -> None:
 
 def _check_mismatched_fields_fail_everywhere() -> None:
     """Rank body: rank 1 feeds two fields where rank 0 feeds one."""
-    strategy = des.DESStrategy(input_mode="alltoall")
+    strategy = des.DESStrategy(input_mode="alltoall_ids")
     with strategy.scope():
         layer = des.layers.ShardedEmbedding(2)
     field = tf.ragged.constant([[1, 2], [3]], dtype=tf.int64)

@@ -91,7 +91,7 @@ def _trained(make, strategy: des.DESStrategy) -> keras.Model:
     with strategy.scope():
         model = make()
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
-    des.layers.plan_tables(model, learnable_batches(steps=2))  # comm="auto" layers choose
+    des.layers.plan_tables(model, learnable_batches(steps=2))  # plan="auto" layers choose
     model.fit(learnable_batches(steps=2), verbose=0)
     return model
 
@@ -116,16 +116,16 @@ def test_models_round_trip_through_keras_model_save(name, tmp_path):
 
 
 def test_keras_saving_of_auto_layers_and_its_errors(tmp_path):
-    """An undecided comm="auto" layer keeps loaded rows until its plan is chosen; a table
+    """An undecided plan="auto" layer keeps loaded rows until its plan is chosen; a table
     over keras_file_max_bytes or a file of another shape is refused with the reason."""
     schedule = keras.optimizers.schedules.ExponentialDecay(0.2, 10, 0.5)
     strategy = des.DESStrategy()
     model = _trained(lambda: des.models.LR(SPEC, table_optimizer=des.optimizers.Adagrad(
-        schedule, clipnorm=1.0), comm="auto"), strategy)
+        schedule, clipnorm=1.0), plan="auto"), strategy)
     model.save(tmp_path / "lr.keras")
     with strategy.scope():
         loaded = keras.models.load_model(tmp_path / "lr.keras")
-    assert loaded.sparse.comm_plan is None and int(loaded.sparse.table.size()) == 0
+    assert loaded.sparse.plan_in_effect is None and int(loaded.sparse.table.size()) == 0
     features, _ = next(iter(learnable_batches()))
     des.layers.plan_tables(loaded, features)
     assert int(loaded.sparse.table.size()) == int(model.sparse.table.size())

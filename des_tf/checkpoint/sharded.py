@@ -134,10 +134,10 @@ def restore(model: keras.Model, path: str) -> int:
     def read_everything():
         dense_state.ensure_built(model)
         undecided = [layer.name for layer, _ in tables.values()
-                     if getattr(layer, "comm", None) == "auto" and layer.comm_plan is None]
+                     if layer.plan_in_effect is None]
         if undecided:
             raise CheckpointError(
-                f"layers {undecided} have comm='auto' and have not chosen their plan, which "
+                f"layers {undecided} have plan='auto' and have not chosen their plan, which "
                 "decides which rows each rank loads: call des_tf.layers.plan_tables(model, "
                 "batch) (or the model on one batch, eagerly) before restoring")
         saved = manifest.read(path)
@@ -153,7 +153,7 @@ def restore(model: keras.Model, path: str) -> int:
                 if file not in files:
                     raise CheckpointError(f"checkpoint {path}: the manifest lists no file {file}")
                 shard = shard_io.read_arrays(fileio.join(path, file), files[file])
-                # A table copied on every rank (comm="replicated") loads every row.
+                # A table copied on every rank (plan="replicated") loads every row.
                 parts.append(shard if reshard.replicated(layer)
                              else reshard.owned(shard, rank, size, seed))
             num_slots = int(table.export().slots.shape[1])

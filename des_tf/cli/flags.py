@@ -8,8 +8,8 @@ from absl import flags
 
 from des_tf import models, optimizers
 from des_tf.cli import data_flags
-from des_tf.layers.base import COMM_OPTIONS
-from des_tf.strategy import INPUT_MODES
+from des_tf.comm.cost import DEPRECATED_INPUT_MODES, INPUT_MODES
+from des_tf.layers.base import PLAN_OPTIONS, resolve_plan
 
 MODELS = ("lr", "wide_deep", "deepfm", "dcn", "dlrm")
 SPARSE_OPTIMIZERS = {"sgd": optimizers.SGD, "adagrad": optimizers.Adagrad,
@@ -37,12 +37,14 @@ flags.DEFINE_float("table_learning_rate", 0.05, "Its learning rate.")
 flags.DEFINE_enum("linear_optimizer", "ftrl", list(SPARSE_OPTIMIZERS),
                   "In-table optimizer of the linear (LR, wide, FM first-order) table.")
 flags.DEFINE_float("linear_learning_rate", 0.05, "Its learning rate.")
-flags.DEFINE_enum("input_mode", "allgather", list(INPUT_MODES),
-                  "How ids reach their owners (DESStrategy).")
-flags.DEFINE_enum("comm", "des", list(COMM_OPTIONS),
-                  "Execution mode of the model's DES layers (des_tf.layers.DESLayer): dense "
+flags.DEFINE_enum("input_mode", "allgather_ids", [*INPUT_MODES, *DEPRECATED_INPUT_MODES],
+                  "How ids reach their owners (DESStrategy; the names without _ids are "
+                  "deprecated).")
+flags.DEFINE_enum("plan", "des", list(PLAN_OPTIONS),
+                  "Execution plan of the model's DES layers (des_tf.layers.DESLayer): dense "
                   "DES partials, sparse aggregation (alltoall), replicated tables, or auto: "
                   "each layer picks one from the cost model and the first batch's ids.")
+flags.DEFINE_enum("comm", None, list(PLAN_OPTIONS), "Deprecated spelling of --plan.")
 flags.DEFINE_integer("seed", 0, "Seed of the dense weights' initialisation.")
 # Checkpoints and export.
 flags.DEFINE_string("checkpoint_dir", "", "Sharded checkpoints go here; a run resumes from "
@@ -91,17 +93,18 @@ def model(feature_spec: models.FeatureSpec) -> models.CTRModel:
     """The --model, configured by the flags (build it inside the strategy's scope)."""
     tables = sparse_optimizer(FLAGS.table_optimizer, FLAGS.table_learning_rate)
     linear = sparse_optimizer(FLAGS.linear_optimizer, FLAGS.linear_learning_rate)
-    dim, hidden, comm = FLAGS.embedding_dim, _ints(FLAGS.hidden), FLAGS.comm
+    dim, hidden = FLAGS.embedding_dim, _ints(FLAGS.hidden)
+    plan = resolve_plan(None if FLAGS.comm else FLAGS.plan, FLAGS.comm)
     if FLAGS.model == "lr":
-        return models.LR(feature_spec, table_optimizer=linear, comm=comm)
+        return models.LR(feature_spec, table_optimizer=linear, plan=plan)
     if FLAGS.model == "wide_deep":
         return models.WideDeep(feature_spec, dim, hidden, table_optimizer=tables,
-                               wide_optimizer=linear, comm=comm)
+                               wide_optimizer=linear, plan=plan)
     if FLAGS.model == "deepfm":
         return models.DeepFM(feature_spec, dim, hidden, table_optimizer=tables,
-                             linear_optimizer=linear, comm=comm)
+                             linear_optimizer=linear, plan=plan)
     if FLAGS.model == "dcn":
         return models.DCNv2(feature_spec, dim, FLAGS.cross_layers, hidden,
-                            table_optimizer=tables, comm=comm)
+                            table_optimizer=tables, plan=plan)
     return models.DLRM(feature_spec, dim, _ints(FLAGS.bottom), _ints(FLAGS.top),
-                       table_optimizer=tables, comm=comm)
+                       table_optimizer=tables, plan=plan)

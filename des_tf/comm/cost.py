@@ -75,7 +75,7 @@ floats, kb key bytes, fb float bytes.
     metrics: allreduce 2(N-1)/N M fb, both directions (0 under ps)
 
 `choose_plan` gives the cheapest plan for one table from its measured statistics
-(`measure_fields` computes them from a batch); the `comm="auto"` planner calls it.
+(`measure_fields` computes them from a batch); the `plan="auto"` planner calls it.
 `model_operators` builds the operators of des_tf.models' LR, Wide&Deep and DeepFM.
 """
 
@@ -84,15 +84,16 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 
 class InputMode(enum.StrEnum):
     """How ids reach their owners (DESStrategy's `input_mode`)."""
 
-    ALLGATHER = "allgather"
-    ALLTOALL = "alltoall"
-    REPLICATED = "replicated"
+    ALLGATHER = "allgather_ids"
+    ALLTOALL = "alltoall_ids"
+    REPLICATED = "replicated_ids"
 
 
 class ExecutionPlan(enum.StrEnum):
@@ -104,10 +105,26 @@ class ExecutionPlan(enum.StrEnum):
 
 
 PS = "ps"  # the parameter-server baseline, costed like a plan
+# The input modes' former names, which shared "alltoall" and "replicated" with the plans.
+DEPRECATED_INPUT_MODES = {"allgather": InputMode.ALLGATHER, "alltoall": InputMode.ALLTOALL,
+                          "replicated": InputMode.REPLICATED}
 # The names as plain strings (for messages and flag choices).
 EXECUTION_PLANS = tuple(plan.value for plan in ExecutionPlan)
 PLANS = (*EXECUTION_PLANS, PS)
 INPUT_MODES = tuple(mode.value for mode in InputMode)
+
+
+def parse_input_mode(name: str) -> InputMode:
+    """The InputMode called `name`; a former name is accepted with a DeprecationWarning."""
+    if name in DEPRECATED_INPUT_MODES:
+        warnings.warn(f"input mode {name!r} is deprecated: call it "
+                      f"{DEPRECATED_INPUT_MODES[name].value!r}", DeprecationWarning, stacklevel=3)
+        return DEPRECATED_INPUT_MODES[name]
+    if name not in INPUT_MODES:
+        raise ValueError(f"input_mode must be one of {INPUT_MODES}, got {name!r}")
+    return InputMode(name)
+
+
 # The plans whose ids travel through an id exchange (which layers may share).
 EXCHANGING_PLANS = (ExecutionPlan.DES, ExecutionPlan.ALLTOALL)
 OPERATOR_KINDS = ("embedding", "linear", "fm")
@@ -257,16 +274,14 @@ class Config:
     operators: tuple[Operator, ...]
     dense_params: int = 0
     metric_floats: int = 2
-    input_mode: str = "allgather"
+    input_mode: str = InputMode.ALLGATHER
     conventions: Conventions = Conventions()
 
     def __post_init__(self):
         if self.batch_per_rank < 1 or self.ranks < 1:
             raise ValueError(f"batch_per_rank and ranks must be >= 1, got "
                              f"{self.batch_per_rank}, {self.ranks}")
-        if self.input_mode not in INPUT_MODES:
-            raise ValueError(f"input_mode must be one of {INPUT_MODES}, got "
-                             f"{self.input_mode!r}")
+        object.__setattr__(self, "input_mode", parse_input_mode(self.input_mode))
 
     def with_(self, **changes) -> "Config":
         return dataclasses.replace(self, **changes)
@@ -341,19 +356,19 @@ def _ids_flows(op: Operator, cfg: Config) -> list[Flow]:
     c, n, b = cfg.conventions, cfg.ranks, cfg.batch_per_rank
     peers = n - 1
     name = op.name or op.kind
-    check = (SHAPE_CHECK_BYTES + (IDS_SENT_BYTES if cfg.input_mode == "allgather" else 0)
+    check = (SHAPE_CHECK_BYTES + (IDS_SENT_BYTES if cfg.input_mode == InputMode.ALLGATHER else 0)
              ) * peers
     flows = [Flow(name, "ids", "allgather", check, check)]
     entries = b * op.ids_per_sample
     unique = op.unique_ratio * entries
     weight_bytes = c.float_bytes if op.weighted else 0
-    if cfg.input_mode == "allgather":
+    if cfg.input_mode == InputMode.ALLGATHER:
         # distinct ids + inverse indices when smaller (2 U < E), else the raw ids
         ids = min(entries * c.key_bytes, unique * c.key_bytes + entries * c.inverse_index_bytes)
         per_rank = (ids + entries * weight_bytes
                     + b * op.segments_per_sample * c.length_bytes)
         flows.append(Flow(name, "ids", "allgather", per_rank * peers, per_rank * peers))
-    elif cfg.input_mode == "alltoall":
+    elif cfg.input_mode == InputMode.ALLTOALL:
         per_entry = c.inverse_index_bytes + c.segment_index_bytes + weight_bytes
         moved = peers / n * (unique * c.key_bytes + entries * per_entry)
         flows.append(Flow(name, "ids", "alltoall", moved, moved))
@@ -484,7 +499,7 @@ class PlanChoice:
 
 
 def choose_plan(op: Operator, *, ranks: int, batch_per_rank: int,
-                input_mode: str = "allgather", plans: Sequence[str] = EXECUTION_PLANS,
+                input_mode: str = InputMode.ALLGATHER, plans: Sequence[str] = EXECUTION_PLANS,
                 replicated_max_bytes: float = 64 * 2**20,
                 conventions: Conventions = Conventions(), ids_shared: bool = False
                 ) -> PlanChoice:

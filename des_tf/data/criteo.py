@@ -108,7 +108,7 @@ class CriteoReader:
         shorter global batch is dropped with `drop_remainder`). Every rank yields the same
         number of batches; skipped lines make a rank's batch shorter.
 
-        `keep_ids_global` (DESStrategy's "replicated" input mode): id fields hold the
+        `keep_ids_global` (DESStrategy's "replicated_ids" input mode): id fields hold the
         whole global batch (ragged, one-hot fields too); dense features and labels are
         still this rank's slice.
         """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import warnings
 from collections.abc import Mapping
 
 import keras
@@ -31,10 +32,10 @@ from des_tf.optimizers import SGD, SparseOptimizer
 from des_tf.strategy import current_strategy
 from des_tf.tables import DynamicTable
 
-# What `comm=` accepts: an execution plan, or "auto" (the layer picks one; see
+# What `plan=` accepts: an execution plan, or "auto" (the layer picks one; see
 # des_tf.layers.planner).
 AUTO = "auto"
-COMM_OPTIONS = (*EXECUTION_PLANS, AUTO)
+PLAN_OPTIONS = (*EXECUTION_PLANS, AUTO)
 
 # While set (see `serving`): {layer: table holding all of its rows} for single-process use.
 _SERVING_TABLES: contextvars.ContextVar[Mapping | None] = contextvars.ContextVar(
@@ -53,6 +54,21 @@ def serving(tables: Mapping):
         _SERVING_TABLES.reset(token)
 
 
+def resolve_plan(plan: str | None, comm: str | None) -> str:
+    """The requested plan from `plan=` or its deprecated spelling `comm=` (default "des")."""
+    if comm is not None:
+        if plan is not None:
+            raise ValueError(f"give plan= only (comm= is its deprecated spelling), got "
+                             f"plan={plan!r} and comm={comm!r}")
+        warnings.warn("DES layers' and models' comm= is deprecated: call it plan= (it names "
+                      "the execution plan, not des_tf.comm)", DeprecationWarning, stacklevel=3)
+        plan = comm
+    plan = ExecutionPlan.DES.value if plan is None else plan
+    if plan not in PLAN_OPTIONS:
+        raise ValueError(f"plan must be one of {PLAN_OPTIONS}, got {plan!r}")
+    return plan
+
+
 class DESLayer(keras.layers.Layer):
     """Base of the DES layers.
 
@@ -66,7 +82,7 @@ class DESLayer(keras.layers.Layer):
         recently updated, then the smallest keys) are evicted. A step may insert up to its
         batch's new owned ids above the budget before evicting. Eviction is per rank, so
         runs with a budget are not equivalent across different numbers of ranks.
-      comm: how the layer's pooled partials are computed and aggregated, fixed when the
+      plan: how the layer's pooled partials are computed and aggregated, fixed when the
         layer is built (every rank must choose the same):
         "des" (default): dense DES aggregation (des_plan): each owner computes partials for
           every segment of the global batch and a reduce-scatter sums them; bytes grow
@@ -81,15 +97,17 @@ class DESLayer(keras.layers.Layer):
           (des_tf.comm.cost.choose_plan) and the ids of the first batch it sees, summed
           over ranks so every rank picks the same, before any row exists (see
           des_tf.layers.planner for when: `plan_tables(model, data)` before `fit`, or
-          the first eager call). `comm_plan` then holds the mode in effect.
+          the first eager call). `plan_in_effect` then holds the mode in effect.
         All of them compute the same numbers (single-process training on the global batch).
-      vocabulary_size: rows the table may hold over all ranks, if known. comm="auto"
+      vocabulary_size: rows the table may hold over all ranks, if known. plan="auto"
         considers "replicated" only when it is given and the whole table
         (vocabulary_size * dim * 4 bytes) fits planner.REPLICATED_MAX_BYTES (64 MiB).
+      comm: deprecated spelling of `plan`.
 
     Attributes:
-      comm_plan: the execution mode in effect ("des", "alltoall" or "replicated"); None
-        while a comm="auto" layer has not decided.
+      requested_plan: `plan` as given (possibly "auto").
+      plan_in_effect: the execution plan in effect ("des", "alltoall" or "replicated");
+        None while a plan="auto" layer has not decided.
       plan_decision: an auto layer's planner.PlanDecision (statistics, bytes per plan),
         None otherwise.
     """
@@ -99,16 +117,16 @@ class DESLayer(keras.layers.Layer):
     def __init__(self, dim: int, *, table_optimizer: SparseOptimizer = SGD(0.01),
                  initializer: str = "uniform", initializer_scale: float = 0.05,
                  table_seed: int = 0, capacity_hint: int = 0, row_budget: int | None = None,
-                 comm: str = "des", vocabulary_size: int | None = None, **kwargs):
-        if comm not in COMM_OPTIONS:
-            raise ValueError(f"comm must be one of {COMM_OPTIONS}, got {comm!r}")
+                 plan: str | None = None, vocabulary_size: int | None = None,
+                 comm: str | None = None, **kwargs):
+        plan = resolve_plan(plan, comm)
         if vocabulary_size is not None and vocabulary_size < 0:
             raise ValueError(f"vocabulary_size must be >= 0 or None, got {vocabulary_size}")
-        if row_budget is not None and comm in plans.PLANS and not plans.get(
-                comm).supports_row_budget:
-            raise ValueError("row_budget is not supported with comm='replicated' (each copy "
+        if row_budget is not None and plan in plans.PLANS and not plans.get(
+                plan).supports_row_budget:
+            raise ValueError("row_budget is not supported with plan='replicated' (each copy "
                              "counts only its own lookups, so evictions would differ between "
-                             "ranks); use comm='des' or 'alltoall'")
+                             "ranks); use plan='des' or 'alltoall'")
         # Tables, partials and their sums are float32 whatever the dtype policy: inputs
         # are not cast to the compute dtype (ids weights keep float32), the output is.
         kwargs.setdefault("autocast", False)
@@ -122,8 +140,8 @@ class DESLayer(keras.layers.Layer):
         self.strategy = current_strategy(type(self).__name__)
         if row_budget is not None and row_budget < 0:
             raise ValueError(f"row_budget must be >= 0 or None, got {row_budget}")
-        self.comm = comm
-        self.comm_plan = None if comm == AUTO else ExecutionPlan(comm)
+        self.requested_plan = plan
+        self.plan_in_effect = None if plan == AUTO else ExecutionPlan(plan)
         self.plan_decision = None
         self.vocabulary_size = vocabulary_size
         self.dim = dim
@@ -139,7 +157,7 @@ class DESLayer(keras.layers.Layer):
         assert_same_config(
             {"layer": type(self).__name__, "table": self.table.spec(), "row_budget": row_budget,
              "sharding_seed": self.strategy.sharding_seed,
-             "input_mode": self.strategy.input_mode, "comm": comm,
+             "input_mode": self.strategy.input_mode, "plan": plan,
              "vocabulary_size": vocabulary_size},
             what=f"configuration of DES layer {self.name!r}")
         self.gradient_hook = self.add_weight(shape=(), initializer="zeros", trainable=True,
@@ -167,13 +185,13 @@ class DESLayer(keras.layers.Layer):
             return self._placeholder(ids)
         recording = planner.recorder()
         if recording is not None:
-            if self.comm_plan is None:
+            if self.plan_in_effect is None:
                 recording.add(self, self._count_ids(ids, weights))
             return self._placeholder(ids)
-        if self.comm_plan is None and self._serving_table() is None:
+        if self.plan_in_effect is None and self._serving_table() is None:
             if not tf.executing_eagerly():
                 raise RuntimeError(
-                    f"{type(self).__name__} {self.name!r} has comm='auto' and has not chosen "
+                    f"{type(self).__name__} {self.name!r} has plan='auto' and has not chosen "
                     "its plan yet: it decides from real ids, which a traced function does "
                     "not see. Call des_tf.layers.plan_tables(model, data) on every rank "
                     "before Model.fit / evaluate / predict or any tf.function (data: the "
@@ -198,11 +216,11 @@ class DESLayer(keras.layers.Layer):
                                  weighted=weights is not None)
 
     def _set_plan(self, decision: planner.PlanDecision) -> None:
-        if self.comm != AUTO or self.comm_plan is not None:
-            raise RuntimeError(f"{self.name}: the plan is chosen once, by comm='auto' layers")
+        if self.requested_plan != AUTO or self.plan_in_effect is not None:
+            raise RuntimeError(f"{self.name}: the plan is chosen once, by plan='auto' layers")
         if self.row_budget is not None and not plans.get(decision.plan).supports_row_budget:
             raise ValueError(f"{self.name}: row_budget rules out 'replicated'")
-        self.comm_plan = decision.plan
+        self.plan_in_effect = decision.plan
         self.plan_decision = decision
         table_state.import_loaded_rows(self)
 
@@ -210,7 +228,7 @@ class DESLayer(keras.layers.Layer):
         """The layer's arguments (Keras model configs: `model.save`, `load_model`)."""
         return {**super().get_config(), "dim": self.dim, **self.table_arguments,
                 "table_optimizer": self.table.optimizer.get_config(),
-                "row_budget": self.row_budget, "comm": self.comm,
+                "row_budget": self.row_budget, "plan": self.requested_plan,
                 "vocabulary_size": self.vocabulary_size}
 
     @classmethod
@@ -253,7 +271,7 @@ class DESLayer(keras.layers.Layer):
     def _exchange(self, fields: Fields, per_field: bool) -> OwnedEntries:
         """Brings the ids to their owners, one output row per (sample, field) when
         `per_field`, else per sample (all ids stay here when serving)."""
-        if self._serving_table() is None and not plans.get(self.comm_plan).exchanges_ids:
+        if self._serving_table() is None and not plans.get(self.plan_in_effect).exchanges_ids:
             return self._own_entries(fields, per_field)
         segments, weights = fields.segments(per_field)
         if self._serving_table() is not None:
@@ -261,7 +279,7 @@ class DESLayer(keras.layers.Layer):
         return exchange_fields(fields, per_field, self.strategy)
 
     def _own_entries(self, fields: Fields, per_field: bool) -> OwnedEntries:
-        """Every id occurrence of this rank's own samples (comm="replicated": no id moves;
+        """Every id occurrence of this rank's own samples (plan="replicated": no id moves;
         only the ranks' batch sizes are compared, so mismatched inputs fail clearly)."""
         samples = fields.ids.nrows()
         check_shapes_agree(samples, fields.count if per_field else 1,
@@ -276,13 +294,13 @@ class DESLayer(keras.layers.Layer):
         served = self._serving_table()
         if served is not None:
             return served_partials(served, entries, with_square_norms)
-        return plans.get(self.comm_plan).partials(
+        return plans.get(self.plan_in_effect).partials(
             self.table, entries, with_square_norms=with_square_norms, training=bool(training),
             hook=self.gradient_hook.value, step=self.table_step.value,
             row_budget=self.row_budget)
 
     def own_rows(self, x: tf.Tensor, samples: tf.Tensor) -> tf.Tensor:
-        """This rank's rows of a per-sample tensor that is global in "replicated" mode."""
+        """This rank's rows of a per-sample tensor that is global in "replicated_ids" input mode."""
         if self.strategy.input_mode != InputMode.REPLICATED or self._serving_table() is not None:
             return x
         start, count = self.strategy.local_rows(samples)

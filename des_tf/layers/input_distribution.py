@@ -14,6 +14,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from des_tf import comm
+from des_tf.comm.cost import InputMode
 from des_tf.layers.inputs import Fields
 from des_tf.sharding import shard_owner
 
@@ -116,13 +117,13 @@ def exchange_ids(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None, segments
     values = ids.values
     entry_weights = None if weights is None else tf.cast(weights.values, tf.float32)
     samples = ids.nrows() // segments_per_sample
-    if strategy.input_mode == "replicated":  # ids are already the global batch
+    if strategy.input_mode == InputMode.REPLICATED:  # ids are already the global batch
         check_shapes_agree(samples, segments_per_sample, True)
         num_segments = ids.nrows()
         counts = strategy.rows_per_rank(num_segments // segments_per_sample) * segments_per_sample
         return _owned(values, ids.value_rowids(), entry_weights, num_segments,
                       tf.cast(counts, tf.int32), strategy)
-    if strategy.input_mode == "allgather":
+    if strategy.input_mode == InputMode.ALLGATHER:
         return _allgather_ids(ids, entry_weights, samples, segments_per_sample, strategy)
     return _alltoall_ids(ids, entry_weights, samples, segments_per_sample, strategy)
 
@@ -180,7 +181,7 @@ def _alltoall_ids(ids, entry_weights, samples, segments_per_sample, strategy) ->
         num_segments, tf.constant(2**31, tf.int64),
         message="DES layers: the global batch has 2^31 or more segments (samples x fields), "
                 "too many for the int32 segment indices of the alltoall input mode; use "
-                "smaller batches or input_mode='allgather'")
+                "smaller batches or input_mode='allgather_ids'")
     offset = tf.reduce_sum(counts[:strategy.rank])
     segments = tf.cast(ids.value_rowids(), tf.int32) + offset
     values = ids.values

@@ -62,7 +62,7 @@ def stack_fields(ids, weights, layer: str, replicated: bool) -> Fields:
     dense = [i for i, f in enumerate(id_fields)
              if not isinstance(f, (tf.RaggedTensor, tf.SparseTensor))]
     if replicated and dense:
-        raise ValueError(f"{layer}: in 'replicated' input mode id fields must be ragged or "
+        raise ValueError(f"{layer}: in 'replicated_ids' input mode id fields must be ragged or "
                          f"sparse tensors (dense inputs are cut to each rank's samples); "
                          f"fields {dense} are dense: use tf.RaggedTensor.from_tensor")
     source = tuple(tf.nest.flatten((id_fields, weights)))

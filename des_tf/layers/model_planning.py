@@ -1,4 +1,4 @@
-"""Planning a whole model's comm="auto" layers (des_tf.layers.planner decides per
+"""Planning a whole model's plan="auto" layers (des_tf.layers.planner decides per
 layer): `plan_tables` runs the model on real batches in recording mode, then every
 undecided layer decides; `plan_report` says what each chose."""
 
@@ -23,7 +23,7 @@ def des_layers(model: keras.Model) -> list:
 
 def unplanned(model: keras.Model) -> list:
     """The auto layers of `model` that have not chosen their plan yet."""
-    return [layer for layer in des_layers(model) if layer.comm_plan is None]
+    return [layer for layer in des_layers(model) if layer.plan_in_effect is None]
 
 
 def _first_batches(model, data, batches: int, batch_size: int | None) -> list | None:
@@ -52,7 +52,7 @@ def _first_batches(model, data, batches: int, batch_size: int | None) -> list | 
 def plan_tables(model: keras.Model, data, *, batches: int = 1,
                 replicated_max_bytes: float = planner.REPLICATED_MAX_BYTES, verbose: bool = True,
                 from_dataset: bool | None = None) -> dict[str, dict]:
-    """Decides the plan of every unplanned comm="auto" layer of `model` from the first
+    """Decides the plan of every unplanned plan="auto" layer of `model` from the first
     `batches` batches of `data`; call it on every rank, before training. Returns
     plan_report(model).
 
@@ -94,7 +94,7 @@ def plan_before_running(model: keras.Model, x, batch_size: int | None) -> None:
 
 
 def plan_report(model: keras.Model) -> dict[str, dict]:
-    """{layer name: {"comm": as requested, "plan": the mode in effect (None while an
+    """{layer name: {"requested": the plan as requested, "plan": the plan in effect (None while an
     auto layer is undecided), "bytes_per_step": the cost model's bytes per step and rank
     (sent + received) of each plan considered, "excluded": {plan: reason},
     "description": a readable line}} for every DES layer of `model`; the last three
@@ -102,7 +102,7 @@ def plan_report(model: keras.Model) -> dict[str, dict]:
     report = {}
     for layer in des_layers(model):
         decision = layer.plan_decision
-        entry = {"comm": layer.comm, "plan": layer.comm_plan}
+        entry = {"requested": layer.requested_plan, "plan": layer.plan_in_effect}
         if decision is not None:
             entry.update(bytes_per_step=dict(decision.choice.bytes_per_step),
                          excluded=dict(decision.choice.excluded),

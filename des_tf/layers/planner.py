@@ -1,4 +1,4 @@
-"""comm="auto": each DES layer picks its execution mode ("des", "alltoall" or
+"""plan="auto": each DES layer picks its execution mode ("des", "alltoall" or
 "replicated") from the cost model (des_tf.comm.cost.choose_plan) and the statistics of
 real id batches.
 
@@ -23,7 +23,7 @@ evaluates the cost model on the same numbers (the global means: ids per sample p
 field, distinct ids per rank's batch / occurrences, B = global samples / N) and makes
 the same choice, which is then checked across ranks. No row exists before the
 decision (recording and deciding touch no table), so nothing migrates. The choice is
-printed once, on rank 0, and kept on the layer: `layer.comm_plan` (the mode in
+printed once, on rank 0, and kept on the layer: `layer.plan_in_effect` (the mode in
 effect), `layer.plan_decision` (PlanDecision), `plan_report(model)`.
 
 Replication is considered only for a layer built with `vocabulary_size` (rows over
@@ -46,7 +46,7 @@ from des_tf.comm import cost
 from des_tf.layers import plans
 
 REPLICATED_MAX_BYTES = 64 * 2**20
-LOG_PREFIX = "des_tf comm=auto:"
+LOG_PREFIX = "des_tf plan=auto:"
 
 
 @dataclasses.dataclass
@@ -123,7 +123,7 @@ class PlanDecision:
 
 def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_MAX_BYTES,
            verbose: bool = True) -> PlanDecision:
-    """Fixes `layer.comm_plan` from this rank's `counts` summed over all ranks (every
+    """Fixes `layer.plan_in_effect` from this rank's `counts` summed over all ranks (every
     rank must call it, in the same order of layers). Returns the decision."""
     strategy = layer.strategy
     n = strategy.size
@@ -149,7 +149,7 @@ def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_
             choice.plan, {**choice.bytes_per_step, **dict.fromkeys(ruled_out, float("inf"))},
             {**choice.excluded, **dict.fromkeys(ruled_out, "row_budget is set")})
     comm.assert_same_config({"layer": layer.name, "plan": choice.plan},
-                            f"comm='auto' plan of DES layer {layer.name!r}")
+                            f"plan='auto' plan of DES layer {layer.name!r}")
     decision = PlanDecision(choice, operator, batch, n, strategy.input_mode)
     layer._set_plan(decision)
     if verbose and strategy.rank == 0:

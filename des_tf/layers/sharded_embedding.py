@@ -26,7 +26,7 @@ class ShardedEmbedding(DESLayer):
       combiner: "sum", "mean" or "sqrtn"; an empty id list pools to zeros.
       output: "stack" -> [batch, fields, dim], "concat" -> [batch, fields * dim],
         "list" -> one [batch, dim] tensor per field.
-      comm: the execution mode, chosen per layer (all ranks alike); all three train to the
+      plan: the execution plan, chosen per layer (all ranks alike); all three train to the
         same numbers as one process on the global batch and share the table and this code:
         "des" (default): dense DES. Ids reach their owners (the strategy's input mode),
           each owner pools its ids for every (sample, field) of the global batch and a
@@ -43,17 +43,17 @@ class ShardedEmbedding(DESLayer):
           diverge. For small tables (a few thousand rows). No `row_budget`.
         "auto": one of the three, picked by the cost model from the ids of the first
           batch (all ranks alike; see des_tf.layers.planner); give `vocabulary_size` to
-          let it consider "replicated". `comm_plan` holds the choice.
+          let it consider "replicated". `plan_in_effect` holds the choice.
       **kwargs: see DESLayer (table_optimizer, initializer, ...).
     """
 
     def __init__(self, dim: int, combiner: str = "sum", output: str = "stack",
-                 comm: str = "des", **kwargs):
+                 plan: str | None = None, **kwargs):
         if combiner not in COMBINERS:
             raise ValueError(f"combiner must be one of {COMBINERS}, got {combiner!r}")
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        super().__init__(dim, comm=comm, **kwargs)
+        super().__init__(dim, plan=plan, **kwargs)
         self.combiner, self.output_format = combiner, output
 
     def get_config(self) -> dict:

@@ -6,7 +6,7 @@ their optimizer slots and metadata, are gathered, so the file any rank writes ho
 whole table ordered by key, the same whatever the number of ranks that wrote it.
 Loading keeps the rows this rank owns under the current number of ranks (every row for
 a table copied on every rank), so a file written by N ranks loads on any M, or in one
-process; a comm="auto" layer that has not chosen its plan holds them until it does.
+process; a plan="auto" layer that has not chosen its plan holds them until it does.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def import_loaded_rows(layer) -> None:
     """Puts the rows `load` kept into the layer's table, once its plan is known (it says
     which rows this rank holds); until then they wait in `layer.loaded_rows`."""
     rows = getattr(layer, "loaded_rows", None)
-    if rows is None or layer.comm_plan is None:
+    if rows is None or layer.plan_in_effect is None:
         return
     strategy = layer.strategy
     if not reshard.replicated(layer):

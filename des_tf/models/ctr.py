@@ -1,6 +1,6 @@
 """CTR models built from des_tf.layers and Keras layers: LR, Wide&Deep, DeepFM, DCN-v2 and
 DLRM. Each takes a feature dict (see FeatureSpec) and returns click probabilities
-[batch, 1]; build them inside `DESStrategy().scope()`. `comm` ("des", "alltoall",
+[batch, 1]; build them inside `DESStrategy().scope()`. `plan` ("des", "alltoall",
 "replicated" or "auto") is the execution mode of every DES layer of the model (see
 des_tf.layers.DESLayer)."""
 
@@ -63,10 +63,12 @@ class LR(CTRModel):
     dense features."""
 
     def __init__(self, feature_spec: FeatureSpec,
-                 table_optimizer: SparseOptimizer = Ftrl(0.05), comm: str = "des", **kwargs):
+                 table_optimizer: SparseOptimizer = Ftrl(0.05), plan: str | None = None,
+                 **kwargs):
+        plan = layers.resolve_plan(plan, kwargs.pop("comm", None))
         super().__init__(feature_spec, **kwargs)
-        self._remember(table_optimizer=table_optimizer, comm=comm)
-        self.sparse = layers.SparseLinear(table_optimizer=table_optimizer, comm=comm)
+        self._remember(table_optimizer=table_optimizer, plan=plan)
+        self.sparse = layers.SparseLinear(table_optimizer=table_optimizer, plan=plan)
         self.dense_linear = keras.layers.Dense(1, use_bias=False) if feature_spec.dense else None
 
     def logit(self, features, training):
@@ -80,13 +82,14 @@ class _EmbeddingModel(CTRModel):
     """Base of the models with one pooled embedding per field (one shared table)."""
 
     def __init__(self, feature_spec: FeatureSpec, embedding_dim: int,
-                 table_optimizer: SparseOptimizer, comm: str = "des", **kwargs):
+                 table_optimizer: SparseOptimizer, plan: str | None = None, **kwargs):
+        plan = layers.resolve_plan(plan, kwargs.pop("comm", None))
         super().__init__(feature_spec, **kwargs)
-        self._remember(embedding_dim=embedding_dim, table_optimizer=table_optimizer, comm=comm)
+        self._remember(embedding_dim=embedding_dim, table_optimizer=table_optimizer, plan=plan)
         self.embedding_dim = embedding_dim
         self.embedding = layers.ShardedEmbedding(
             embedding_dim, output="stack", table_optimizer=table_optimizer,
-            initializer="truncated_normal", initializer_scale=0.05, comm=comm)
+            initializer="truncated_normal", initializer_scale=0.05, plan=plan)
 
     def _fields(self, features, training) -> tf.Tensor:
         """Pooled field embeddings [batch, fields, dim]."""
@@ -106,10 +109,12 @@ class WideDeep(_EmbeddingModel):
     def __init__(self, feature_spec: FeatureSpec, embedding_dim: int = 16,
                  hidden: Sequence[int] = (400, 400, 400),
                  table_optimizer: SparseOptimizer = Adagrad(0.05),
-                 wide_optimizer: SparseOptimizer = Ftrl(0.05), comm: str = "des", **kwargs):
-        super().__init__(feature_spec, embedding_dim, table_optimizer, comm, **kwargs)
+                 wide_optimizer: SparseOptimizer = Ftrl(0.05), plan: str | None = None,
+                 **kwargs):
+        plan = layers.resolve_plan(plan, kwargs.pop("comm", None))
+        super().__init__(feature_spec, embedding_dim, table_optimizer, plan, **kwargs)
         self._remember(hidden=list(hidden), wide_optimizer=wide_optimizer)
-        self.wide = layers.SparseLinear(table_optimizer=wide_optimizer, comm=comm)
+        self.wide = layers.SparseLinear(table_optimizer=wide_optimizer, plan=plan)
         self.deep = mlp(hidden, "deep")
         self.head = keras.layers.Dense(1)
 
@@ -127,10 +132,12 @@ class DeepFM(_EmbeddingModel):
     def __init__(self, feature_spec: FeatureSpec, embedding_dim: int = 16,
                  hidden: Sequence[int] = (400, 400, 400),
                  table_optimizer: SparseOptimizer = Adagrad(0.05),
-                 linear_optimizer: SparseOptimizer = Ftrl(0.05), comm: str = "des", **kwargs):
-        super().__init__(feature_spec, embedding_dim, table_optimizer, comm, **kwargs)
+                 linear_optimizer: SparseOptimizer = Ftrl(0.05), plan: str | None = None,
+                 **kwargs):
+        plan = layers.resolve_plan(plan, kwargs.pop("comm", None))
+        super().__init__(feature_spec, embedding_dim, table_optimizer, plan, **kwargs)
         self._remember(hidden=list(hidden), linear_optimizer=linear_optimizer)
-        self.linear = layers.SparseLinear(table_optimizer=linear_optimizer, comm=comm)
+        self.linear = layers.SparseLinear(table_optimizer=linear_optimizer, plan=plan)
         self.deep = mlp(hidden, "deep")
         self.head = keras.layers.Dense(1)
 
@@ -149,8 +156,9 @@ class DCNv2(_EmbeddingModel):
 
     def __init__(self, feature_spec: FeatureSpec, embedding_dim: int = 16,
                  cross_layers: int = 3, hidden: Sequence[int] = (400, 400),
-                 table_optimizer: SparseOptimizer = Adagrad(0.05), comm: str = "des", **kwargs):
-        super().__init__(feature_spec, embedding_dim, table_optimizer, comm, **kwargs)
+                 table_optimizer: SparseOptimizer = Adagrad(0.05), plan: str | None = None,
+                 **kwargs):
+        super().__init__(feature_spec, embedding_dim, table_optimizer, plan, **kwargs)
         self._remember(cross_layers=cross_layers, hidden=list(hidden))
         self.crosses = [CrossLayer(name=f"cross_{i}") for i in range(cross_layers)]
         self.deep = mlp(hidden, "deep")
@@ -170,10 +178,11 @@ class DLRM(_EmbeddingModel):
 
     def __init__(self, feature_spec: FeatureSpec, embedding_dim: int = 16,
                  bottom: Sequence[int] = (64,), top: Sequence[int] = (256, 128),
-                 table_optimizer: SparseOptimizer = Adagrad(0.05), comm: str = "des", **kwargs):
+                 table_optimizer: SparseOptimizer = Adagrad(0.05), plan: str | None = None,
+                 **kwargs):
         if not feature_spec.dense:
             raise ValueError("DLRM needs dense features for its bottom MLP")
-        super().__init__(feature_spec, embedding_dim, table_optimizer, comm, **kwargs)
+        super().__init__(feature_spec, embedding_dim, table_optimizer, plan, **kwargs)
         self._remember(bottom=list(bottom), top=list(top))
         self.bottom = keras.Sequential([mlp(bottom, "bottom_hidden"),
                                         keras.layers.Dense(embedding_dim, activation="relu")],

@@ -18,9 +18,9 @@ def owned(shard: dict[str, np.ndarray], rank: int, size: int, seed: int) -> dict
 
 
 def replicated(layer) -> bool:
-    """Whether `layer` keeps a full copy of its table on every rank (comm="replicated",
-    or comm="auto" that chose it). An undecided auto layer holds no row yet: not."""
-    return getattr(layer, "comm_plan", getattr(layer, "comm", "des")) == "replicated"
+    """Whether `layer` keeps a full copy of its table on every rank (plan="replicated",
+    or plan="auto" that chose it). An undecided auto layer holds no row yet: not."""
+    return getattr(layer, "plan_in_effect", None) == "replicated"
 
 
 def written_rows(layer, table, rank: int, size: int, seed: int) -> dict[str, np.ndarray]:
