@@ -41,13 +41,16 @@ def _copies_identical(table) -> bool:
 
 
 def _checkpoint_round_trip(model, out_dir: str) -> dict:
-    """Saves `model` (replicated tables), restores it in place; reports the rows the
-    checkpoint holds per table and whether every copy came back as it was."""
+    """Saves `model` (replicated tables), empties its tables and restores the checkpoint
+    into it; reports the rows the checkpoint holds per table and whether every copy came
+    back as it was."""
     import des_tf as des
     from des_tf import comm
 
     before = [getattr(model, name).table.export() for name in TABLES]
     path = des.checkpoint.save(model, os.path.join(out_dir, f"ckpt_n{comm.size()}"), step=1)
+    for rows, name in zip(before, TABLES):
+        getattr(model, name).table.remove(rows.keys)
     des.checkpoint.restore(model, path)
     after = [getattr(model, name).table.export() for name in TABLES]
     same = all(bool(tf.reduce_all(x == y)) for b, a in zip(before, after)

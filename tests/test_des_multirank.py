@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import des_tf as des
 from des_tf import comm
+from des_tf.comm import cost
 from tests.horovod_harness import RankFailure, run_ranks
 
 SAMPLES_PER_RANK = 5
@@ -69,10 +70,12 @@ def _check_byte_counters() -> None:
         assert counted["sent"][kind] == expected_sent[kind], (kind, counted, expected_sent)
         assert counted["received"][kind] == expected_received[kind], (kind, counted)
     assert counted["sent"]["alltoall"] == counted["sent"]["allreduce"] == 0
-    # docs/design.md's estimate (section 3.5): partials cost 2 (N-1)/N * N*B * width * 4
-    # bytes per step.
-    partial_bytes = 4 * width * segments * peers * 2
-    assert partial_bytes == 2 * peers / size * size * segments * width * 4
+    # The cost model's "des" partials (docs/design.md section 3.5) are what was counted.
+    op = cost.Operator("linear", (cost.Field(1.0, 1.0),))
+    flows = {f.part: f for f in cost.PLAN_FLOWS["des"](op, cost.Config(segments, size, (op,)),
+                                                       "linear")}
+    assert flows["forward"].sent == counted["sent"]["reduce_scatter"]
+    assert flows["backward"].sent == 4 * segments * width * peers  # the gradients' allgather
 
 
 def _check_ranks_owning_no_id_of_the_batch() -> None:

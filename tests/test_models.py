@@ -106,8 +106,9 @@ def test_models_round_trip_through_keras_model_save(name, tmp_path):
     with strategy.scope():
         loaded = keras.models.load_model(tmp_path / "model.keras")
     assert loaded.get_config() == model.get_config()
-    for (_, (_, saved)), (_, (_, restored)) in zip(des.tables.model_tables(model).items(),
-                                                   des.tables.model_tables(loaded).items()):
+    saved_tables, loaded_tables = des.tables.model_tables(model), des.tables.model_tables(loaded)
+    assert len(saved_tables) == len(loaded_tables) > 0
+    for (_, saved), (_, restored) in zip(saved_tables.values(), loaded_tables.values()):
         for a, b in zip(saved.export(), restored.export()):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     features, _ = next(iter(learnable_batches()))
