@@ -7,7 +7,10 @@ For every model (--models) and workload (--workloads) it runs, one after the oth
   --input_mode=<--input_mode>`;
 - ps: bench/ps_baseline.py (2 parameter servers + 2 asynchronous workers, gRPC on
   127.0.0.1), global batch = 2 x --batch_size;
-- single: `python -m des_tf.train` in one process with --batch_size = the global batch.
+- single: `python -m des_tf.train` in one process with --batch_size = the global batch;
+- tf: bench/tf_baseline.py, plain TensorFlow in one process on the global batch (bench/ps's
+  models: fixed-size hashed tf.Variable tables, sparse applies to the touched rows, one
+  tf.function step): the step des-tf's speed is measured against (`/ tf` column).
 
 The synchronous runs (des-tf, single) make one update per global batch where the two
 asynchronous PS workers make one each per local batch, so they run at --sync_lr_scale
@@ -71,10 +74,11 @@ WORKLOADS = {
     "industrial": ["history:200:10000000", "items:100:5000000", "query:50:2000000",
                    "tags:20:1000000"],
 }
-MODES = ("des", "alltoall", "auto", "ps", "single")
+MODES = ("des", "alltoall", "auto", "ps", "single", "tf")
 DES_MODES = ("des", "alltoall", "auto")
 RANKS = 2  # des-tf ranks and PS workers
-SUMMARY = {"des_tf": "DES_TF_SUMMARY ", "ps": "PS_BASELINE_SUMMARY "}
+SUMMARY = {"des_tf": "DES_TF_SUMMARY ", "ps": "PS_BASELINE_SUMMARY ",
+           "tf": "TF_BASELINE_SUMMARY "}
 STEP_LINE = re.compile(r"step (\d+)/(\d+): ")
 # The models' flags, as in configs/*_criteo.flags (the PS baseline has the same defaults).
 MODEL_FLAGS = ["--embedding_dim=16", "--hidden=400,400,400"]
@@ -206,6 +210,20 @@ def ps_command(args, model: str, workload: str, metrics: Path) -> list[str]:
     return command
 
 
+def tf_command(args, model: str, workload: str) -> list[str]:
+    """bench/tf_baseline.py: the plain-TF step in one process on the global batch."""
+    flags = [f for f in MODEL_FLAGS if model != "lr"] + learning_rate_flags(args,
+                                                                          args.sync_lr_scale)
+    command = [sys.executable, str(REPO_ROOT / "bench" / "tf_baseline.py"), f"--model={model}",
+               *flags, *data_flags(args, workload), f"--batch_size={RANKS * args.batch_size}",
+               f"--steps={args.steps}", f"--warmup_steps={args.warmup_steps}",
+               f"--table_rows={args.ps_table_rows}",
+               f"--log_every={math.gcd(args.warmup_steps, args.steps)}"]
+    if model == "lr":
+        command.append("--integer_mode=bucketize")
+    return command
+
+
 def run_job(command: list[str], args, log_path: Path, window: bool, env: dict) -> dict:
     """Runs `command`, teeing its output to `log_path`. With `window`, reads the `lo`
     counter and the time when rank 0's progress lines of steps --warmup_steps and --steps
@@ -306,6 +324,8 @@ def run_all(args, write) -> list[dict]:
                 try:
                     if mode == "ps":
                         command = ps_command(args, model, workload, logs / f"{name}.json")
+                    elif mode == "tf":
+                        command = tf_command(args, model, workload)
                     else:
                         command = des_command(args, model, workload, mode)
                     env = child_env(RANKS if mode in DES_MODES else 1)
@@ -334,18 +354,19 @@ def _ratio(value, base) -> str:
 
 def markdown(rows: list[dict], args) -> str:
     header = ("| workload | model | mode | comm bytes/step | lo bytes/step | lo / PS lo | "
-              "samples/s | / PS samples/s | eval AUC | AUC - PS | AUC - single | "
-              "eval logloss |")
+              "samples/s | / PS samples/s | / tf samples/s | eval AUC | AUC - PS | "
+              "AUC - single | eval logloss |")
     lines = [header, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
-                     "---: | ---: |"]
+                     "---: | ---: | ---: |"]
     by_key = {(r["workload"], r["model"], r["mode"]): r for r in rows if r["status"] == "ok"}
     for row in rows:
         if row["status"] != "ok":
             lines.append(f"| {row['workload']} | {row['model']} | {row['mode']} | "
-                         f"{row['status']}: {row['note'][:120]} | | | | | | | | |")
+                         f"{row['status']}: {row['note'][:120]} | | | | | | | | | |")
             continue
         ps = by_key.get((row["workload"], row["model"], "ps"))
         single = by_key.get((row["workload"], row["model"], "single"))
+        plain_tf = by_key.get((row["workload"], row["model"], "tf"))
         comm = f"{row['comm_bytes_per_step']:,}" + (" (analytical)" if row["mode"] == "ps"
                                                      else "")
         auc_ps = f"{row['eval_auc'] - ps['eval_auc']:+.4f}" if ps else ""
@@ -356,6 +377,7 @@ def markdown(rows: list[dict], args) -> str:
             f"{_ratio(row['lo_bytes_per_step'], ps and ps['lo_bytes_per_step'])} | "
             f"{row['samples_per_s']:,.0f} | "
             f"{_ratio(row['samples_per_s'], ps and ps['samples_per_s'])} | "
+            f"{_ratio(row['samples_per_s'], plain_tf and plain_tf['samples_per_s'])} | "
             f"{row['eval_auc']:.4f} | {auc_ps} | {auc_single} | {row['eval_logloss']:.4f} |")
     notes = (f"\nBytes are per training step (global batch {RANKS} x {args.batch_size}), "
              f"rx + tx on loopback's scale (every byte counted once sent, once received), "

@@ -46,9 +46,9 @@ def _strategy():
     return strategy, tf.distribute.experimental.coordinator.ClusterCoordinator(strategy)
 
 
-def _evaluate(model: PSModel, reader: CriteoReader, batch: int) -> dict:
-    """AUC and log loss of the trained model on the held-out lines (on the coordinator,
-    after the measured steps)."""
+def evaluate(model: PSModel, reader: CriteoReader, batch: int) -> dict:
+    """AUC and log loss of the trained model on the held-out lines (after the measured
+    steps; also bench/tf_baseline.py's)."""
     predict = tf.function(model.predict)
     scores, labels = [], []
     for features, label in reader.dataset(batch):
@@ -137,7 +137,7 @@ def main(argv: list[str]) -> None:
         "train_wall_s": round(time_end - time_start, 2),
     }
     _say(f"trained {FLAGS.steps} global steps; evaluating")
-    summary.update(_evaluate(model, eval_reader, global_batch))
+    summary.update(evaluate(model, eval_reader, global_batch))
     if facts:
         summary["data_ceiling_auc"] = round(facts["ceiling_auc"], 6)
     summary["wall_s"] = round(time.perf_counter() - started, 1)
