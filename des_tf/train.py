@@ -22,10 +22,12 @@ from des_tf import checkpoint, comm
 from des_tf import tables as tables_lib
 from des_tf.cli import data_flags, reference, report
 from des_tf.cli import flags as cli_flags
+from des_tf.cli.profile import StepProfile, format_profile
 from des_tf.cli.progress import TrainingProgress
 from des_tf.comm.cost import InputMode
 from des_tf.data import CriteoReader
 from des_tf.layers import plan_report, plan_tables
+from des_tf.layers.model_planning import des_layers
 from des_tf.strategy import DESStrategy
 
 FLAGS = cli_flags.FLAGS
@@ -79,11 +81,16 @@ def _build_and_restore(strategy: DESStrategy, model, reader: CriteoReader,
 
 
 def _train(strategy: DESStrategy, model, reader: CriteoReader, global_batch: int,
-           first_step: int) -> tuple[TrainingProgress, comm.CommBytesLogger]:
+           first_step: int) -> tuple[TrainingProgress, comm.CommBytesLogger, StepProfile | None]:
     """Fits from `first_step` to --steps (or to the end of --epochs passes)."""
     progress = TrainingProgress(global_batch, FLAGS.log_every, FLAGS.steps or None, first_step)
     comm_bytes = comm.CommBytesLogger(verbose=False)
-    callbacks = [progress, comm_bytes]
+    profile = None
+    if FLAGS.profile_steps:
+        profile = StepProfile(cli_flags.PROFILE_FROM_STEP, FLAGS.profile_steps,
+                              f"{FLAGS.profile_dir}/rank{strategy.rank}",
+                              [layer.name for layer in des_layers(model)])
+    callbacks = [progress, comm_bytes, *([profile] if profile else [])]
     if FLAGS.checkpoint_dir:
         callbacks.append(checkpoint.CheckpointCallback(
             FLAGS.checkpoint_dir, every_n_steps=FLAGS.checkpoint_every or None,
@@ -91,13 +98,25 @@ def _train(strategy: DESStrategy, model, reader: CriteoReader, global_batch: int
     remaining = FLAGS.steps - first_step if FLAGS.steps else None
     if remaining is not None and remaining <= 0:
         _say(f"the checkpoint already reached --steps={FLAGS.steps}: nothing to train")
-        return progress, comm_bytes
+        return progress, comm_bytes, None
     _first_local_batch(strategy, reader, global_batch)  # Keras fails obscurely without one
     # All --epochs passes make one Keras epoch, so a resumed run can skip into any pass.
     model.fit(_distributed(strategy, reader, global_batch, training=True, skip=first_step),
               epochs=1, steps_per_epoch=remaining, shuffle=False, verbose=0,
               callbacks=callbacks)
-    return progress, comm_bytes
+    return progress, comm_bytes, profile
+
+
+def _report_profile(profile: StepProfile) -> dict:
+    """Every rank's profile, printed by rank 0 as one table; returned for the summary."""
+    everyone = comm.gather_json({"parts": profile.parts, "wall_ms": round(profile.wall_ms, 2)})
+    if not all(entry["parts"] for entry in everyone):
+        _say("no profile: training ended before the profiled steps")
+        return {}
+    _say(f"profile of steps {profile.first + 1}-{profile.last + 1} of this run "
+         f"(des_tf.cli.profile):\n"
+         + format_profile([e["parts"] for e in everyone], [e["wall_ms"] for e in everyone]))
+    return {"ranks": everyone}
 
 
 def _bytes_per_step(per_step: dict[str, dict[str, float]]) -> dict:
@@ -115,6 +134,9 @@ def main(argv: list[str]) -> None:
     # Readers have no known length: Keras warns at the end of every pass, harmlessly.
     warnings.filterwarnings("ignore", message="Your input ran out of data")
     started = time.perf_counter()
+    if FLAGS.steps and FLAGS.profile_steps > FLAGS.steps - cli_flags.PROFILE_FROM_STEP:
+        raise app.UsageError(f"--profile_steps={FLAGS.profile_steps} needs --steps of at least "
+                             f"{cli_flags.PROFILE_FROM_STEP + FLAGS.profile_steps}")
     strategy = DESStrategy(input_mode=FLAGS.input_mode)
     comm.assert_same_config(cli_flags.job_config(), "command-line flags")
     keras.utils.set_random_seed(FLAGS.seed)
@@ -131,7 +153,8 @@ def main(argv: list[str]) -> None:
         plan_tables(model, _first_local_batch(strategy, train_reader, global_batch))
         first_step = (_build_and_restore(strategy, model, train_reader, global_batch)
                       if FLAGS.checkpoint_dir else 0)
-        progress, comm_bytes = _train(strategy, model, train_reader, global_batch, first_step)
+        progress, comm_bytes, profile = _train(strategy, model, train_reader, global_batch,
+                                               first_step)
         evaluation = model.evaluate(_distributed(strategy, eval_reader, global_batch,
                                                  training=False), verbose=0, return_dict=True)
     for name, reader in (("train", train_reader), ("eval", eval_reader)):
@@ -157,6 +180,8 @@ def main(argv: list[str]) -> None:
                                  for r in range(strategy.size)],
         "comm_plans": {name: entry["plan"] for name, entry in plan_report(model).items()},
     }
+    if profile is not None:
+        summary["profile"] = _report_profile(profile)
     if facts:
         summary["data_ceiling_auc"] = round(facts["ceiling_auc"], 6)
     if strategy.rank != 0:

@@ -49,7 +49,9 @@ def test_one_process_trains_and_reports(tmp_path):
 
 def test_two_ranks_match_the_single_process_reference(tmp_path):
     output = launch(2, ["-m", "des_tf.train", *TINY, f"--data_dir={tmp_path}",
-                        "--single_process_reference"], timeout_s=400, what="des_tf.train")
+                        "--single_process_reference", "--profile_steps=3",
+                        f"--profile_dir={tmp_path / 'profile'}"], timeout_s=400,
+                    what="des_tf.train")
     summary = _summary(output)
     assert summary["ranks"] == 2 and summary["global_batch"] == 256
     assert summary["eval_auc"] > 0.6
@@ -59,6 +61,17 @@ def test_two_ranks_match_the_single_process_reference(tmp_path):
     sent = summary["bytes_per_step"]["sent_by_kind"]
     assert sent["reduce_scatter"] > 0 and sent["allgather"] > 0 and sent["allreduce"] > 0
     assert output.count("DES_TF_SUMMARY") == 1  # rank 0 only
+    # --profile_steps: each rank's step, split into its parts by TensorFlow's profiler
+    assert output.count("| part of the step") == 1
+    profiles = summary["profile"]["ranks"]
+    assert len(profiles) == 2
+    for profile in profiles:
+        parts = profile["parts"]
+        for part in ("collectives (Horovod, incl. waiting)", "table lookup",
+                     "partial sums forward", "partial sums backward", "row-gradient apply",
+                     "dense model forward + backward"):
+            assert parts[part] > 0, (part, parts)
+        assert profile["wall_ms"] > 0
 
 
 def test_resume_on_another_number_of_ranks_equals_an_uninterrupted_run(tmp_path):
@@ -70,7 +83,7 @@ def test_resume_on_another_number_of_ranks_equals_an_uninterrupted_run(tmp_path)
     # The 2-rank part lets each layer pick its plan (checkpoints are alike in every mode).
     two_ranks = launch(2, ["-m", "des_tf.train", *resumable, "--steps=20", "--batch_size=64",
                            "--plan=auto"], timeout_s=300, what="des_tf.train")
-    plans = _summary(two_ranks)["plan_in_effects"]
+    plans = _summary(two_ranks)["comm_plans"]
     assert set(plans.values()) <= {"des", "alltoall"} and len(plans) == 2  # sizes unknown
     assert two_ranks.count("des_tf plan=auto:") == 2, two_ranks[-3000:]
     resumed = _train_one_process(resumable)

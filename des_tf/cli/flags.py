@@ -12,6 +12,7 @@ from des_tf.comm.cost import DEPRECATED_INPUT_MODES, INPUT_MODES
 from des_tf.layers.base import PLAN_OPTIONS, resolve_plan
 
 MODELS = ("lr", "wide_deep", "deepfm", "dcn", "dlrm")
+PROFILE_FROM_STEP = 5  # steps left out of a profile: tracing and warm-up
 SPARSE_OPTIMIZERS = {"sgd": optimizers.SGD, "adagrad": optimizers.Adagrad,
                      "adam": optimizers.Adam, "ftrl": optimizers.Ftrl}
 
@@ -59,13 +60,18 @@ flags.DEFINE_integer("log_every", 50, "Rank 0 prints progress (loss and AUC over
                      "ranks' samples) every this many steps; 0: never.")
 flags.DEFINE_string("metrics_json", "", "Also write the final summary JSON here.")
 flags.DEFINE_string("plot", "", "Write a PNG of loss and AUC against step here.")
+flags.DEFINE_integer("profile_steps", 0, "Profile this many training steps after the first "
+                     f"{PROFILE_FROM_STEP} (TensorFlow's profiler) and print where each "
+                     "rank's step time goes (des_tf.cli.profile); 0: no profile.")
+flags.DEFINE_string("profile_dir", "build/profile", "Where the profiles go (one folder "
+                    "per rank).")
 flags.DEFINE_bool("single_process_reference", False, "After training, rank 0 trains the "
                   "same model in one process on the same global batches and prints both "
                   "results.")
 
 
 # Flags that may differ between the ranks of one job: they only shape its output.
-_PER_RANK_FLAGS = {"metrics_json", "plot", "single_process_reference"}
+_PER_RANK_FLAGS = {"metrics_json", "plot", "single_process_reference", "profile_dir"}
 
 
 def job_config() -> dict:
