@@ -2,10 +2,11 @@
 
 TensorFlow's profiler records every op of a window of steps; its `framework_op_stats`
 tool gives each op's self time. Each op is put in one part of the DES step by its type
-and name scope (PARTS), and the parts' self times are reported in ms per step. Self
-times are summed over all threads (the input pipeline runs beside the step, and a
-collective's time includes waiting for the other ranks and Horovod's negotiation), so
-the parts do not add up to the step's wall time, which is reported beside them.
+and name scope (PARTS), and the parts' self times are reported in ms per step, beside the
+step's wall time. Horovod's collectives are asynchronous ops, which the op statistics do
+not time: their transfers, the wait for the other ranks and for Horovod's negotiation
+cycle, and the framework's own overhead make up `REST`, the wall time not covered by the
+step's ops. The input pipeline runs on other threads, beside the step (not subtracted).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import tensorflow as tf
 from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as profiler_plugin
 
 # The parts of a step, in report order.
-PARTS = ("input pipeline (read, parse)", "DES layers: stacking, id exchange, masks",
-         "collectives (Horovod, incl. waiting)", "table lookup", "partial sums forward",
-         "partial sums backward", "row-gradient apply", "dense model forward + backward",
-         "dense optimizer", "metrics", "other")
+INPUT = "input pipeline (read, parse; beside the step)"
+PARTS = (INPUT, "DES layers: stacking, id exchange, masks", "table lookup",
+         "partial sums forward", "partial sums backward", "row-gradient apply",
+         "dense model forward + backward", "dense optimizer", "metrics", "other")
+REST = "rest of the wall time: collectives, waiting, framework"
 _BY_TYPE = {"DesEmbeddingTableLookup": "table lookup", "DesEmbeddingTableFind": "table lookup",
             "DesPartialSums": "partial sums forward",
             "DesPartialSumsGrad": "partial sums backward",
@@ -38,10 +40,8 @@ def part_of(op_type: str, op_name: str, des_scopes: re.Pattern) -> str | None:
         return None
     if op_type in _BY_TYPE:
         return _BY_TYPE[op_type]
-    if op_type.startswith("Horovod"):
-        return "collectives (Horovod, incl. waiting)"
     if op_type == "Dataset" or not op_name.startswith(_STEP_FUNCTION):
-        return "input pipeline (read, parse)"
+        return INPUT
     if des_scopes.search(op_name):
         return "DES layers: stacking, id exchange, masks"
     if re.search(r"/(adam|sgd|adagrad|rmsprop|optimizer)\w*/", op_name, re.IGNORECASE):
@@ -97,7 +97,9 @@ class StepProfile(keras.callbacks.Callback):
             part = part_of(op_type, op_name, self._des_scopes)
             if part is not None:
                 totals[part] += self_us / 1000 / steps
+        in_step = sum(ms for part, ms in totals.items() if part != INPUT)
         self.parts = {part: round(ms, 2) for part, ms in totals.items()}
+        self.parts[REST] = round(self.wall_ms - in_step, 2)
 
 
 def format_profile(per_rank: list[dict], wall_ms: list[float]) -> str:
@@ -106,7 +108,7 @@ def format_profile(per_rank: list[dict], wall_ms: list[float]) -> str:
     lines = ["| part of the step (op self time, ms/step) | "
              + " | ".join(f"rank {r}" for r in ranks) + " |",
              "| --- |" + " ---: |" * len(per_rank)]
-    for part in PARTS:
+    for part in (*PARTS, REST):
         lines.append(f"| {part} | " + " | ".join(f"{p[part]:.1f}" for p in per_rank) + " |")
     lines.append("| **step wall time** | " + " | ".join(f"{w:.1f}" for w in wall_ms) + " |")
     return "\n".join(lines)
