@@ -424,6 +424,8 @@ def plot(rows: list[dict], path: Path) -> None:
     panels = (("lo_bytes_per_step", "lo bytes per step (rx + tx, log)", True),
               ("samples_per_s", "samples/s", False), ("eval_auc", "eval AUC", False))
     for axis, (key, title, log) in zip(axes, panels):
+        # a log scale needs one positive value (one-process modes move no byte)
+        log = log and any(r[key] and r[key] > 0 for r in ok)
         for m, mode in enumerate(modes):
             values = [index[(w, mo, mode)][key] if (w, mo, mode) in index else np.nan
                       for w, mo in groups]
@@ -439,7 +441,8 @@ def plot(rows: list[dict], path: Path) -> None:
                 axis.scatter(x + (m - (len(modes) - 1) / 2) * width, values, marker="_",
                              color="black", s=120, zorder=3,
                              label="comm count" if m == 0 else None)
-            axis.set_yscale("log")
+            if log:
+                axis.set_yscale("log")
         if key == "eval_auc":
             aucs = [r["eval_auc"] for r in ok]
             axis.set_ylim(max(0.0, min(aucs) - 0.02), min(1.0, max(aucs) + 0.02))

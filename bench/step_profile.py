@@ -35,7 +35,7 @@ def run(args, workload: str, ranks: int) -> tuple[str, dict]:
              f"--synthetic_rows={args.rows}", f"--data_dir={args.data_dir}",
              *([f"--synthetic_multi_hot={','.join(multi_hot)}"] if multi_hot else []),
              f"--steps={args.steps}", f"--profile_steps={args.profile_steps}",
-             f"--profile_dir={args.out_dir}/profiles/{workload}-n{ranks}", "--log_every=0",
+             f"--profile_dir={REPO_ROOT}/build/profile/{workload}-n{ranks}", "--log_every=0",
              f"--batch_size={args.global_batch // ranks}", f"--plan={args.plan}"]
     command = train if ranks == 1 else [
         os.path.join(os.path.dirname(sys.executable), "horovodrun"), "-np", str(ranks), "-H",

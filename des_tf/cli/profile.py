@@ -6,7 +6,9 @@ and name scope (PARTS), and the parts' self times are reported in ms per step, b
 step's wall time. Horovod's collectives are asynchronous ops, which the op statistics do
 not time: their transfers, the wait for the other ranks and for Horovod's negotiation
 cycle, and the framework's own overhead make up `REST`, the wall time not covered by the
-step's ops. The input pipeline runs on other threads, beside the step (not subtracted).
+step's ops. Self times are summed over threads: where the step's ops run in parallel,
+REST is an underestimate and can be negative. The input pipeline runs on other threads,
+beside the step (not subtracted), but on the same cores.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ INPUT = "input pipeline (read, parse; beside the step)"
 PARTS = (INPUT, "DES layers: stacking, id exchange, masks", "table lookup",
          "partial sums forward", "partial sums backward", "row-gradient apply",
          "dense model forward + backward", "dense optimizer", "metrics", "other")
-REST = "rest of the wall time: collectives, waiting, framework"
+REST = "wall time minus the step's ops: collectives, waiting, framework"
 _BY_TYPE = {"DesEmbeddingTableLookup": "table lookup", "DesEmbeddingTableFind": "table lookup",
             "DesPartialSums": "partial sums forward",
             "DesPartialSumsGrad": "partial sums backward",
