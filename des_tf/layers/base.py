@@ -124,7 +124,7 @@ class DESLayer(keras.layers.Layer):
             raise ValueError(f"vocabulary_size must be >= 0 or None, got {vocabulary_size}")
         if row_budget is not None and plan in plans.PLANS and not plans.get(
                 plan).supports_row_budget:
-            raise ValueError("row_budget is not supported with plan='replicated' (each copy "
+            raise ValueError(f"row_budget is not supported with plan={plan!r} (each copy "
                              "counts only its own lookups, so evictions would differ between "
                              "ranks); use plan='des' or 'alltoall'")
         # Tables, partials and their sums are float32 whatever the dtype policy: inputs
@@ -219,7 +219,7 @@ class DESLayer(keras.layers.Layer):
         if self.requested_plan != AUTO or self.plan_in_effect is not None:
             raise RuntimeError(f"{self.name}: the plan is chosen once, by plan='auto' layers")
         if self.row_budget is not None and not plans.get(decision.plan).supports_row_budget:
-            raise ValueError(f"{self.name}: row_budget rules out 'replicated'")
+            raise ValueError(f"{self.name}: row_budget rules out {decision.plan!r}")
         self.plan_in_effect = decision.plan
         self.plan_decision = decision
         table_state.import_loaded_rows(self)
