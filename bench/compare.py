@@ -10,7 +10,9 @@ For every model (--models) and workload (--workloads) it runs, one after the oth
 - single: `python -m des_tf.train` in one process with --batch_size = the global batch;
 - tf: bench/tf_baseline.py, plain TensorFlow in one process on the global batch (bench/ps's
   models: fixed-size hashed tf.Variable tables, sparse applies to the touched rows, one
-  tf.function step): the step des-tf's speed is measured against (`/ tf` column).
+  tf.function step): the step des-tf's speed is measured against (`/ tf` column);
+- keras: bench/keras_baseline.py, what a Keras user writes first (keras.layers.Embedding
+  tables of the same hashed rows, one Adam for every weight, compile / fit).
 
 The synchronous runs (des-tf, single) make one update per global batch where the two
 asynchronous PS workers make one each per local batch, so they run at --sync_lr_scale
@@ -74,11 +76,13 @@ WORKLOADS = {
     "industrial": ["history:200:10000000", "items:100:5000000", "query:50:2000000",
                    "tags:20:1000000"],
 }
-MODES = ("des", "alltoall", "auto", "ps", "single", "tf")
+MODES = ("des", "alltoall", "auto", "ps", "single", "tf", "keras")
+# The one-process references: mode -> the script that runs it.
+REFERENCES = {"tf": "tf_baseline.py", "keras": "keras_baseline.py"}
 DES_MODES = ("des", "alltoall", "auto")
 RANKS = 2  # des-tf ranks and PS workers
 SUMMARY = {"des_tf": "DES_TF_SUMMARY ", "ps": "PS_BASELINE_SUMMARY ",
-           "tf": "TF_BASELINE_SUMMARY "}
+           "tf": "TF_BASELINE_SUMMARY ", "keras": "KERAS_BASELINE_SUMMARY "}
 STEP_LINE = re.compile(r"step (\d+)/(\d+): ")
 # The models' flags, as in configs/*_criteo.flags (the PS baseline has the same defaults).
 MODEL_FLAGS = ["--embedding_dim=16", "--hidden=400,400,400"]
@@ -210,11 +214,11 @@ def ps_command(args, model: str, workload: str, metrics: Path) -> list[str]:
     return command
 
 
-def tf_command(args, model: str, workload: str) -> list[str]:
-    """bench/tf_baseline.py: the plain-TF step in one process on the global batch."""
+def reference_command(args, model: str, workload: str, mode: str) -> list[str]:
+    """A one-process reference (REFERENCES) on the global batch, at des-tf's rates."""
     flags = [f for f in MODEL_FLAGS if model != "lr"] + learning_rate_flags(args,
                                                                           args.sync_lr_scale)
-    command = [sys.executable, str(REPO_ROOT / "bench" / "tf_baseline.py"), f"--model={model}",
+    command = [sys.executable, str(REPO_ROOT / "bench" / REFERENCES[mode]), f"--model={model}",
                *flags, *data_flags(args, workload), f"--batch_size={RANKS * args.batch_size}",
                f"--steps={args.steps}", f"--warmup_steps={args.warmup_steps}",
                f"--table_rows={args.ps_table_rows}",
@@ -324,8 +328,8 @@ def run_all(args, write) -> list[dict]:
                 try:
                     if mode == "ps":
                         command = ps_command(args, model, workload, logs / f"{name}.json")
-                    elif mode == "tf":
-                        command = tf_command(args, model, workload)
+                    elif mode in REFERENCES:
+                        command = reference_command(args, model, workload, mode)
                     else:
                         command = des_command(args, model, workload, mode)
                     env = child_env(RANKS if mode in DES_MODES else 1)

@@ -1,5 +1,5 @@
 """bench/compare.py end to end on a tiny configuration (LR, Criteo-like, modes des + single
-+ ps + tf, a few steps): the table and the JSON hold sane figures for every mode."""
++ ps + tf + keras, a few steps): the table and the JSON hold sane figures for every mode."""
 
 import json
 import os
@@ -8,7 +8,7 @@ import sys
 
 from tests.horovod_harness import REPO_ROOT
 
-TINY = ["--models=lr", "--workloads=criteo", "--modes=des,single,ps,tf", "--steps=6",
+TINY = ["--models=lr", "--workloads=criteo", "--modes=des,single,ps,tf,keras", "--steps=6",
         "--warmup_steps=2", "--rows=2000", "--batch_size=128", "--ps_table_rows=65536",
         "--timeout_s=240",
         # ids cross the network, so data dominates Horovod's per-cycle control messages
@@ -25,7 +25,7 @@ def test_compare_tiny(tmp_path):
     assert run.returncode == 0, run.stdout[-4000:]
     results = json.loads((tmp_path / "compare.json").read_text())
     runs = {r["mode"]: r for r in results["runs"]}
-    assert set(runs) == {"des", "single", "ps", "tf"}
+    assert set(runs) == {"des", "single", "ps", "tf", "keras"}
     for mode, row in runs.items():
         assert row["status"] == "ok", row
         assert row["workload"] == "criteo" and row["model"] == "lr"
@@ -34,7 +34,7 @@ def test_compare_tiny(tmp_path):
         assert row["samples_per_s"] > 0, row
     for mode in ("des", "ps"):  # distributed: bytes on both rulers
         assert runs[mode]["comm_bytes_per_step"] > 0 and runs[mode]["lo_bytes_per_step"] > 0
-    for mode in ("single", "tf"):
+    for mode in ("single", "tf", "keras"):
         assert runs[mode]["comm_bytes_per_step"] == 0
     if results["private_netns"]:  # nothing else on this lo: one process sends nothing
         assert runs["single"]["lo_bytes_per_step"] == runs["tf"]["lo_bytes_per_step"] == 0
@@ -42,7 +42,7 @@ def test_compare_tiny(tmp_path):
         ratio = runs["des"]["lo_bytes_per_step"] / runs["des"]["comm_bytes_per_step"]
         assert 0.8 < ratio < 2.0, runs["des"]
     table = (tmp_path / "compare.md").read_text()
-    for mode in ("des", "single", "ps", "tf"):
+    for mode in ("des", "single", "ps", "tf", "keras"):
         assert f"| criteo | lr | {mode} |" in table
     assert "| criteo | lr | des |" in run.stdout
     assert "--input_mode=allgather_ids" in runs["des"]["command"]
