@@ -13,7 +13,6 @@ after --warmup_steps, eval AUC and log loss on the held-out lines. bench/compare
 it as its `keras` mode.
 """
 
-import json
 import os
 import sys
 import time
@@ -21,17 +20,15 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, logging  # noqa: E402
 
+from bench import reference  # noqa: E402
 from bench.ps import flags as ps_flags  # noqa: E402
 from des_tf.cli import data_flags  # noqa: E402
-from des_tf.data import synthetic  # noqa: E402
 from des_tf.models.features import FeatureSpec  # noqa: E402
 
 FLAGS = ps_flags.FLAGS
-SUMMARY_PREFIX = "KERAS_BASELINE_SUMMARY "
 
 
 def _say(message: str) -> None:
@@ -104,8 +101,7 @@ class _Progress(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         done = batch + 1
-        if done % FLAGS.log_every == 0 or done in (FLAGS.warmup_steps, FLAGS.steps):
-            print(f"step {done}/{FLAGS.steps}: loss {float(logs['loss']):.4f}", flush=True)
+        reference.report_step(done, logs["loss"])
         if done == FLAGS.warmup_steps:
             self.timed_from = time.perf_counter()
         if done == FLAGS.steps:
@@ -116,9 +112,7 @@ def main(argv: list[str]) -> None:
     del argv
     logging.set_verbosity(logging.WARNING)
     started = time.perf_counter()
-    if not 0 < FLAGS.warmup_steps < FLAGS.steps:
-        raise app.UsageError(f"need 0 < --warmup_steps ({FLAGS.warmup_steps}) < --steps "
-                             f"({FLAGS.steps})")
+    reference.check_steps()
     train_reader, eval_reader, facts = data_flags.readers(_say)
     batch = FLAGS.batch_size
     model = NaiveCTR(FLAGS.model, train_reader.schema.feature_spec(), FLAGS.table_rows,
@@ -128,24 +122,9 @@ def main(argv: list[str]) -> None:
     progress = _Progress()
     model.fit(train_reader.dataset(batch, drop_remainder=True).repeat().prefetch(2),
               steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, callbacks=[progress])
-    scores, labels = [], []
-    for features, label in eval_reader.dataset(batch):
-        scores.append(model.predict_on_batch(features).reshape(-1))
-        labels.append(label.numpy().reshape(-1))
-    scores, labels = np.concatenate(scores), np.concatenate(labels)
-    clipped = np.clip(scores, 1e-7, 1 - 1e-7)
-    summary = {"mode": "keras", "model": FLAGS.model, "ranks": 1, "global_batch": batch,
-               "steps": FLAGS.steps, "table_rows": FLAGS.table_rows,
-               "samples_per_s": round((FLAGS.steps - FLAGS.warmup_steps) * batch
-                                      / (progress.timed_to - progress.timed_from), 1),
-               "bytes_per_step": {"sent": 0, "received": 0, "sent_by_kind": {}},
-               "eval_auc": round(synthetic.auc(labels, scores), 6),
-               "eval_logloss": round(float(-np.mean(labels * np.log(clipped) + (1 - labels)
-                                                    * np.log(1 - clipped))), 6)}
-    if facts:
-        summary["data_ceiling_auc"] = round(facts["ceiling_auc"], 6)
-    summary["wall_s"] = round(time.perf_counter() - started, 1)
-    print(SUMMARY_PREFIX + json.dumps(summary, sort_keys=True), flush=True)
+    evaluation = reference.evaluate(model.predict_on_batch, eval_reader, batch)
+    reference.print_summary("KERAS_BASELINE_SUMMARY ", "keras", batch,
+                            progress.timed_to - progress.timed_from, evaluation, facts, started)
 
 
 if __name__ == "__main__":

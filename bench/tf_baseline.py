@@ -12,7 +12,6 @@ after --warmup_steps, eval AUC and log loss on the held-out lines. bench/compare
 it as its `tf` mode.
 """
 
-import json
 import os
 import sys
 import time
@@ -22,14 +21,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import tensorflow as tf  # noqa: E402
 from absl import app, logging  # noqa: E402
 
+from bench import reference  # noqa: E402
 from bench.ps import flags as ps_flags  # noqa: E402
-from bench.ps.coordinator import evaluate  # noqa: E402
 from bench.ps.model import PSModel  # noqa: E402
 from des_tf.cli import data_flags  # noqa: E402
 from des_tf.data.schema import DENSE_FEATURE  # noqa: E402
 
 FLAGS = ps_flags.FLAGS
-SUMMARY_PREFIX = "TF_BASELINE_SUMMARY "
 
 
 def _say(message: str) -> None:
@@ -40,9 +38,7 @@ def main(argv: list[str]) -> None:
     del argv
     logging.set_verbosity(logging.WARNING)
     started = time.perf_counter()
-    if not 0 < FLAGS.warmup_steps < FLAGS.steps:
-        raise app.UsageError(f"need 0 < --warmup_steps ({FLAGS.warmup_steps}) < --steps "
-                             f"({FLAGS.steps})")
+    reference.check_steps()
     train_reader, eval_reader, facts = data_flags.readers(_say)
     spec = train_reader.schema.feature_spec()
     dense_width = train_reader.schema.num_integer if DENSE_FEATURE in spec.dense else 0
@@ -56,22 +52,14 @@ def main(argv: list[str]) -> None:
     timed_from = None
     for done in range(1, FLAGS.steps + 1):
         loss, _ = step(*next(batches))
-        if done % FLAGS.log_every == 0 or done in (FLAGS.warmup_steps, FLAGS.steps):
-            print(f"step {done}/{FLAGS.steps}: loss {float(loss):.4f}", flush=True)
+        reference.report_step(done, loss)
         if done == FLAGS.warmup_steps:
             timed_from = time.perf_counter()
-    timed_to = time.perf_counter()
-    summary = {"mode": "tf", "model": FLAGS.model, "ranks": 1, "global_batch": batch,
-               "steps": FLAGS.steps, "table_rows": FLAGS.table_rows,
-               "dense_weights": model.dense.count,
-               "samples_per_s": round((FLAGS.steps - FLAGS.warmup_steps) * batch
-                                      / (timed_to - timed_from), 1),
-               "bytes_per_step": {"sent": 0, "received": 0, "sent_by_kind": {}}}
-    summary.update(evaluate(model, eval_reader, batch))
-    if facts:
-        summary["data_ceiling_auc"] = round(facts["ceiling_auc"], 6)
-    summary["wall_s"] = round(time.perf_counter() - started, 1)
-    print(SUMMARY_PREFIX + json.dumps(summary, sort_keys=True), flush=True)
+    timed_s = time.perf_counter() - timed_from
+    predict = tf.function(model.predict)
+    evaluation = reference.evaluate(lambda f: predict(f).numpy(), eval_reader, batch)
+    reference.print_summary("TF_BASELINE_SUMMARY ", "tf", batch, timed_s, evaluation, facts,
+                            started)
 
 
 if __name__ == "__main__":

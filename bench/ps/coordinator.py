@@ -22,8 +22,8 @@ from absl import app, logging
 from bench.ps import flags as ps_flags
 from bench.ps.cluster import lo_bytes
 from bench.ps.model import PSModel
+from bench.reference import evaluate
 from des_tf.cli import data_flags
-from des_tf.data import CriteoReader, synthetic
 from des_tf.data.schema import DENSE_FEATURE
 
 FLAGS = ps_flags.FLAGS
@@ -44,23 +44,6 @@ def _strategy():
     strategy = tf.distribute.experimental.ParameterServerStrategy(
         resolver, variable_partitioner=partitioner)
     return strategy, tf.distribute.experimental.coordinator.ClusterCoordinator(strategy)
-
-
-def evaluate(model: PSModel, reader: CriteoReader, batch: int) -> dict:
-    """AUC and log loss of the trained model on the held-out lines (after the measured
-    steps; also bench/tf_baseline.py's)."""
-    predict = tf.function(model.predict)
-    scores, labels = [], []
-    for features, label in reader.dataset(batch):
-        scores.append(predict(features).numpy())
-        labels.append(label.numpy().reshape(-1))
-    if not scores:
-        raise ValueError(f"no held-out lines in {reader.paths}")
-    scores, labels = np.concatenate(scores), np.concatenate(labels)
-    clipped = np.clip(scores, 1e-7, 1 - 1e-7)
-    logloss = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
-    return {"eval_auc": round(synthetic.auc(labels, scores), 6),
-            "eval_logloss": round(float(logloss), 6), "eval_samples": int(len(labels))}
 
 
 def main(argv: list[str]) -> None:
@@ -137,7 +120,8 @@ def main(argv: list[str]) -> None:
         "train_wall_s": round(time_end - time_start, 2),
     }
     _say(f"trained {FLAGS.steps} global steps; evaluating")
-    summary.update(evaluate(model, eval_reader, global_batch))
+    predict = tf.function(model.predict)
+    summary.update(evaluate(lambda f: predict(f).numpy(), eval_reader, global_batch))
     if facts:
         summary["data_ceiling_auc"] = round(facts["ceiling_auc"], 6)
     summary["wall_s"] = round(time.perf_counter() - started, 1)

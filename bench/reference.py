@@ -1,0 +1,59 @@
+"""What the one-process references of bench/compare.py share (bench/tf_baseline.py,
+bench/keras_baseline.py; the held-out evaluation also serves bench/ps's coordinator):
+their step checks, progress lines, evaluation and summary line."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import numpy as np
+from absl import app
+
+from bench.ps import flags as ps_flags
+from des_tf.data import CriteoReader, synthetic
+
+FLAGS = ps_flags.FLAGS
+
+
+def check_steps() -> None:
+    if not 0 < FLAGS.warmup_steps < FLAGS.steps:
+        raise app.UsageError(f"need 0 < --warmup_steps ({FLAGS.warmup_steps}) < --steps "
+                             f"({FLAGS.steps})")
+
+
+def report_step(done: int, loss) -> None:
+    """The progress line bench/compare.py times (its window: --warmup_steps to --steps);
+    `loss` (a scalar tensor or number) is read only on those steps."""
+    if done % FLAGS.log_every == 0 or done in (FLAGS.warmup_steps, FLAGS.steps):
+        print(f"step {done}/{FLAGS.steps}: loss {float(loss):.4f}", flush=True)
+
+
+def evaluate(predict: Callable, reader: CriteoReader, batch: int) -> dict:
+    """AUC and log loss on the held-out lines; `predict(features)` returns click
+    probabilities (any shape holding one per sample)."""
+    scores, labels = [], []
+    for features, label in reader.dataset(batch):
+        scores.append(np.asarray(predict(features)).reshape(-1))
+        labels.append(label.numpy().reshape(-1))
+    if not scores:
+        raise ValueError(f"no held-out lines in {reader.paths}")
+    scores, labels = np.concatenate(scores), np.concatenate(labels)
+    clipped = np.clip(scores, 1e-7, 1 - 1e-7)
+    logloss = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
+    return {"eval_auc": round(synthetic.auc(labels, scores), 6),
+            "eval_logloss": round(float(logloss), 6), "eval_samples": int(len(labels))}
+
+
+def print_summary(prefix: str, mode: str, batch: int, timed_s: float, evaluation: dict,
+                  facts: dict, started: float) -> None:
+    """The summary line bench/compare.py reads (a one-process run moves no byte)."""
+    summary = {"mode": mode, "model": FLAGS.model, "ranks": 1, "global_batch": batch,
+               "steps": FLAGS.steps, "table_rows": FLAGS.table_rows,
+               "samples_per_s": round((FLAGS.steps - FLAGS.warmup_steps) * batch / timed_s, 1),
+               "bytes_per_step": {"sent": 0, "received": 0, "sent_by_kind": {}}, **evaluation}
+    if facts:
+        summary["data_ceiling_auc"] = round(facts["ceiling_auc"], 6)
+    summary["wall_s"] = round(time.perf_counter() - started, 1)
+    print(prefix + json.dumps(summary, sort_keys=True), flush=True)
