@@ -112,11 +112,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if comm.rank() == 0:
             super()._save_model()
             return
-        scratch = _scratch_folder()
-        try:
-            self.model.save_weights(fileio.join(scratch, os.path.basename(self._weights_path)))
-        finally:
-            fileio.rmtree(scratch)
+        with rank_zero_file(self._weights_path) as scratch:  # the weights only: no metadata
+            self.model.save_weights(scratch)
 
     def on_train_end(self, logs=None):
         if comm.rank() == 0:
