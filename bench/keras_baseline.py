@@ -21,18 +21,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, logging  # noqa: E402
+from absl import app  # noqa: E402
 
 from bench import reference  # noqa: E402
 from bench.ps import flags as ps_flags  # noqa: E402
-from des_tf.cli import data_flags  # noqa: E402
 from des_tf.models.features import FeatureSpec  # noqa: E402
 
 FLAGS = ps_flags.FLAGS
-
-
-def _say(message: str) -> None:
-    print(f"keras_baseline: {message}", flush=True)
 
 
 class PooledEmbedding(keras.layers.Layer):
@@ -110,10 +105,8 @@ class _Progress(keras.callbacks.Callback):
 
 def main(argv: list[str]) -> None:
     del argv
-    logging.set_verbosity(logging.WARNING)
     started = time.perf_counter()
-    reference.check_steps()
-    train_reader, eval_reader, facts = data_flags.readers(_say)
+    train_reader, eval_reader, facts = reference.start("keras_baseline")
     batch = FLAGS.batch_size
     model = NaiveCTR(FLAGS.model, train_reader.schema.feature_spec(), FLAGS.table_rows,
                      FLAGS.embedding_dim, ps_flags.hidden())

@@ -9,18 +9,24 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from absl import app
+from absl import app, logging
 
 from bench.ps import flags as ps_flags
+from des_tf.cli import data_flags
 from des_tf.data import CriteoReader, synthetic
 
 FLAGS = ps_flags.FLAGS
 
 
-def check_steps() -> None:
+def start(name: str) -> tuple[CriteoReader, CriteoReader, dict]:
+    """A reference run's start: checks the step flags, quiets absl logging, and returns
+    (train reader, eval reader, facts) as des_tf.train makes them, progress printed as
+    `<name>: ...`."""
     if not 0 < FLAGS.warmup_steps < FLAGS.steps:
         raise app.UsageError(f"need 0 < --warmup_steps ({FLAGS.warmup_steps}) < --steps "
                              f"({FLAGS.steps})")
+    logging.set_verbosity(logging.WARNING)
+    return data_flags.readers(lambda message: print(f"{name}: {message}", flush=True))
 
 
 def report_step(done: int, loss) -> None:

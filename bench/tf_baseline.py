@@ -19,27 +19,20 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tensorflow as tf  # noqa: E402
-from absl import app, logging  # noqa: E402
+from absl import app  # noqa: E402
 
 from bench import reference  # noqa: E402
 from bench.ps import flags as ps_flags  # noqa: E402
 from bench.ps.model import PSModel  # noqa: E402
-from des_tf.cli import data_flags  # noqa: E402
 from des_tf.data.schema import DENSE_FEATURE  # noqa: E402
 
 FLAGS = ps_flags.FLAGS
 
 
-def _say(message: str) -> None:
-    print(f"tf_baseline: {message}", flush=True)
-
-
 def main(argv: list[str]) -> None:
     del argv
-    logging.set_verbosity(logging.WARNING)
     started = time.perf_counter()
-    reference.check_steps()
-    train_reader, eval_reader, facts = data_flags.readers(_say)
+    train_reader, eval_reader, facts = reference.start("tf_baseline")
     spec = train_reader.schema.feature_spec()
     dense_width = train_reader.schema.num_integer if DENSE_FEATURE in spec.dense else 0
     batch = FLAGS.batch_size

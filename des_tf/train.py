@@ -68,12 +68,11 @@ def _first_local_batch(strategy: DESStrategy, reader: CriteoReader, global_batch
                      f"batch ({global_batch} lines) of well-formed lines")
 
 
-def _build_and_restore(strategy: DESStrategy, model, reader: CriteoReader,
-                       global_batch: int) -> int:
-    """Creates the model's weights on one local batch, then restores the newest
+def _build_and_restore(strategy: DESStrategy, model, first_batch) -> int:
+    """Creates the model's weights on this rank's first batch, then restores the newest
     checkpoint in --checkpoint_dir; returns its step (0 without one)."""
     with strategy.scope():
-        model(_first_local_batch(strategy, reader, global_batch), training=False)
+        model(first_batch, training=False)
     step = checkpoint.restore_latest(model, FLAGS.checkpoint_dir) or 0
     if step:
         _say(f"resumed from the checkpoint of step {step} in {FLAGS.checkpoint_dir}")
@@ -99,7 +98,6 @@ def _train(strategy: DESStrategy, model, reader: CriteoReader, global_batch: int
     if remaining is not None and remaining <= 0:
         _say(f"the checkpoint already reached --steps={FLAGS.steps}: nothing to train")
         return progress, comm_bytes, None
-    _first_local_batch(strategy, reader, global_batch)  # Keras fails obscurely without one
     # All --epochs passes make one Keras epoch, so a resumed run can skip into any pass.
     model.fit(_distributed(strategy, reader, global_batch, training=True, skip=first_step),
               epochs=1, steps_per_epoch=remaining, shuffle=False, verbose=0,
@@ -148,10 +146,13 @@ def main(argv: list[str]) -> None:
         model = cli_flags.model(data_flags.schema().feature_spec())
         model.compile(optimizer=cli_flags.dense_optimizer(), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")])
+    # This rank's part of the first global batch (a clear error if there is none): it
+    # plans the auto layers, builds the model before a restore, and types the export.
+    first_batch = _first_local_batch(strategy, train_reader, global_batch)
     with comm.naming_lost_ranks():  # a collective failing for a dead rank names it
         # plan="auto" layers choose their plan from the first batch, before Keras traces.
-        plan_tables(model, _first_local_batch(strategy, train_reader, global_batch))
-        first_step = (_build_and_restore(strategy, model, train_reader, global_batch)
+        plan_tables(model, first_batch)
+        first_step = (_build_and_restore(strategy, model, first_batch)
                       if FLAGS.checkpoint_dir else 0)
         progress, comm_bytes, profile = _train(strategy, model, train_reader, global_batch,
                                                first_step)
@@ -164,8 +165,7 @@ def main(argv: list[str]) -> None:
     tables = tables_lib.table_report(model)
     _say(tables_lib.format_table_report(tables))
     if FLAGS.export_dir:
-        checkpoint.export_for_serving(
-            model, FLAGS.export_dir, _first_local_batch(strategy, train_reader, global_batch))
+        checkpoint.export_for_serving(model, FLAGS.export_dir, first_batch)
         _say(f"exported a single-process serving model to {FLAGS.export_dir}")
     summary = {
         "model": FLAGS.model, "ranks": strategy.size, "global_batch": global_batch,
