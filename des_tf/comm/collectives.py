@@ -3,6 +3,8 @@
 Every function works eagerly and inside `tf.function`, and adds its bytes to
 `des_tf.comm.accounting.counters()`. All ranks must call the same collectives in the
 same order; Horovod reports mismatched shapes or dtypes as an error on every rank.
+In a job of one rank each is the identity (no Horovod op, so no wait for Horovod's
+background cycle) and moves no byte.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from des_tf.comm.runtime import init
 def allgather(x: tf.Tensor) -> tf.Tensor:
     """Concatenates every rank's `x` along axis 0, in rank order; first dims may differ."""
     init()
+    if hvd.size() == 1:
+        return tf.convert_to_tensor(x)
     gathered = hvd.allgather(x)
     own = nbytes(x)
     counters().add("allgather", own * (hvd.size() - 1), nbytes(gathered) - own)
@@ -27,6 +31,8 @@ def broadcast(x: tf.Tensor, root: int = 0) -> tf.Tensor:
     """Rank `root`'s `x` on every rank (the root sends it to N-1 peers)."""
     init()
     x = tf.convert_to_tensor(x)
+    if hvd.size() == 1:
+        return x
     is_root = hvd.rank() == root
     counters().add("broadcast", nbytes(x) * (hvd.size() - 1) if is_root else 0,
                    0 if is_root else nbytes(x))
@@ -37,6 +43,8 @@ def allreduce(x: tf.Tensor, average: bool = False) -> tf.Tensor:
     """Elementwise sum (or mean with `average=True`) of `x` over all ranks."""
     init()
     x = tf.convert_to_tensor(x)
+    if hvd.size() == 1:
+        return x
     ring = nbytes(x) * 2 * (hvd.size() - 1) // hvd.size()
     counters().add("allreduce", ring, ring)
     return hvd.allreduce(x, op=hvd.Average if average else hvd.Sum)
@@ -47,6 +55,8 @@ def alltoall(x: tf.Tensor, splits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     per-sender counts). Received rows are ordered by sending rank."""
     init()
     splits = tf.cast(splits, tf.int32)
+    if hvd.size() == 1:
+        return tf.convert_to_tensor(x), splits
     received, received_splits = hvd.alltoall(x, splits=splits)
     row_bytes = nbytes(x[:1]) if x.shape.rank > 1 else tf.constant(x.dtype.size, tf.int64)
     own_sent = tf.cast(splits[hvd.rank()], tf.int64) * row_bytes
@@ -67,6 +77,8 @@ def reduce_scatter(x: tf.Tensor, counts: tf.Tensor | None = None) -> tf.Tensor:
     init()
     x = tf.convert_to_tensor(x)
     size = hvd.size()
+    if size == 1:
+        return x
     if counts is None:
         rows = tf.shape(x, out_type=tf.int64)[0]
         counts = rows // size + tf.cast(tf.range(size, dtype=tf.int64) < rows % size, tf.int64)
@@ -75,8 +87,6 @@ def reduce_scatter(x: tf.Tensor, counts: tf.Tensor | None = None) -> tf.Tensor:
     own_rows = tf.cast(counts[hvd.rank()], tf.int64)
     sent = (tf.cast(tf.reduce_sum(counts), tf.int64) - own_rows) * row_bytes
     counters().add("reduce_scatter", sent, own_rows * (size - 1) * row_bytes)
-    if size == 1:
-        return x
     received, _ = hvd.alltoall(x, splits=counts)
     blocks = tf.reshape(received, tf.concat([[size, counts[hvd.rank()]], tf.shape(x)[1:]], 0))
     return tf.reduce_sum(blocks, axis=0)

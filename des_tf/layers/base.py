@@ -282,8 +282,9 @@ class DESLayer(keras.layers.Layer):
         """Every id occurrence of this rank's own samples (plan="replicated": no id moves;
         only the ranks' batch sizes are compared, so mismatched inputs fail clearly)."""
         samples = fields.ids.nrows()
-        check_shapes_agree(samples, fields.count if per_field else 1,
-                           self.strategy.input_mode == InputMode.REPLICATED)
+        if self.strategy.size > 1:
+            check_shapes_agree(samples, fields.count if per_field else 1,
+                               self.strategy.input_mode == InputMode.REPLICATED)
         own = Fields(self.own_rows(fields.ids, samples),
                      None if fields.weights is None else self.own_rows(fields.weights, samples),
                      fields.count)

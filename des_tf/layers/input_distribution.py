@@ -113,7 +113,10 @@ def exchange_ids(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None, segments
         ids it owns (int64) and, per occurrence, an int32 index into them and the int32
         global segment index (one [E, 2] int32 alltoall); float32 weights if given.
       replicated: the check row only.
+    In a job of one rank nothing moves: the entries are this rank's occurrences as given.
     """
+    if strategy.size == 1:  # every id is this rank's: the entries in their own order
+        return local_entries(ids, weights)
     values = ids.values
     entry_weights = None if weights is None else tf.cast(weights.values, tf.float32)
     samples = ids.nrows() // segments_per_sample
