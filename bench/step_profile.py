@@ -73,6 +73,7 @@ def main() -> None:
                   file=sys.stderr, flush=True)
             sections.append(f"### {workload}, {ranks} rank(s): {summary['samples_per_s']:,.0f} "
                             f"samples/s over the run\n\n{table}\n")
+    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     Path(args.out_dir, "step_profile.md").write_text("\n".join(sections))
     print("\n".join(sections))
 

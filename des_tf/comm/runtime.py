@@ -7,11 +7,15 @@ import os
 
 import horovod.tensorflow as hvd
 
-# Horovod's background thread coordinates the ranks once per cycle, busy or idle. At its
-# 1 ms default two idle ranks exchange 1.3 MB/s on loopback (0.27 MB/s at 5 ms) and spend
-# CPU on it; a DES step issues a handful of large collectives, so 5 ms cycles add little
-# latency (bench/compare.py, Criteo LR: lo bytes/step 273 kB -> 116 kB, samples/s 1.35x).
-DEFAULT_CYCLE_TIME_MS = "5"
+# Horovod's background thread coordinates the ranks once per cycle, busy or idle, and a
+# collective starts only at the next cycle: a DES step has three rounds of collectives one
+# after another (ids, partials, their gradients), each waiting for a cycle. 0.5 ms was the
+# fastest 2-rank step on 2 shared cores (bench/compare.py --modes=auto, 2026-12-01,
+# samples/s at 5 / 1 / 0.5 / 0.2 / 0.1 ms: Criteo LR 37.7k / 48.4k / 63.6k / 56.5k /
+# 48.5k, Criteo DeepFM 22.8k / 25.0k / 27.3k / 27.7k / 26.6k); shorter cycles cost CPU.
+# Each cycle's control messages (~1.4 kB between two ranks) cross the network: on slow
+# links a longer cycle (HOROVOD_CYCLE_TIME) trades latency for those bytes.
+DEFAULT_CYCLE_TIME_MS = "0.5"
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,8 +1,9 @@
 """DESLayer: the shared machinery of every DES substitution layer.
 
 A DES layer owns one rank-local DynamicTable shard, a scalar "hook" weight through which
-Keras' gradient tape reaches the layer's sparse backward (its gradient is always zero),
-and a step counter for the table's update bookkeeping.
+Keras' gradient tape reaches the layer's sparse backward (its gradient is always zero, and
+Keras' optimizer assigns it instead of applying it: `overwrite_with_gradient`), and a step
+counter for the table's update bookkeeping.
 """
 
 from __future__ import annotations
@@ -160,8 +161,11 @@ class DESLayer(keras.layers.Layer):
              "input_mode": self.strategy.input_mode, "plan": plan,
              "vocabulary_size": vocabulary_size},
             what=f"configuration of DES layer {self.name!r}")
+        # Keras assigns the hook its (zero) gradient on this rank instead of all-reducing
+        # it: the gradient is ready only after the table's update, so an all-reduce would
+        # cost the step one more collective round.
         self.gradient_hook = self.add_weight(shape=(), initializer="zeros", trainable=True,
-                                             name="gradient_hook")
+                                             name="gradient_hook", overwrite_with_gradient=True)
         self.table_step = self.add_weight(shape=(), dtype="int64", initializer="zeros",
                                           trainable=False, name="table_step")
 
