@@ -152,34 +152,51 @@ class EmbeddingTable {
     std::atomic<int64_t> updated{0};
     ForEachStripe(keys, n, parallel_for, [&](Stripe& stripe, const int64_t* idx,
                                              int64_t count, const uint64_t* hashes) {
-      // Group duplicates: a stable sort by key keeps their input order.
-      std::vector<int64_t> order(idx, idx + count);
-      std::stable_sort(order.begin(), order.end(),
-                       [&](int64_t a, int64_t b) { return keys[a] < keys[b]; });
-      std::vector<float> sum(dim());
-      std::unique_lock<std::shared_mutex> lock(stripe.mu);
-      for (size_t begin = 0; begin < order.size();) {
-        size_t end = begin + 1;
-        while (end < order.size() && keys[order[end]] == keys[order[begin]]) ++end;
-        const float* first = grads + order[begin] * dim();
-        std::copy(first, first + dim(), sum.begin());
-        for (size_t t = begin + 1; t < end; ++t) {
-          const float* g = grads + order[t] * dim();
+      // Group duplicates: sorting (key, input position) pairs keeps their input order.
+      std::vector<std::pair<int64_t, int64_t>> by_key(count);
+      for (int64_t t = 0; t < count; ++t) by_key[t] = {keys[idx[t]], idx[t]};
+      std::sort(by_key.begin(), by_key.end());
+      // Each distinct key's summed gradient, before the lock (no row is touched).
+      std::vector<int64_t> first;  // input position of each distinct key's first occurrence
+      std::vector<float> sums;
+      std::vector<char> finite;
+      first.reserve(count);
+      sums.reserve(count * dim());
+      for (int64_t begin = 0; begin < count;) {
+        int64_t end = begin + 1;
+        while (end < count && by_key[end].first == by_key[begin].first) ++end;
+        const float* g = grads + by_key[begin].second * dim();
+        sums.insert(sums.end(), g, g + dim());
+        float* sum = sums.data() + first.size() * dim();
+        for (int64_t t = begin + 1; t < end; ++t) {
+          g = grads + by_key[t].second * dim();
           for (int j = 0; j < dim(); ++j) sum[j] += g[j];
         }
-        const bool finite = std::all_of(sum.begin(), sum.end(),
-                                        [](float v) { return std::isfinite(v); });
-        if (finite) {
-          const uint32_t row = FindOrInsert(stripe, keys[order[begin]], hashes[order[begin]]);
-          RowMeta& meta = stripe.Meta(row);
-          if (meta.update_count != UINT32_MAX) ++meta.update_count;
-          meta.last_step = step;
-          float* values = stripe.Row(row, row_floats_);
-          ApplyUpdate(config_.optimizer, dim(), learning_rate, meta.update_count,
-                      sum.data(), values, values + dim());
-          updated.fetch_add(1);
-        }
+        finite.push_back(std::all_of(sum, sum + dim(), [](float v) { return std::isfinite(v); }));
+        first.push_back(by_key[begin].second);
         begin = end;
+      }
+      const int64_t distinct = static_cast<int64_t>(first.size());
+      std::vector<uint32_t> rows(distinct, kEmpty);
+      std::unique_lock<std::shared_mutex> lock(stripe.mu);
+      // Rows first (prefetching index homes ahead), then the updates (prefetching rows):
+      // the cache misses of consecutive keys overlap instead of following one another.
+      for (int64_t u = 0; u < distinct; ++u) {
+        if (u + kPrefetchDistance < distinct) stripe.PrefetchHome(hashes[first[u + kPrefetchDistance]]);
+        if (finite[u]) rows[u] = FindOrInsert(stripe, keys[first[u]], hashes[first[u]]);
+      }
+      for (int64_t u = 0; u < distinct; ++u) {
+        if (u + kPrefetchDistance < distinct && rows[u + kPrefetchDistance] != kEmpty) {
+          stripe.PrefetchRow(rows[u + kPrefetchDistance], row_floats_);
+        }
+        if (rows[u] == kEmpty) continue;
+        RowMeta& meta = stripe.Meta(rows[u]);
+        if (meta.update_count != UINT32_MAX) ++meta.update_count;
+        meta.last_step = step;
+        float* values = stripe.Row(rows[u], row_floats_);
+        ApplyUpdate(config_.optimizer, dim(), learning_rate, meta.update_count,
+                    sums.data() + u * dim(), values, values + dim());
+        updated.fetch_add(1);
       }
     });
     *updated_rows = updated.load();
