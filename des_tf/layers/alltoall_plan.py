@@ -24,6 +24,7 @@ from des_tf.comm.cost import ExecutionPlan
 from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.partials import partial_sums, partial_sums_grad
 from des_tf.layers.plan import Plan, apply_row_gradients, split_partials_grad
+from des_tf.layers.unique import unique
 from des_tf.tables import DynamicTable
 
 
@@ -44,10 +45,10 @@ class AlltoallPlan(Plan):
                  row_budget: int | None) -> tf.Tensor:
         """Summed partials of this rank's segments, [segments, dim] (+1 FM column), as
         DESPlan computes them, but aggregated sparsely (see the module)."""
-        unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
+        unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
         rows = table.lookup(unique_ids) if training else table.find(unique_ids)
         # The segments this rank has ids of, ascending: holders (rank order) come out grouped.
-        segments = tf.sort(tf.unique(entries.segment_ids).y)
+        segments = tf.sort(unique(entries.segment_ids)[0])
         local_segments = tf.searchsorted(segments, entries.segment_ids, out_type=tf.int64)
         counts = tf.cast(entries.segment_counts, tf.int64)
         ends = tf.cumsum(counts)

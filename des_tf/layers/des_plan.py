@@ -17,6 +17,7 @@ from des_tf.comm.cost import ExecutionPlan
 from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.partials import partial_sums_grad
 from des_tf.layers.plan import Plan, apply_row_gradients, partials_of, split_partials_grad
+from des_tf.layers.unique import unique
 from des_tf.tables import DynamicTable
 
 
@@ -31,7 +32,7 @@ class DESPlan(Plan):
         """Summed partials of this rank's segments: [segments, dim] (+1 column of FM square
         norms when `with_square_norms`). Differentiable through `hook` when training; the
         backward evicts down to `row_budget` rows after the update when one is given."""
-        unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
+        unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
         rows = table.lookup(unique_ids) if training else table.find(unique_ids)
 
         def local_partials(rows):

@@ -16,6 +16,7 @@ import tensorflow as tf
 from des_tf import comm
 from des_tf.comm.cost import InputMode
 from des_tf.layers.inputs import Fields
+from des_tf.layers.unique import unique
 from des_tf.sharding import shard_owner
 
 
@@ -138,9 +139,9 @@ def _exclusive_cumsum(x: tf.Tensor) -> tf.Tensor:
 def _allgather_ids(ids, entry_weights, samples, segments_per_sample, strategy) -> OwnedEntries:
     """allgather input mode (see exchange_ids): every rank rebuilds every rank's ids."""
     values = ids.values
-    unique, inverse = tf.unique(values, out_idx=tf.int32)
-    dedup = 2 * tf.size(unique) < tf.size(values)
-    sent_ids = tf.cond(dedup, lambda: unique, lambda: values)
+    distinct, inverse = unique(values, out_idx=tf.int32)
+    dedup = 2 * tf.size(distinct) < tf.size(values)
+    sent_ids = tf.cond(dedup, lambda: distinct, lambda: values)
     sent_inverse = tf.cond(dedup, lambda: inverse, lambda: tf.zeros([0], tf.int32))
     shapes = check_shapes_agree(samples, segments_per_sample, False,
                                 extra=tf.size(sent_ids)[None])
@@ -189,8 +190,8 @@ def _alltoall_ids(ids, entry_weights, samples, segments_per_sample, strategy) ->
     segments = tf.cast(ids.value_rowids(), tf.int32) + offset
     values = ids.values
     # Distinct ids, grouped by owner; each occurrence's index among its owner's ids.
-    unique, inverse = tf.unique(values, out_idx=tf.int32)
-    unique_owners = tf.cast(shard_owner(unique, strategy.size, seed=strategy.sharding_seed),
+    distinct, inverse = unique(values, out_idx=tf.int32)
+    unique_owners = tf.cast(shard_owner(distinct, strategy.size, seed=strategy.sharding_seed),
                             tf.int32)
     unique_order = tf.argsort(unique_owners, stable=True)
     unique_splits = tf.math.bincount(unique_owners, minlength=strategy.size,
@@ -201,7 +202,7 @@ def _alltoall_ids(ids, entry_weights, samples, segments_per_sample, strategy) ->
     order = tf.argsort(owners, stable=True)
     splits = tf.math.bincount(owners, minlength=strategy.size, maxlength=strategy.size)
     received_unique, received_unique_splits = comm.alltoall(
-        tf.gather(unique, unique_order), unique_splits)
+        tf.gather(distinct, unique_order), unique_splits)
     pairs = tf.stack([tf.gather(index_at_owner, inverse), segments], 1)
     received, received_splits = comm.alltoall(tf.gather(pairs, order), splits)
     sender = tf.repeat(tf.range(strategy.size), received_splits)

@@ -20,6 +20,7 @@ from des_tf import comm
 from des_tf.comm.cost import ExecutionPlan
 from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.partials import partial_sums
+from des_tf.layers.unique import unique
 from des_tf.tables import DynamicTable
 
 
@@ -86,7 +87,7 @@ def clip_row_gradients(table: DynamicTable, keys: tf.Tensor, rows_grad: tf.Tenso
     if clipvalue is None and clipnorm is None:
         return keys, rows_grad
     if not keys_on_one_rank:
-        keys, positions = tf.unique(keys, out_idx=tf.int64)
+        keys, positions = unique(keys, out_idx=tf.int64)
         rows_grad = tf.math.unsorted_segment_sum(rows_grad, positions, tf.size(keys, tf.int64))
     if clipvalue is not None:
         return keys, tf.clip_by_value(rows_grad, -clipvalue, clipvalue)

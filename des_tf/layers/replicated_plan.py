@@ -25,6 +25,7 @@ from des_tf.comm.cost import ExecutionPlan
 from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.partials import partial_sums_grad
 from des_tf.layers.plan import Plan, apply_row_gradients, partials_of, split_partials_grad
+from des_tf.layers.unique import unique
 from des_tf.tables import DynamicTable
 
 
@@ -41,7 +42,7 @@ class ReplicatedPlan(Plan):
         """Pooled partials of this rank's own segments, [segments, dim] (+1 FM column), from
         `entries` holding every id occurrence of those segments (local_entries)."""
         del row_budget  # never given: supports_row_budget is False
-        unique_ids, row_ids = tf.unique(entries.ids, out_idx=tf.int64)
+        unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
         rows = table.lookup(unique_ids) if training else table.find(unique_ids)
         if not training:
             return partials_of(rows, row_ids, entries, with_square_norms)
