@@ -81,6 +81,8 @@ def test_training_step_updates_owned_rows_inside_the_step(strategy):
     # d loss / d v_k = occurrences of k: key 2 twice, keys 1 and 3 once.
     np.testing.assert_allclose(_rows(layer, [1, 2, 3]), [[-0.1] * 2, [-0.2] * 2, [-0.1] * 2])
     assert int(layer.table_step.numpy()) == 1
+    # summary()'s "Param #": the hook and step weights plus 3 rows x dim 2.
+    assert layer.count_params() == 2 + 3 * 2
 
 
 def test_inference_does_not_insert_rows(strategy):

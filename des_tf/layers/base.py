@@ -241,6 +241,13 @@ class DESLayer(keras.layers.Layer):
         config["table_optimizer"] = optimizers.deserialize(config["table_optimizer"])
         return super().from_config(config)
 
+    def count_params(self) -> int:
+        """The layer's Keras weights plus this rank's table rows x dim: what `summary()`
+        shows as its "Param #" (rank-local, no collective; Keras' totals count Keras
+        variables only, and `des_tf.tables.table_report(model)` gives every rank's rows and
+        bytes). Optimizer slots are not counted, as Keras counts them apart."""
+        return super().count_params() + int(self.table.size()) * self.dim
+
     def save_own_variables(self, store) -> None:
         """Keras saving: the layer's variables, then its whole table (a collective: every
         rank saves together; see des_tf.layers.table_state)."""
