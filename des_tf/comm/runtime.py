@@ -8,13 +8,14 @@ import os
 import horovod.tensorflow as hvd
 
 # Horovod's background thread coordinates the ranks once per cycle, busy or idle, and a
-# collective starts only at the next cycle: a DES step has three rounds of collectives one
-# after another (ids, partials, their gradients), each waiting for a cycle. 0.5 ms was the
-# fastest 2-rank step on 2 shared cores (bench/compare.py --modes=auto, 2026-12-01,
-# samples/s at 5 / 1 / 0.5 / 0.2 / 0.1 ms: Criteo LR 37.7k / 48.4k / 63.6k / 56.5k /
-# 48.5k, Criteo DeepFM 22.8k / 25.0k / 27.3k / 27.7k / 26.6k); shorter cycles cost CPU.
-# Each cycle's control messages (~1.4 kB between two ranks) cross the network: on slow
-# links a longer cycle (HOROVOD_CYCLE_TIME) trades latency for those bytes.
+# collective starts only at the next cycle: a DES step has up to three rounds of
+# collectives one after another (ids, partials, their gradients), each waiting for a cycle.
+# At 0.5 ms a 2-rank Criteo LR step on 2 shared cores ran 1.4x faster than at 5 ms, the
+# other workloads within noise (bench/compare.py --modes=auto --input_mode=allgather_ids
+# --steps=60 --rows=40000, 2026-12-01: 46.4k -> 65.1k samples/s); 0.2 and 0.1 ms were
+# slower again (the cycles' own CPU: system time doubles from 5 to 0.5 ms). Each cycle's
+# control messages (~1.4 kB between two ranks) cross the network: on slow links a longer
+# cycle (HOROVOD_CYCLE_TIME) trades latency for those bytes.
 DEFAULT_CYCLE_TIME_MS = "0.5"
 
 
