@@ -70,6 +70,27 @@ def test_sparse_linear_and_fm_match_their_formulas(strategy):
         np.testing.assert_allclose(out[sample, 0], expected, rtol=1e-5, atol=1e-6)
 
 
+def test_dense_one_id_fields_pool_as_their_ragged_form(strategy):
+    """Fields of one dense id per sample take a faster stacking path: the same outputs as
+    their ragged form, per field (embedding) and per sample (LR, FM), with and without
+    weights, inserting the same rows."""
+    dense = [AD, tf.constant([4, 7, 9], tf.int64)]
+    weights = [tf.constant([0.5, 2.0, 1.0]), tf.constant([1.5, 1.0, 3.0])]
+    ragged = [tf.RaggedTensor.from_tensor(f[:, None]) for f in dense]
+    ragged_weights = [tf.RaggedTensor.from_tensor(w[:, None]) for w in weights]
+    for make in (lambda: des.layers.ShardedEmbedding(3, combiner="mean", output="concat"),
+                 lambda: des.layers.SparseLinear(initializer="uniform", initializer_scale=1.0),
+                 lambda: des.layers.FMInteraction(2)):
+        with strategy.scope():
+            fast, reference = make(), make()
+        for given, reference_given in ((None, None), (weights, ragged_weights)):
+            np.testing.assert_allclose(fast(dense, given, training=True).numpy(),
+                                       reference(ragged, reference_given, training=True).numpy(),
+                                       rtol=1e-6)
+        np.testing.assert_allclose(_rows(fast, [4, 7, 8, 9]), _rows(reference, [4, 7, 8, 9]),
+                                   rtol=1e-6)
+
+
 def test_training_step_updates_owned_rows_inside_the_step(strategy):
     with strategy.scope():
         layer = des.layers.ShardedEmbedding(2, table_optimizer=des.optimizers.SGD(0.1),
