@@ -11,7 +11,7 @@ from des_tf import ops_library
 from tests.horovod_harness import REPO_ROOT
 
 # Tests of every op in the library, rerun against the bazel build.
-OP_TESTS = ["tests/test_shard_owner.py", "tests/test_dynamic_table.py", "tests/test_unique.py"]
+OP_TESTS = ["tests/test_shard_owner.py", "tests/test_dynamic_table.py", "tests/test_index_ops.py"]
 
 
 def _run(command, env=None, timeout=900):

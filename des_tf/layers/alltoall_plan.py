@@ -21,10 +21,10 @@ import tensorflow as tf
 
 from des_tf import comm
 from des_tf.comm.cost import ExecutionPlan
+from des_tf.layers.index_ops import unique
 from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.partials import partial_sums, partial_sums_grad
 from des_tf.layers.plan import Plan, apply_row_gradients, split_partials_grad
-from des_tf.layers.unique import unique
 from des_tf.tables import DynamicTable
 
 

@@ -15,8 +15,8 @@ import tensorflow as tf
 
 from des_tf import comm
 from des_tf.comm.cost import InputMode
+from des_tf.layers.index_ops import row_ids, unique
 from des_tf.layers.inputs import Fields
-from des_tf.layers.unique import unique
 from des_tf.sharding import shard_owner
 
 
@@ -152,10 +152,9 @@ def _allgather_ids(ids, entry_weights, samples, segments_per_sample, strategy) -
     all_inverse = comm.allgather(sent_inverse)
     all_weights = None if entry_weights is None else comm.allgather(entry_weights)
     # Occurrences per rank, and for each occurrence (rank-major) its rank and position.
-    ranks = tf.range(strategy.size)
-    segment_rank = tf.repeat(ranks, counts)
+    segment_rank = row_ids(counts, tf.int32)
     entries_per_rank = tf.math.unsorted_segment_sum(all_lengths, segment_rank, strategy.size)
-    entry_rank = tf.repeat(ranks, entries_per_rank)
+    entry_rank = row_ids(entries_per_rank, tf.int32)
     position = (tf.range(tf.size(entry_rank))
                 - tf.gather(_exclusive_cumsum(entries_per_rank), entry_rank))
     # Ranks that sent fewer ids than occurrences sent an inverse index per occurrence
@@ -172,7 +171,7 @@ def _allgather_ids(ids, entry_weights, samples, segments_per_sample, strategy) -
                                    tf.size(all_inverse))),
         position)
     global_ids = tf.gather(all_ids, local + tf.gather(_exclusive_cumsum(ids_sent), entry_rank))
-    segment_ids = tf.repeat(tf.range(num_segments), tf.cast(all_lengths, tf.int64))
+    segment_ids = row_ids(all_lengths)
     return _owned(global_ids, segment_ids, all_weights, num_segments, counts, strategy)
 
 
@@ -205,7 +204,7 @@ def _alltoall_ids(ids, entry_weights, samples, segments_per_sample, strategy) ->
         tf.gather(distinct, unique_order), unique_splits)
     pairs = tf.stack([tf.gather(index_at_owner, inverse), segments], 1)
     received, received_splits = comm.alltoall(tf.gather(pairs, order), splits)
-    sender = tf.repeat(tf.range(strategy.size), received_splits)
+    sender = row_ids(received_splits, tf.int32)
     received_ids = tf.gather(received_unique, received[:, 0] + tf.gather(
         _exclusive_cumsum(received_unique_splits), sender))
     received_weights = (tf.ones_like(received_ids, tf.float32) if entry_weights is None

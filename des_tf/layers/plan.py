@@ -18,9 +18,9 @@ import tensorflow as tf
 
 from des_tf import comm
 from des_tf.comm.cost import ExecutionPlan
+from des_tf.layers.index_ops import unique
 from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.partials import partial_sums
-from des_tf.layers.unique import unique
 from des_tf.tables import DynamicTable
 
 

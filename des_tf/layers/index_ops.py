@@ -1,0 +1,22 @@
+"""Python face of the index bookkeeping ops of a DES step, faster on its ~10^6 ids than
+the core TensorFlow ops computing the same tensors: DesUnique (tf.unique in hash groups
+that stay in cache; ops/cc/kernels/unique.h) and DesRowIds (tf.repeat of a range in one
+pass instead of through a [rows, longest row] mask; ops/cc/kernels/row_ids.h)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from des_tf import ops_library
+
+
+def unique(ids: tf.Tensor, out_idx: tf.DType = tf.int32) -> tuple[tf.Tensor, tf.Tensor]:
+    """(distinct ids in order of first occurrence, index of each id among them): the
+    same tensors as `tf.unique(ids, out_idx)` for int64 [n] ids."""
+    return ops_library.load().des_unique(ids, out_idx=out_idx)
+
+
+def row_ids(lengths: tf.Tensor, out_type: tf.DType = tf.int64) -> tf.Tensor:
+    """Row i repeated lengths[i] times, in row order: `tf.repeat(tf.range(n), lengths)`
+    (the value_rowids of a ragged tensor with these row lengths)."""
+    return ops_library.load().des_row_ids(tf.cast(lengths, tf.int64), out_type=out_type)
