@@ -179,16 +179,17 @@ def _check_metrics_summed_only_where_read() -> None:
         make_batches,
     )
 
+    def sent() -> int:
+        return comm.counters().snapshot()["sent"]["allreduce"]
+
     class OwnStepLogs(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.losses = []
+            self.losses, self.allreduce_sent = [], []
 
         def on_train_batch_end(self, batch, logs=None):
             self.losses.append(float(logs["loss"]))
-
-    def sent() -> int:
-        return comm.counters().snapshot()["sent"]["allreduce"]
+            self.allreduce_sent.append(sent())
 
     runs = {}
     for read_every_step in (True, False):
@@ -207,6 +208,7 @@ def _check_metrics_summed_only_where_read() -> None:
         runs[read_every_step] = {
             "epochs": history.history, "fit_bytes": after_fit - before_fit,
             "step_losses": comm.allgather(tf.constant([steps.losses])).numpy(),
+            "allreduce_sent": getattr(steps, "allreduce_sent", None),
             "sync_bytes": sync_bytes,
             "eval": model.evaluate(make_batches(), verbose=0, return_dict=True)}
     assert keras.Model.fit is TensorFlowTrainer.fit
@@ -236,7 +238,15 @@ def _check_metrics_summed_only_where_read() -> None:
     assert read["sync_bytes"] == unread["sync_bytes"] > 0
     # Both sum the states at each epoch's end; only the reading run in each of the STEPS.
     assert read["fit_bytes"] - unread["fit_bytes"] == STEPS * read["sync_bytes"]
-
+    # Each step all-reduces the dense gradients and the one clipnorm table's float32 norm,
+    # nothing else: the DES layers' hooks are assigned their zero gradient on each rank (an
+    # all-reduce of them was a round of its own after the table update).
+    n = comm.size()
+    dense = [w for w in model.trainable_weights if not w.path.endswith("gradient_hook")]
+    assert len(dense) < len(model.trainable_weights)
+    ring = sum(int(np.prod(w.shape)) * 4 * 2 * (n - 1) // n for w in [*dense, tf.zeros([1])])
+    per_step = np.diff(unread["allreduce_sent"][:STEPS_PER_EPOCH])
+    np.testing.assert_array_equal(per_step, ring)
 
 def test_byte_counters_equal_the_analytical_count():
     for num_ranks in (2, 3):
