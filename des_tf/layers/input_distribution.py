@@ -33,10 +33,11 @@ class OwnedEntries(NamedTuple):
 def _owned(ids, segment_ids, weights, num_segments, segment_counts, strategy) -> OwnedEntries:
     """Keeps the occurrences this rank owns; unit weights where none were given."""
     mine = tf.equal(shard_owner(ids, strategy.size, seed=strategy.sharding_seed), strategy.rank)
-    owned_ids = tf.boolean_mask(ids, mine)
+    positions = tf.where(mine)[:, 0]  # found once, not once per boolean_mask
+    owned_ids = tf.gather(ids, positions)
     owned_weights = (tf.ones_like(owned_ids, tf.float32) if weights is None
-                     else tf.boolean_mask(weights, mine))
-    return OwnedEntries(owned_ids, tf.boolean_mask(segment_ids, mine), owned_weights,
+                     else tf.gather(weights, positions))
+    return OwnedEntries(owned_ids, tf.gather(segment_ids, positions), owned_weights,
                         num_segments, segment_counts)
 
 
