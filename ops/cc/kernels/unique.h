@@ -78,7 +78,8 @@ void UniqueKeys(const int64_t* keys, int64_t n, const ParallelFor& parallel_for,
   first.resize(n);
   parallel_for(n, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
-      group[p] = bits == 0 ? 0 : static_cast<uint32_t>(Mix64(static_cast<uint64_t>(keys[p])) >> (64 - bits));
+      const uint64_t hash = Mix64(static_cast<uint64_t>(keys[p]));
+      group[p] = bits == 0 ? 0 : static_cast<uint32_t>(hash >> (64 - bits));
     }
   });
   // (key, position) entries bucketed by group, positions increasing within each
