@@ -3,6 +3,7 @@ that trains it with Keras `fit` and saves what the equivalence tests compare."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -126,18 +127,76 @@ def _table_rows(layer) -> dict[str, np.ndarray]:
             "updates": comm.allgather(rows.metadata[:, 1]).numpy()[order]}
 
 
+def trained_state(model: TinyCTR) -> dict[str, np.ndarray]:
+    """evaluated_state after fit_steps, plus every table's rows (all ranks, by key)."""
+    result = evaluated_state(model, fit_steps(model))
+    for name in ("embedding", "linear", "fm"):
+        for field, value in _table_rows(getattr(model, name)).items():
+            result[f"{name}_{field}"] = value
+    return result
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Keras' global dtype policy set to `name` within the block."""
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def mixed_float16_model(optimizer: type[keras.Optimizer], learning_rate: float,
+                        initial_scale: float) -> TinyCTR:
+    """TinyCTR under mixed_float16, compiled with des-tf's loss scaling (starting at
+    `initial_scale`) around `optimizer(learning_rate)`, made in the strategy's scope."""
+    with dtype_policy("mixed_float16"), des.DESStrategy(sharding_seed=5).scope():
+        model = TinyCTR()
+        model.compile(optimizer=des.optimizers.LossScaleOptimizer(
+            optimizer(learning_rate), initial_scale=initial_scale),
+            loss="binary_crossentropy", metrics=[keras.metrics.AUC(name="auc")])
+    return model
+
+
+def _train_mixed_float16(out_dir: str) -> None:
+    """TinyCTR under mixed_float16 (a scale no step overflows at), saved as the other
+    runs, with SGD for the dense weights (see the test comparing them); then a step whose
+    loss overflows on the last rank only (float16 features there): every rank must skip
+    it, in tables, dense weights and loss scale, and none hang."""
+    result = trained_state(mixed_float16_model(keras.optimizers.SGD, 0.05, 2.0**8))
+    if comm.rank() == 0:
+        np.savez(os.path.join(out_dir, f"mixed_float16_n{comm.size()}.npz"), **result)
+    model = mixed_float16_model(keras.optimizers.SGD, 0.05, 2.0**8)
+    features, labels = next(iter(make_batches()))
+    last_rank_rows = int(model.distribute_strategy.rows_per_rank(GLOBAL_BATCH)[-1])
+    overflowing = np.arange(GLOBAL_BATCH) >= GLOBAL_BATCH - last_rank_rows
+    features["dense"] = tf.where(overflowing[:, None], 1e6, features["dense"])
+    with model.distribute_strategy.scope():
+        model(features)  # builds the dense weights
+    kernel = model.hidden.kernel.numpy()
+    model.fit(tf.data.Dataset.from_tensors((features, labels)), verbose=0)
+    skipped = {"table_steps": [int(getattr(model, name).table_step.numpy())
+                               for name in ("embedding", "linear", "fm")],
+               "iterations": int(model.optimizer.iterations.numpy()),
+               "scale": float(model.optimizer.dynamic_scale.numpy()),
+               "kernel_unchanged": bool((model.hidden.kernel.numpy() == kernel).all())}
+    skipped = comm.gather_json(skipped)
+    if comm.rank() == 0:
+        with open(os.path.join(out_dir, f"mixed_float16_overflow_n{comm.size()}.json"), "w") as f:
+            json.dump(skipped, f)
+
+
 def train_and_save(out_dir: str) -> None:
-    """Rank body: trains TinyCTR in each input mode and saves losses, weights and rows."""
+    """Rank body: trains TinyCTR in each input mode, and under mixed_float16, and saves
+    losses, weights and rows."""
     for mode in des.comm.cost.INPUT_MODES:
         strategy = des.DESStrategy(input_mode=mode, sharding_seed=5)
         with strategy.scope():
             model = TinyCTR()
             model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                           metrics=[keras.metrics.AUC(name="auc")])
-        result = evaluated_state(model, fit_steps(model))
+        result = trained_state(model)
         for name in ("embedding", "linear", "fm"):
-            for field, value in _table_rows(getattr(model, name)).items():
-                result[f"{name}_{field}"] = value
             result[f"{name}_local_rows"] = np.array([int(getattr(model, name).table.size())])
         if comm.rank() == 0:
             np.savez(os.path.join(out_dir, f"{mode}_n{comm.size()}.npz"), **result)
@@ -149,6 +208,7 @@ def train_and_save(out_dir: str) -> None:
             with open(os.path.join(out_dir, f"{mode}_n{comm.size()}_owners.json"), "w") as f:
                 json.dump({"owner_matches_rank": bool((owners == ranks).all()),
                            "distinct": int(len(np.unique(keys))), "total": int(len(keys))}, f)
+    _train_mixed_float16(out_dir)
 
 
 if __name__ == "__main__":

@@ -108,11 +108,7 @@ def train_reference(out_dir: str) -> None:
         model = des_model.TinyCTR(plan="des")
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")])
-    result = des_model.evaluated_state(model, des_model.fit_steps(model))
-    for name in TABLES:
-        for field, value in des_model._table_rows(getattr(model, name)).items():
-            result[f"{name}_{field}"] = value
-    np.savez(f"{out_dir}/reference.npz", **result)
+    np.savez(f"{out_dir}/reference.npz", **des_model.trained_state(model))
 
 
 @pytest.fixture(scope="module")

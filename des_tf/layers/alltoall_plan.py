@@ -24,7 +24,7 @@ from des_tf.comm.cost import ExecutionPlan
 from des_tf.layers.index_ops import unique
 from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.partials import partial_sums, partial_sums_grad
-from des_tf.layers.plan import Plan, apply_row_gradients, split_partials_grad
+from des_tf.layers.plan import Plan, RowUpdate, split_partials_grad
 from des_tf.tables import DynamicTable
 
 
@@ -41,8 +41,7 @@ class AlltoallPlan(Plan):
     name = ExecutionPlan.ALLTOALL
 
     def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, step: tf.Variable,
-                 row_budget: int | None) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, update: RowUpdate) -> tf.Tensor:
         """Summed partials of this rank's segments, [segments, dim] (+1 FM column), as
         DESPlan computes them, but aggregated sparsely (see the module)."""
         unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
@@ -79,7 +78,7 @@ class AlltoallPlan(Plan):
                 sums_grad, norms_grad = split_partials_grad(returned, table.dim, with_square_norms)
                 rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids, local_segments,
                                               entries.weights)
-                return apply_row_gradients(table, unique_ids, rows_grad, step, row_budget)
+                return update(table, unique_ids, rows_grad)
 
             return aggregate_forward(), backward
 

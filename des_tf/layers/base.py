@@ -28,7 +28,7 @@ from des_tf.layers.input_distribution import (
     local_entries,
 )
 from des_tf.layers.inputs import Fields, stack_fields
-from des_tf.layers.plan import served_partials
+from des_tf.layers.plan import RowUpdate, served_partials
 from des_tf.optimizers import SGD, SparseOptimizer
 from des_tf.strategy import current_strategy
 from des_tf.tables import DynamicTable
@@ -132,12 +132,6 @@ class DESLayer(keras.layers.Layer):
         # are not cast to the compute dtype (ids weights keep float32), the output is.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        if self.dtype_policy.name == "mixed_float16":
-            raise ValueError(
-                f"{type(self).__name__}: the mixed_float16 policy trains with loss scaling, "
-                "and DES tables apply their gradients inside the backward pass, before Keras "
-                "could unscale them or skip a step: use mixed_bfloat16 (no loss scaling), "
-                "which DES layers support")
         self.strategy = current_strategy(type(self).__name__)
         if row_budget is not None and row_budget < 0:
             raise ValueError(f"row_budget must be >= 0 or None, got {row_budget}")
@@ -308,8 +302,9 @@ class DESLayer(keras.layers.Layer):
             return served_partials(served, entries, with_square_norms)
         return plans.get(self.plan_in_effect).partials(
             self.table, entries, with_square_norms=with_square_norms, training=bool(training),
-            hook=self.gradient_hook.value, step=self.table_step.value,
-            row_budget=self.row_budget)
+            hook=self.gradient_hook.value,
+            update=RowUpdate(self.table_step.value, self.row_budget,
+                             loss_scaled=self.dtype_policy.name == "mixed_float16"))
 
     def own_rows(self, x: tf.Tensor, samples: tf.Tensor) -> tf.Tensor:
         """This rank's rows of a per-sample tensor that is global in "replicated_ids" input mode."""

@@ -17,7 +17,7 @@ from des_tf.comm.cost import ExecutionPlan
 from des_tf.layers.index_ops import unique
 from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.partials import partial_sums_grad
-from des_tf.layers.plan import Plan, apply_row_gradients, partials_of, split_partials_grad
+from des_tf.layers.plan import Plan, RowUpdate, partials_of, split_partials_grad
 from des_tf.tables import DynamicTable
 
 
@@ -27,11 +27,10 @@ class DESPlan(Plan):
     name = ExecutionPlan.DES
 
     def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, step: tf.Variable,
-                 row_budget: int | None) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, update: RowUpdate) -> tf.Tensor:
         """Summed partials of this rank's segments: [segments, dim] (+1 column of FM square
         norms when `with_square_norms`). Differentiable through `hook` when training; the
-        backward evicts down to `row_budget` rows after the update when one is given."""
+        backward updates the table with `update` (then evicts to its row budget)."""
         unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
         rows = table.lookup(unique_ids) if training else table.find(unique_ids)
 
@@ -50,7 +49,7 @@ class DESPlan(Plan):
                 sums_grad, norms_grad = split_partials_grad(everyone, table.dim, with_square_norms)
                 rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
                                               entries.segment_ids, entries.weights)
-                return apply_row_gradients(table, unique_ids, rows_grad, step, row_budget)
+                return update(table, unique_ids, rows_grad)
 
             return comm.reduce_scatter(local_partials(rows), entries.segment_counts), backward
 

@@ -12,6 +12,7 @@ bytes each moves per step are des_tf.comm.cost.PLAN_FLOWS[plan.name].
 from __future__ import annotations
 
 import abc
+import dataclasses
 from typing import ClassVar
 
 import tensorflow as tf
@@ -21,6 +22,7 @@ from des_tf.comm.cost import ExecutionPlan
 from des_tf.layers.index_ops import unique
 from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.partials import partial_sums
+from des_tf.optimizers import loss_scale
 from des_tf.tables import DynamicTable
 
 
@@ -40,11 +42,10 @@ class Plan(abc.ABC):
 
     @abc.abstractmethod
     def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, step: tf.Variable,
-                 row_budget: int | None) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, update: RowUpdate) -> tf.Tensor:
         """Summed partials of this rank's segments, [segments, dim] (+1 column of FM
         square norms when `with_square_norms`); differentiable through `hook` when
-        training, the backward updating the table (then evicting to `row_budget`)."""
+        training, the backward updating the table with `update`."""
 
 
 def partials_of(rows, row_ids, entries: OwnedEntries, with_square_norms: bool) -> tf.Tensor:
@@ -98,18 +99,49 @@ def clip_row_gradients(table: DynamicTable, keys: tf.Tensor, rows_grad: tf.Tenso
     return keys, rows_grad * (clipnorm / tf.maximum(norm, clipnorm))
 
 
-def apply_row_gradients(table: DynamicTable, keys: tf.Tensor, rows_grad: tf.Tensor,
-                        step: tf.Variable, row_budget: int | None,
-                        keys_on_one_rank: bool = True) -> tf.Tensor:
-    """Clips (clip_row_gradients) and applies the table's optimizer to `keys` (duplicates
-    summed), then evicts down to `row_budget`; returns a float32 zero that depends on the
-    update by data (a control edge alone can be pruned when Keras nests the train step in
-    several tf.functions): the gradient of the layer's hook."""
-    keys, rows_grad = clip_row_gradients(table, keys, rows_grad, keys_on_one_rank)
-    updated = table.apply_gradients(keys, rows_grad, step.assign_add(1))
-    done = tf.minimum(updated, 0)
-    if row_budget is not None:
-        with tf.control_dependencies([updated]):
-            done += tf.minimum(tf.size(table.evict("row_budget", row_budget),
-                                       out_type=tf.int64), 0)
-    return tf.cast(done, tf.float32)
+@dataclasses.dataclass(frozen=True)
+class RowUpdate:
+    """How a plan's backward updates its table: the optimizer step counter, the row
+    budget to evict down to (None: no eviction) and whether the layer's gradients are
+    loss-scaled (its dtype policy is mixed_float16)."""
+
+    step: tf.Variable
+    row_budget: int | None
+    loss_scaled: bool
+
+    def __call__(self, table: DynamicTable, keys: tf.Tensor, rows_grad: tf.Tensor,
+                 keys_on_one_rank: bool = True) -> tf.Tensor:
+        """Applies `rows_grad` to `keys` (_apply), at once, or, while a des_tf
+        LossScaleOptimizer's scaled loss is differentiated, in its `apply` (unscaled,
+        skipped on overflow). Returns the gradient of the layer's hook: a float32 zero
+        that depends on the update by data (a control edge alone can be pruned when
+        Keras nests the train step in several tf.functions), or, when deferred, a zero
+        that is NaN when a row gradient is not finite, so the step is skipped."""
+        deferred = loss_scale.deferred_updates()
+        if deferred is None:
+            if self.loss_scaled:
+                raise ValueError(
+                    "a DES layer trains under the mixed_float16 policy, whose loss scaling "
+                    "Keras undoes in optimizer.apply, after DES tables have updated in the "
+                    "backward pass: compile with optimizer=des_tf.optimizers."
+                    "LossScaleOptimizer(your_optimizer), which unscales their updates too, "
+                    "or use mixed_bfloat16 (no loss scaling)")
+            return self._apply(table, keys, rows_grad, keys_on_one_rank)
+        deferred.append(lambda scale: self._apply(table, keys, rows_grad / scale,
+                                                  keys_on_one_rank))
+        finite = tf.reduce_all(tf.math.is_finite(rows_grad))
+        return tf.where(finite, 0.0, float("nan"))
+
+    def _apply(self, table: DynamicTable, keys: tf.Tensor, rows_grad: tf.Tensor,
+               keys_on_one_rank: bool) -> tf.Tensor:
+        """Clips (clip_row_gradients) and applies the table's optimizer to `keys`
+        (duplicates summed), then evicts down to `row_budget`; a float32 zero depending
+        on it by data."""
+        keys, rows_grad = clip_row_gradients(table, keys, rows_grad, keys_on_one_rank)
+        updated = table.apply_gradients(keys, rows_grad, self.step.assign_add(1))
+        done = tf.minimum(updated, 0)
+        if self.row_budget is not None:
+            with tf.control_dependencies([updated]):
+                done += tf.minimum(tf.size(table.evict("row_budget", self.row_budget),
+                                           out_type=tf.int64), 0)
+        return tf.cast(done, tf.float32)

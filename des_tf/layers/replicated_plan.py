@@ -25,7 +25,7 @@ from des_tf.comm.cost import ExecutionPlan
 from des_tf.layers.index_ops import unique
 from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.partials import partial_sums_grad
-from des_tf.layers.plan import Plan, apply_row_gradients, partials_of, split_partials_grad
+from des_tf.layers.plan import Plan, RowUpdate, partials_of, split_partials_grad
 from des_tf.tables import DynamicTable
 
 
@@ -37,11 +37,9 @@ class ReplicatedPlan(Plan):
     supports_row_budget = False
 
     def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, step: tf.Variable,
-                 row_budget: int | None) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, update: RowUpdate) -> tf.Tensor:
         """Pooled partials of this rank's own segments, [segments, dim] (+1 FM column), from
         `entries` holding every id occurrence of those segments (local_entries)."""
-        del row_budget  # never given: supports_row_budget is False
         unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
         rows = table.lookup(unique_ids) if training else table.find(unique_ids)
         if not training:
@@ -55,9 +53,8 @@ class ReplicatedPlan(Plan):
                 sums_grad, norms_grad = split_partials_grad(upstream, table.dim, with_square_norms)
                 rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
                                               entries.segment_ids, entries.weights)
-                return apply_row_gradients(table, comm.allgather(unique_ids),
-                                           comm.allgather(rows_grad), step, None,
-                                           keys_on_one_rank=False)
+                return update(table, comm.allgather(unique_ids), comm.allgather(rows_grad),
+                              keys_on_one_rank=False)
 
             return partials_of(rows, row_ids, entries, with_square_norms), backward
 
