@@ -43,6 +43,7 @@ from tensorflow.python.distribute import (
 )
 
 from des_tf import comm, sharding
+from des_tf.comm import wire
 from des_tf.comm.cost import InputMode, parse_input_mode  # TF-free, with the cost model
 
 
@@ -85,10 +86,23 @@ class _HorovodExtended(one_device_strategy.OneDeviceExtended):
         return False  # all-reduce straight from the replica context
 
     def _replica_ctx_all_reduce(self, reduce_op, value, options=None):
+        """Keras' dense-gradient all-reduce. In a 16-bit comm_dtype the float32 tensors
+        travel as one (des_tf.comm.allreduce in that dtype); others stay as they are."""
         del options
         average = reduce_op == tf.distribute.ReduceOp.MEAN
-        return tf.nest.map_structure(
-            lambda v: comm.allreduce(tf.convert_to_tensor(v), average=average), value)
+        comm_dtype = self._container_strategy().comm_dtype
+        values = [tf.convert_to_tensor(v) for v in tf.nest.flatten(value)]
+        grouped = [v.dtype == tf.float32 and comm_dtype != wire.FLOAT32 for v in values]
+        reduced = [None if g else comm.allreduce(v, average=average)
+                   for v, g in zip(values, grouped)]
+        if any(grouped):
+            members = [v for v, g in zip(values, grouped) if g]
+            summed = comm.allreduce(tf.concat([tf.reshape(v, [-1]) for v in members], 0),
+                                    average=average, comm_dtype=comm_dtype)
+            pieces = iter(tf.split(summed, tf.stack([tf.size(v) for v in members])))
+            reduced = [tf.reshape(next(pieces), tf.shape(v)) if g else r
+                       for v, g, r in zip(values, grouped, reduced)]
+        return tf.nest.pack_sequence_as(value, reduced)
 
     def _reduce_to(self, reduce_op, value, destinations, options):
         del destinations, options
@@ -132,6 +146,12 @@ class DESStrategy(distribute_lib.Strategy):
         `save_weights`, their callbacks), which gathers them on every rank; a larger
         table raises before any of its rows is gathered (use des_tf.checkpoint, which
         writes one file per rank, for those).
+      comm_dtype: the wire format of the floats ranks exchange in training and inference:
+        the DES layers' partials and their gradients, and the dense gradients
+        (des_tf.comm.wire): "float32" (default, exact: N ranks equal one process),
+        "bfloat16" or "float16" (half the bytes, rounded once per hop, summed in float32;
+        a finite float16 value out of range is an error). Ids, metrics and checkpoints
+        always travel exactly; tables, optimizers and the model stay float32.
     """
 
     def __init__(
@@ -142,8 +162,10 @@ class DESStrategy(distribute_lib.Strategy):
         expected_size: int | None = None,
         global_step_metrics: bool | None = None,
         keras_file_max_bytes: int = 2**31,
+        comm_dtype: str = wire.FLOAT32,
     ):
         input_mode = parse_input_mode(input_mode)
+        self.comm_dtype = wire.check(comm_dtype)
         if global_step_metrics is not None:
             warnings.warn("DESStrategy(global_step_metrics=...) is deprecated and ignored: "
                           "metrics are summed over ranks where read outside the step (epoch "

@@ -135,7 +135,7 @@ def main(argv: list[str]) -> None:
     if FLAGS.steps and FLAGS.profile_steps > FLAGS.steps - cli_flags.PROFILE_FROM_STEP:
         raise app.UsageError(f"--profile_steps={FLAGS.profile_steps} needs --steps of at least "
                              f"{cli_flags.PROFILE_FROM_STEP + FLAGS.profile_steps}")
-    strategy = DESStrategy(input_mode=FLAGS.input_mode)
+    strategy = DESStrategy(input_mode=FLAGS.input_mode, comm_dtype=FLAGS.comm_dtype)
     comm.assert_same_config(cli_flags.job_config(), "command-line flags")
     keras.utils.set_random_seed(FLAGS.seed)
     train_reader, eval_reader, facts = data_flags.readers(_say)

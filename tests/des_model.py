@@ -99,10 +99,12 @@ class StepLogs(keras.callbacks.Callback):
         self.aucs.append(float(results["auc"]))
 
 
-def fit_steps(model: keras.Model) -> "StepLogs":
-    """Trains `model` EPOCHS passes over make_batches(); returns its per-step logs."""
+def fit_steps(model: keras.Model, *callbacks: keras.callbacks.Callback) -> "StepLogs":
+    """Trains `model` EPOCHS passes over make_batches() (with `callbacks` too); returns
+    its per-step logs."""
     history = StepLogs()
-    model.fit(make_batches(), epochs=EPOCHS, verbose=0, callbacks=[history], shuffle=False)
+    model.fit(make_batches(), epochs=EPOCHS, verbose=0, callbacks=[*callbacks, history],
+              shuffle=False)
     return history
 
 
@@ -127,9 +129,19 @@ def _table_rows(layer) -> dict[str, np.ndarray]:
             "updates": comm.allgather(rows.metadata[:, 1]).numpy()[order]}
 
 
-def trained_state(model: TinyCTR) -> dict[str, np.ndarray]:
+def compiled(strategy: des.DESStrategy, plan: str = "des") -> TinyCTR:
+    """TinyCTR built in `strategy`'s scope, compiled as the equivalence runs train it."""
+    with strategy.scope():
+        model = TinyCTR(plan)
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
+                      metrics=[keras.metrics.AUC(name="auc")])
+    return model
+
+
+def trained_state(model: TinyCTR, *callbacks: keras.callbacks.Callback
+                  ) -> dict[str, np.ndarray]:
     """evaluated_state after fit_steps, plus every table's rows (all ranks, by key)."""
-    result = evaluated_state(model, fit_steps(model))
+    result = evaluated_state(model, fit_steps(model, *callbacks))
     for name in ("embedding", "linear", "fm"):
         for field, value in _table_rows(getattr(model, name)).items():
             result[f"{name}_{field}"] = value
@@ -186,15 +198,51 @@ def _train_mixed_float16(out_dir: str) -> None:
             json.dump(skipped, f)
 
 
+class AllreduceBytes(keras.callbacks.Callback):
+    """Bytes this rank sends in all-reduces within each training step (placed before any
+    callback that reads metrics at a step's end, which is an all-reduce of its own)."""
+
+    def __init__(self):
+        super().__init__()
+        self.per_step: list[int] = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.per_step.append(-self._sent())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.per_step[-1] += self._sent()
+
+    @staticmethod
+    def _sent() -> int:
+        return comm.counters().snapshot()["sent"]["allreduce"]
+
+
+# (comm_dtype, plan) of the 16-bit runs: each plan's exchange of partials in one of them.
+REDUCED_COMM_RUNS = (("bfloat16", "des"), ("float16", "alltoall"), ("bfloat16", "replicated"))
+
+
+def _train_in_16_bit_comm_dtypes(out_dir: str) -> None:
+    """TinyCTR trained as in train_and_save, with partials, their gradients and the dense
+    gradients travelling in 16 bits (REDUCED_COMM_RUNS); saved with the dense
+    all-reduce's bytes of each step and the number of dense parameters."""
+    for comm_dtype, plan in REDUCED_COMM_RUNS:
+        model = compiled(des.DESStrategy(sharding_seed=5, comm_dtype=comm_dtype), plan)
+        sent = AllreduceBytes()
+        result = trained_state(model, sent)
+        result["allreduce_per_step"] = np.array(sent.per_step)
+        result["dense_params"] = np.array(sum(
+            int(np.prod(w.shape)) for w in model.trainable_weights
+            if not w.path.endswith("gradient_hook")))
+        if comm.rank() == 0:
+            np.savez(os.path.join(out_dir, f"{comm_dtype}_{plan}_n{comm.size()}.npz"),
+                     **result)
+
+
 def train_and_save(out_dir: str) -> None:
-    """Rank body: trains TinyCTR in each input mode, and under mixed_float16, and saves
-    losses, weights and rows."""
+    """Rank body: trains TinyCTR in each input mode, under mixed_float16 and, on several
+    ranks, in each 16-bit comm_dtype, and saves losses, weights and rows."""
     for mode in des.comm.cost.INPUT_MODES:
-        strategy = des.DESStrategy(input_mode=mode, sharding_seed=5)
-        with strategy.scope():
-            model = TinyCTR()
-            model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
-                          metrics=[keras.metrics.AUC(name="auc")])
+        model = compiled(des.DESStrategy(input_mode=mode, sharding_seed=5))
         result = trained_state(model)
         for name in ("embedding", "linear", "fm"):
             result[f"{name}_local_rows"] = np.array([int(getattr(model, name).table.size())])
@@ -209,6 +257,8 @@ def train_and_save(out_dir: str) -> None:
                 json.dump({"owner_matches_rank": bool((owners == ranks).all()),
                            "distinct": int(len(np.unique(keys))), "total": int(len(keys))}, f)
     _train_mixed_float16(out_dir)
+    if comm.size() > 1:
+        _train_in_16_bit_comm_dtypes(out_dir)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from des_tf import comm
+from des_tf.comm import wire
 from tests.horovod_harness import run_ranks
 
 
@@ -41,6 +42,35 @@ def _check_collectives() -> None:
     scattered = tf.function(comm.reduce_scatter)(tf.constant(partial * (rank + 1)))
     block = _reduce_scatter_block(7, size, rank)
     np.testing.assert_allclose(scattered.numpy(), (partial * contributions)[block])
+
+    # 16-bit wire formats (identity on one rank): values exact in them arrive exact; the
+    # all-reduce of a [2, 3] tensor pads it to a multiple of the ranks and back.
+    exact = tf.constant([[1.0, -2.0, 0.5], [3.0, 0.25, -8.0]])
+    for dtype in ("bfloat16", "float16"):
+        np.testing.assert_array_equal(
+            tf.function(comm.allreduce)(exact * (rank + 1), True, dtype).numpy(),
+            exact.numpy() * contributions / size)
+        np.testing.assert_array_equal(comm.allgather(mine, dtype).numpy(), gathered)
+        np.testing.assert_array_equal(
+            comm.reduce_scatter(tf.constant(partial * (rank + 1)), comm_dtype=dtype).numpy(),
+            (partial * contributions)[block])
+
+
+def test_wire_formats_round_once_and_refuse_float16_overflow():
+    x = tf.constant([1 + 2.0**-10, -3.0, float("inf"), float("nan")])
+    for dtype, kept in (("bfloat16", 1.0), ("float16", 1 + 2.0**-10)):
+        words = wire.encode(x, dtype)
+        assert words.dtype == tf.int16 and wire.value_bytes(dtype) == 2
+        back = wire.decode(words, dtype).numpy()
+        np.testing.assert_array_equal(back[:3], [kept, -3.0, np.inf])  # inf, NaN pass
+        assert np.isnan(back[3])
+    assert wire.encode(x, "float32") is x
+    with pytest.raises(tf.errors.InvalidArgumentError, match="exceeds float16's range"):
+        wire.encode(tf.constant([70000.0]), "float16")
+    with pytest.raises(TypeError, match="float32 payloads"):
+        wire.encode(tf.constant([1], tf.int64), "bfloat16")
+    with pytest.raises(ValueError, match="comm_dtype must be one of"):
+        wire.check("float8")
 
 
 def test_collectives_single_process():

@@ -37,8 +37,14 @@ def _allgathered_id_bytes(rank: int) -> int:
 
 
 def _check_byte_counters() -> None:
-    """Rank body: one SparseLinear training step in allgather mode, counted exactly."""
-    strategy = des.DESStrategy(input_mode="allgather_ids")
+    """Rank body: one SparseLinear training step in allgather mode, counted exactly, in
+    each comm_dtype: the partials and their gradients take its bytes, the ids do not."""
+    for comm_dtype, float_bytes in (("float32", 4), ("bfloat16", 2), ("float16", 2)):
+        _count_one_step(comm_dtype, float_bytes)
+
+
+def _count_one_step(comm_dtype: str, float_bytes: int) -> None:
+    strategy = des.DESStrategy(input_mode="allgather_ids", comm_dtype=comm_dtype)
     size, rank = strategy.size, strategy.rank
     with strategy.scope():
         layer = des.layers.SparseLinear()
@@ -53,29 +59,30 @@ def _check_byte_counters() -> None:
     assert id_bytes[0] == 8 * 10 and id_bytes[1] == 8 * 10 + 4 * 25  # both encodings occur
     segments, width = SAMPLES_PER_RANK, 1  # one LR partial (1 float) per sample
     peers = size - 1
+    partials = float_bytes * segments * width * peers
     expected_sent = {
         # (samples, fields, ids sent) check (3 int32), ids (see _allgathered_id_bytes),
         # row lengths (int32), then the backward allgather of the partials' gradients
-        "allgather": 12 * peers + id_bytes[rank] * peers + 4 * segments * peers
-                     + 4 * segments * width * peers,
+        "allgather": 12 * peers + id_bytes[rank] * peers + 4 * segments * peers + partials,
         # every other rank's block of summed partials
-        "reduce_scatter": 4 * width * segments * peers,
+        "reduce_scatter": partials,
     }
     expected_received = {
         "allgather": 12 * peers + sum(id_bytes) - id_bytes[rank] + 4 * segments * peers
-                     + 4 * segments * width * peers,
-        "reduce_scatter": 4 * width * segments * peers,
+                     + partials,
+        "reduce_scatter": partials,
     }
     for kind in ("allgather", "reduce_scatter"):
-        assert counted["sent"][kind] == expected_sent[kind], (kind, counted, expected_sent)
-        assert counted["received"][kind] == expected_received[kind], (kind, counted)
+        assert counted["sent"][kind] == expected_sent[kind], (comm_dtype, kind, counted)
+        assert counted["received"][kind] == expected_received[kind], (comm_dtype, kind)
     assert counted["sent"]["alltoall"] == counted["sent"]["allreduce"] == 0
     # The cost model's "des" partials (docs/design.md section 3.5) are what was counted.
     op = cost.Operator("linear", (cost.Field(1.0, 1.0),))
-    flows = {f.part: f for f in cost.PLAN_FLOWS["des"](op, cost.Config(segments, size, (op,)),
-                                                       "linear")}
+    cfg = cost.Config(segments, size, (op,),
+                      conventions=cost.Conventions(wire_float_bytes=float_bytes))
+    flows = {f.part: f for f in cost.PLAN_FLOWS["des"](op, cfg, "linear")}
     assert flows["forward"].sent == counted["sent"]["reduce_scatter"]
-    assert flows["backward"].sent == 4 * segments * width * peers  # the gradients' allgather
+    assert flows["backward"].sent == partials  # the gradients' allgather
 
 
 def _check_ranks_owning_no_id_of_the_batch() -> None:

@@ -9,6 +9,7 @@ from absl import flags
 from des_tf import models, optimizers
 from des_tf.cli import data_flags
 from des_tf.comm.cost import DEPRECATED_INPUT_MODES, INPUT_MODES
+from des_tf.comm.wire import COMM_DTYPES
 from des_tf.layers.base import PLAN_OPTIONS, resolve_plan
 
 MODELS = ("lr", "wide_deep", "deepfm", "dcn", "dlrm")
@@ -41,6 +42,9 @@ flags.DEFINE_float("linear_learning_rate", 0.05, "Its learning rate.")
 flags.DEFINE_enum("input_mode", "allgather_ids", [*INPUT_MODES, *DEPRECATED_INPUT_MODES],
                   "How ids reach their owners (DESStrategy; the names without _ids are "
                   "deprecated).")
+flags.DEFINE_enum("comm_dtype", "float32", list(COMM_DTYPES),
+                  "Wire format of partials, their gradients and dense gradients between ranks "
+                  "(DESStrategy): float32 is exact; bfloat16 / float16 halve those bytes.")
 flags.DEFINE_enum("plan", "des", list(PLAN_OPTIONS),
                   "Execution plan of the model's DES layers (des_tf.layers.DESLayer): dense "
                   "DES partials, sparse aggregation (alltoall), replicated tables, or auto: "

@@ -4,7 +4,8 @@ Every function works eagerly and inside `tf.function`, and adds its bytes to
 `des_tf.comm.accounting.counters()`. All ranks must call the same collectives in the
 same order; Horovod reports mismatched shapes or dtypes as an error on every rank.
 In a job of one rank each is the identity (no Horovod op, so no wait for Horovod's
-background cycle) and moves no byte.
+background cycle) and moves no byte. `comm_dtype` (des_tf.comm.wire) is the wire format
+of a float32 payload: counters count the bytes that really travel.
 """
 
 from __future__ import annotations
@@ -12,19 +13,21 @@ from __future__ import annotations
 import horovod.tensorflow as hvd
 import tensorflow as tf
 
+from des_tf.comm import wire
 from des_tf.comm.accounting import counters, nbytes
 from des_tf.comm.runtime import init
 
 
-def allgather(x: tf.Tensor) -> tf.Tensor:
+def allgather(x: tf.Tensor, comm_dtype: str = wire.FLOAT32) -> tf.Tensor:
     """Concatenates every rank's `x` along axis 0, in rank order; first dims may differ."""
     init()
     if hvd.size() == 1:
         return tf.convert_to_tensor(x)
-    gathered = hvd.allgather(x)
-    own = nbytes(x)
+    sent = wire.encode(tf.convert_to_tensor(x), comm_dtype)
+    gathered = hvd.allgather(sent)
+    own = nbytes(sent)
     counters().add("allgather", own * (hvd.size() - 1), nbytes(gathered) - own)
-    return gathered
+    return wire.decode(gathered, comm_dtype)
 
 
 def broadcast(x: tf.Tensor, root: int = 0) -> tf.Tensor:
@@ -39,34 +42,53 @@ def broadcast(x: tf.Tensor, root: int = 0) -> tf.Tensor:
     return hvd.broadcast(x, root_rank=root)
 
 
-def allreduce(x: tf.Tensor, average: bool = False) -> tf.Tensor:
-    """Elementwise sum (or mean with `average=True`) of `x` over all ranks."""
+def allreduce(x: tf.Tensor, average: bool = False, comm_dtype: str = wire.FLOAT32
+              ) -> tf.Tensor:
+    """Elementwise sum (or mean with `average=True`) of `x` over all ranks. In a 16-bit
+    `comm_dtype` it is a reduce-scatter summed in float32, then an allgather of the sums:
+    the ring's bytes, one rounding per hop, and the same result on every rank."""
     init()
     x = tf.convert_to_tensor(x)
-    if hvd.size() == 1:
+    size = hvd.size()
+    if size == 1:
         return x
-    ring = nbytes(x) * 2 * (hvd.size() - 1) // hvd.size()
-    counters().add("allreduce", ring, ring)
-    return hvd.allreduce(x, op=hvd.Average if average else hvd.Sum)
+    if wire.check(comm_dtype) == wire.FLOAT32:
+        ring = nbytes(x) * 2 * (size - 1) // size
+        counters().add("allreduce", ring, ring)
+        return hvd.allreduce(x, op=hvd.Average if average else hvd.Sum)
+    flat = tf.reshape(x, [-1])
+    block = (tf.size(flat) + size - 1) // size
+    padded = tf.pad(flat, [[0, block * size - tf.size(flat)]])
+    received, _ = hvd.alltoall(wire.encode(padded, comm_dtype), splits=tf.fill([size], block))
+    sums = tf.reduce_sum(tf.reshape(wire.decode(received, comm_dtype), [size, block]), 0)
+    sent = wire.encode(sums / size if average else sums, comm_dtype)
+    gathered = hvd.allgather(sent)
+    hops = 2 * (size - 1) * nbytes(sent)
+    counters().add("allreduce", hops, hops)
+    return tf.reshape(wire.decode(gathered, comm_dtype)[:tf.size(flat)], tf.shape(x))
 
 
-def alltoall(x: tf.Tensor, splits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def alltoall(x: tf.Tensor, splits: tf.Tensor, comm_dtype: str = wire.FLOAT32
+             ) -> tuple[tf.Tensor, tf.Tensor]:
     """Sends rows splits[r] of `x` (in order) to rank r; returns (received rows, their
     per-sender counts). Received rows are ordered by sending rank."""
     init()
     splits = tf.cast(splits, tf.int32)
     if hvd.size() == 1:
         return tf.convert_to_tensor(x), splits
-    received, received_splits = hvd.alltoall(x, splits=splits)
-    row_bytes = nbytes(x[:1]) if x.shape.rank > 1 else tf.constant(x.dtype.size, tf.int64)
+    sent = wire.encode(tf.convert_to_tensor(x), comm_dtype)
+    received, received_splits = hvd.alltoall(sent, splits=splits)
+    row_bytes = (nbytes(sent[:1]) if sent.shape.rank > 1
+                 else tf.constant(sent.dtype.size, tf.int64))
     own_sent = tf.cast(splits[hvd.rank()], tf.int64) * row_bytes
     own_received = tf.cast(received_splits[hvd.rank()], tf.int64) * row_bytes
-    counters().add("alltoall", nbytes(x) - own_sent, nbytes(received) - own_received)
-    return received, received_splits
+    counters().add("alltoall", nbytes(sent) - own_sent, nbytes(received) - own_received)
+    return wire.decode(received, comm_dtype), received_splits
 
 
-def reduce_scatter(x: tf.Tensor, counts: tf.Tensor | None = None) -> tf.Tensor:
-    """Sums `x` over ranks and returns this rank's block of rows.
+def reduce_scatter(x: tf.Tensor, counts: tf.Tensor | None = None,
+                   comm_dtype: str = wire.FLOAT32) -> tf.Tensor:
+    """Sums `x` over ranks (in float32) and returns this rank's block of rows.
 
     With `counts` (rows per rank, summing to len(x)), rank r receives rows
     [sum(counts[:r]), sum(counts[:r+1])) of the sum; this is an alltoall of the blocks
@@ -83,10 +105,11 @@ def reduce_scatter(x: tf.Tensor, counts: tf.Tensor | None = None) -> tf.Tensor:
         rows = tf.shape(x, out_type=tf.int64)[0]
         counts = rows // size + tf.cast(tf.range(size, dtype=tf.int64) < rows % size, tf.int64)
     counts = tf.cast(counts, tf.int32)
-    row_bytes = tf.reduce_prod(tf.shape(x, out_type=tf.int64)[1:]) * x.dtype.size
+    sent = wire.encode(x, comm_dtype)
+    row_bytes = tf.reduce_prod(tf.shape(x, out_type=tf.int64)[1:]) * sent.dtype.size
     own_rows = tf.cast(counts[hvd.rank()], tf.int64)
-    sent = (tf.cast(tf.reduce_sum(counts), tf.int64) - own_rows) * row_bytes
-    counters().add("reduce_scatter", sent, own_rows * (size - 1) * row_bytes)
-    received, _ = hvd.alltoall(x, splits=counts)
+    counters().add("reduce_scatter", (tf.cast(tf.reduce_sum(counts), tf.int64) - own_rows)
+                   * row_bytes, own_rows * (size - 1) * row_bytes)
+    received = wire.decode(hvd.alltoall(sent, splits=counts)[0], comm_dtype)
     blocks = tf.reshape(received, tf.concat([[size, counts[hvd.rank()]], tf.shape(x)[1:]], 0))
     return tf.reduce_sum(blocks, axis=0)

@@ -227,7 +227,10 @@ class Conventions:
     """Byte sizes and implementation choices the counts depend on.
 
     Args:
-      key_bytes, float_bytes: an id (int64) and a float (float32).
+      key_bytes, float_bytes: an id (int64) and a float (float32): table rows, id
+        weights, metrics, everything the parameter server moves.
+      wire_float_bytes: a float of a DES partial, its gradient or a dense gradient between
+        ranks: 4, or 2 in a 16-bit DESStrategy comm_dtype (des_tf.comm.wire).
       length_bytes: a segment's id count in allgather input mode (int32).
       inverse_index_bytes: an occurrence's index into the distinct ids its rank sends
         (int32; in allgather input mode only when 2 U < E, see the module).
@@ -243,6 +246,7 @@ class Conventions:
 
     key_bytes: int = 8
     float_bytes: int = 4
+    wire_float_bytes: int = 4
     length_bytes: int = 4
     inverse_index_bytes: int = 4
     segment_index_bytes: int = 4
@@ -378,7 +382,7 @@ def _ids_flows(op: Operator, cfg: Config) -> list[Flow]:
 def _des_flows(op: Operator, cfg: Config, name: str) -> list[Flow]:
     """"des": every segment's partials reduce-scattered, their gradients allgathered."""
     partials = ((cfg.ranks - 1) * cfg.batch_per_rank * op.segments_per_sample * op.width
-                * cfg.conventions.float_bytes)
+                * cfg.conventions.wire_float_bytes)
     return [Flow(name, "forward", "reduce_scatter", partials, partials),
             Flow(name, "backward", "allgather", partials, partials)]
 
@@ -389,8 +393,8 @@ def _alltoall_flows(op: Operator, cfg: Config, name: str) -> list[Flow]:
     # (N-1) B segments of other ranks per segment kind, non-empty here with prob pi.
     rows = (n - 1) * cfg.batch_per_rank * sum(nonempty_probability(distinct, n)
                                               for distinct in op.segment_distinct())
-    fwd = rows * (op.width * c.float_bytes + c.partial_index_bytes)
-    bwd = rows * (op.width * c.float_bytes + c.backward_index_bytes)
+    fwd = rows * (op.width * c.wire_float_bytes + c.partial_index_bytes)
+    bwd = rows * (op.width * c.wire_float_bytes + c.backward_index_bytes)
     return [Flow(name, "forward", "alltoall", fwd, fwd),
             Flow(name, "backward", "alltoall", bwd, bwd)]
 
@@ -399,7 +403,7 @@ def _replicated_flows(op: Operator, cfg: Config, name: str) -> list[Flow]:
     """"replicated": the batch-shape check, then the sparse gradient allgathered (or a
     dense one allreduced, by convention)."""
     c, n = cfg.conventions, cfg.ranks
-    peers, row_bytes = n - 1, op.dim * c.float_bytes
+    peers, row_bytes = n - 1, op.dim * c.wire_float_bytes
     check = SHAPE_CHECK_BYTES * peers  # the batch-shape check only: no id moves
     flows = [Flow(name, "ids", "allgather", check, check)]
     if c.replicated_gradient == "allreduce":
@@ -445,12 +449,13 @@ def operator_traffic(op: Operator, plan: str, cfg: Config, ids_shared: bool = Fa
 def dense_traffic(cfg: Config, ps: bool) -> Traffic:
     """Dense weights and metrics: ring allreduces, or PS pull + push (no metrics)."""
     c, n = cfg.conventions, cfg.ranks
-    dense_bytes = cfg.dense_params * c.float_bytes
     if ps:
+        dense_bytes = cfg.dense_params * c.float_bytes
         flows = (Flow("dense", "dense", "ps_push", dense_bytes, 0.0),
                  Flow("dense", "dense", "ps_pull", 0.0, dense_bytes))
     else:
         ring = 2 * (n - 1) / n
+        dense_bytes = cfg.dense_params * c.wire_float_bytes
         metrics = ring * cfg.metric_floats * c.float_bytes
         flows = (Flow("dense", "dense", "allreduce", ring * dense_bytes, ring * dense_bytes),
                  Flow("metrics", "metrics", "allreduce", metrics, metrics))

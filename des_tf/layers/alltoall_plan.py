@@ -41,7 +41,8 @@ class AlltoallPlan(Plan):
     name = ExecutionPlan.ALLTOALL
 
     def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, update: RowUpdate) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, update: RowUpdate,
+                 comm_dtype: str) -> tf.Tensor:
         """Summed partials of this rank's segments, [segments, dim] (+1 FM column), as
         DESPlan computes them, but aggregated sparsely (see the module)."""
         unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
@@ -62,7 +63,7 @@ class AlltoallPlan(Plan):
         def aggregate_forward():
             partials = _pooled(rows, row_ids, local_segments, entries, tf.size(segments),
                                with_square_norms)
-            received, _ = comm.alltoall(partials, splits)
+            received, _ = comm.alltoall(partials, splits, comm_dtype)
             return tf.math.unsorted_segment_sum(received, where, own_segments)
 
         if not training:
@@ -74,7 +75,8 @@ class AlltoallPlan(Plan):
 
             def backward(upstream):
                 # Gradients of the rows each owner sent, back to it in the order it sent them.
-                returned, _ = comm.alltoall(tf.gather(upstream, where), received_splits)
+                returned, _ = comm.alltoall(tf.gather(upstream, where), received_splits,
+                                            comm_dtype)
                 sums_grad, norms_grad = split_partials_grad(returned, table.dim, with_square_norms)
                 rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids, local_segments,
                                               entries.weights)

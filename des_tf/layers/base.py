@@ -153,6 +153,7 @@ class DESLayer(keras.layers.Layer):
             {"layer": type(self).__name__, "table": self.table.spec(), "row_budget": row_budget,
              "sharding_seed": self.strategy.sharding_seed,
              "input_mode": self.strategy.input_mode, "plan": plan,
+             "comm_dtype": self.strategy.comm_dtype,
              "vocabulary_size": vocabulary_size},
             what=f"configuration of DES layer {self.name!r}")
         # Keras assigns the hook its (zero) gradient on this rank instead of all-reducing
@@ -304,7 +305,8 @@ class DESLayer(keras.layers.Layer):
             self.table, entries, with_square_norms=with_square_norms, training=bool(training),
             hook=self.gradient_hook.value,
             update=RowUpdate(self.table_step.value, self.row_budget,
-                             loss_scaled=self.dtype_policy.name == "mixed_float16"))
+                             loss_scaled=self.dtype_policy.name == "mixed_float16"),
+            comm_dtype=self.strategy.comm_dtype)
 
     def own_rows(self, x: tf.Tensor, samples: tf.Tensor) -> tf.Tensor:
         """This rank's rows of a per-sample tensor that is global in "replicated_ids" input mode."""

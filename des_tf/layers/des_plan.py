@@ -27,7 +27,8 @@ class DESPlan(Plan):
     name = ExecutionPlan.DES
 
     def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, update: RowUpdate) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, update: RowUpdate,
+                 comm_dtype: str) -> tf.Tensor:
         """Summed partials of this rank's segments: [segments, dim] (+1 column of FM square
         norms when `with_square_norms`). Differentiable through `hook` when training; the
         backward updates the table with `update` (then evicts to its row budget)."""
@@ -38,19 +39,21 @@ class DESPlan(Plan):
             return partials_of(rows, row_ids, entries, with_square_norms)
 
         if not training:
-            return comm.reduce_scatter(local_partials(rows), entries.segment_counts)
+            return comm.reduce_scatter(local_partials(rows), entries.segment_counts,
+                                       comm_dtype)
 
         @tf.custom_gradient
         def aggregate(hook_value):
             del hook_value
 
             def backward(upstream):
-                everyone = comm.allgather(upstream)  # gradients of all segments, rank order
+                everyone = comm.allgather(upstream, comm_dtype)  # all segments', rank order
                 sums_grad, norms_grad = split_partials_grad(everyone, table.dim, with_square_norms)
                 rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
                                               entries.segment_ids, entries.weights)
                 return update(table, unique_ids, rows_grad)
 
-            return comm.reduce_scatter(local_partials(rows), entries.segment_counts), backward
+            return comm.reduce_scatter(local_partials(rows), entries.segment_counts,
+                                       comm_dtype), backward
 
         return aggregate(tf.convert_to_tensor(hook))

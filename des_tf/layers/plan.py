@@ -42,10 +42,12 @@ class Plan(abc.ABC):
 
     @abc.abstractmethod
     def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, update: RowUpdate) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, update: RowUpdate,
+                 comm_dtype: str) -> tf.Tensor:
         """Summed partials of this rank's segments, [segments, dim] (+1 column of FM
         square norms when `with_square_norms`); differentiable through `hook` when
-        training, the backward updating the table with `update`."""
+        training, the backward updating the table with `update`. Floats travel between
+        ranks in `comm_dtype` (des_tf.comm.wire)."""
 
 
 def partials_of(rows, row_ids, entries: OwnedEntries, with_square_norms: bool) -> tf.Tensor:

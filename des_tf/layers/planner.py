@@ -42,7 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from des_tf import comm
-from des_tf.comm import cost
+from des_tf.comm import cost, wire
 from des_tf.layers import plans
 
 REPLICATED_MAX_BYTES = 64 * 2**20
@@ -143,7 +143,9 @@ def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_
     choice = cost.choose_plan(operator, ranks=n, batch_per_rank=batch,
                               input_mode=strategy.input_mode,
                               plans=[name for name in plans.PLANS if name not in ruled_out],
-                              replicated_max_bytes=replicated_max_bytes)
+                              replicated_max_bytes=replicated_max_bytes,
+                              conventions=cost.Conventions(
+                                  wire_float_bytes=wire.value_bytes(strategy.comm_dtype)))
     if ruled_out:
         choice = cost.PlanChoice(
             choice.plan, {**choice.bytes_per_step, **dict.fromkeys(ruled_out, float("inf"))},

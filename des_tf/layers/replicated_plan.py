@@ -37,7 +37,8 @@ class ReplicatedPlan(Plan):
     supports_row_budget = False
 
     def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, update: RowUpdate) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, update: RowUpdate,
+                 comm_dtype: str) -> tf.Tensor:
         """Pooled partials of this rank's own segments, [segments, dim] (+1 FM column), from
         `entries` holding every id occurrence of those segments (local_entries)."""
         unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
@@ -53,8 +54,8 @@ class ReplicatedPlan(Plan):
                 sums_grad, norms_grad = split_partials_grad(upstream, table.dim, with_square_norms)
                 rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
                                               entries.segment_ids, entries.weights)
-                return update(table, comm.allgather(unique_ids), comm.allgather(rows_grad),
-                              keys_on_one_rank=False)
+                return update(table, comm.allgather(unique_ids),
+                              comm.allgather(rows_grad, comm_dtype), keys_on_one_rank=False)
 
             return partials_of(rows, row_ids, entries, with_square_norms), backward
 
