@@ -4,7 +4,8 @@ ParameterServerStrategy and single-process training, on the same data and global
 For every model (--models) and workload (--workloads) it runs, one after the other:
 
 - des, alltoall, auto: `horovodrun -np 2 ... python -m des_tf.train --plan=<mode>
-  --input_mode=<--input_mode>`;
+  --input_mode=<--input_mode>`, once per --comm_dtypes (labelled `<mode>/<dtype>` for a
+  16-bit one: partials, their gradients and dense gradients sent in that dtype);
 - ps: bench/ps_baseline.py (2 parameter servers + 2 asynchronous workers, gRPC on
   127.0.0.1), global batch = 2 x --batch_size;
 - single: `python -m des_tf.train` in one process with --batch_size = the global batch;
@@ -68,7 +69,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.ps import cluster  # noqa: E402  (no TensorFlow in it)
-from des_tf.comm.cost import INPUT_MODES  # noqa: E402  (nor in it: des_tf loads lazily)
+from des_tf.comm.cost import (  # noqa: E402  (nor in it: des_tf loads lazily)
+    COMM_DTYPES,
+    INPUT_MODES,
+)
+from des_tf.comm.cost import EXACT_COMM_DTYPE as FLOAT32  # noqa: E402
 
 MODELS = ("deepfm", "lr", "wide_deep")  # run in this order: the targets first
 WORKLOADS = {
@@ -117,6 +122,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "one update per global batch) x this; each of the PS's "
                              f"{RANKS} asynchronous workers updates per local batch at the "
                              "base rates (Horovod's rule: scale by the worker count)")
+    parser.add_argument("--comm_dtypes", default=FLOAT32,
+                        help=f"comma-separated, of {COMM_DTYPES}: each des-tf mode runs once "
+                             "per dtype (DESStrategy comm_dtype)")
     parser.add_argument("--input_mode", choices=INPUT_MODES,
                         default="replicated_ids",
                         help="how ids reach their owners in the des-tf runs (docs/design.md "
@@ -141,6 +149,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         setattr(args, name, values)
     if not 0 < args.warmup_steps < args.steps:
         parser.error(f"need 0 < --warmup_steps ({args.warmup_steps}) < --steps ({args.steps})")
+    dtypes = [d for d in args.comm_dtypes.split(",") if d]
+    if not dtypes or set(dtypes) - set(COMM_DTYPES):
+        parser.error(f"--comm_dtypes={args.comm_dtypes}: choose from {COMM_DTYPES}")
+    # (label, mode, comm_dtype) of every run per model and workload, in order.
+    args.runs = [(mode if dtype == FLOAT32 else f"{mode}/{dtype}", mode, dtype)
+                 for mode in args.modes
+                 for dtype in (dtypes if mode in DES_MODES else [FLOAT32])]
     return args
 
 
@@ -185,7 +200,8 @@ def learning_rate_flags(args, scale: float) -> list[str]:
             for name, rate in learning_rates(args).items()]
 
 
-def des_command(args, model: str, workload: str, mode: str) -> list[str]:
+def des_command(args, model: str, workload: str, mode: str, comm_dtype: str = FLOAT32
+                ) -> list[str]:
     bin_dir = os.path.dirname(sys.executable)
     train = [sys.executable, "-m", "des_tf.train", f"--model={model}", *MODEL_FLAGS,
              *learning_rate_flags(args, args.sync_lr_scale),
@@ -198,7 +214,7 @@ def des_command(args, model: str, workload: str, mode: str) -> list[str]:
         return [*train, f"--batch_size={RANKS * args.batch_size}"]
     return [os.path.join(bin_dir, "horovodrun"), "-np", str(RANKS), "-H", f"localhost:{RANKS}",
             "--gloo", *train, f"--batch_size={args.batch_size}", f"--plan={mode}",
-            f"--input_mode={args.input_mode}"]
+            f"--input_mode={args.input_mode}", f"--comm_dtype={comm_dtype}"]
 
 
 def ps_command(args, model: str, workload: str, metrics: Path) -> list[str]:
@@ -314,15 +330,15 @@ def run_all(args, write) -> list[dict]:
     logs = out_dir / "compare_logs"
     logs.mkdir(parents=True, exist_ok=True)
     rows = []
-    total = len(args.workloads) * len(args.models) * len(args.modes)
+    total = len(args.workloads) * len(args.models) * len(args.runs)
     for workload in args.workloads:
         say(f"data for {workload}: generating {args.rows:,} lines (or using the cache) ...")
         facts = generate_data(args, workload)
         say(f"  {facts['path']} (hidden model AUC {facts['ceiling_auc']:.4f})")
     for model in args.models:
         for workload in args.workloads:
-            for mode in args.modes:
-                name = f"{workload}-{model}-{mode}"
+            for label, mode, comm_dtype in args.runs:
+                name = f"{workload}-{model}-{label.replace('/', '-')}"
                 say(f"[{len(rows) + 1}/{total}] {name} ...")
                 started = time.monotonic()
                 try:
@@ -331,19 +347,19 @@ def run_all(args, write) -> list[dict]:
                     elif mode in REFERENCES:
                         command = reference_command(args, model, workload, mode)
                     else:
-                        command = des_command(args, model, workload, mode)
+                        command = des_command(args, model, workload, mode, comm_dtype)
                     env = child_env(RANKS if mode in DES_MODES else 1)
                     summary = run_job(command, args, logs / f"{name}.log",
                                       window=mode != "ps", env=env)
-                    row = record(args, model, workload, mode, summary)
-                    row["command"] = " ".join(command)
+                    row = record(args, model, workload, label, summary)
+                    row.update(comm_dtype=comm_dtype, command=" ".join(command))
                     say(f"  done in {time.monotonic() - started:.0f} s: "
                         f"lo {row['lo_bytes_per_step']:,} B/step, comm "
                         f"{row['comm_bytes_per_step']:,} B/step, {row['samples_per_s']:,.0f} "
                         f"samples/s, AUC {row['eval_auc']:.4f}")
                 except Exception as error:  # one failed run must not lose the others
                     say(f"  FAILED after {time.monotonic() - started:.0f} s: {error}")
-                    row = {"workload": workload, "model": model, "mode": mode,
+                    row = {"workload": workload, "model": model, "mode": label,
                            "status": "failed", "note": str(error).splitlines()[0]}
                 rows.append(row)
                 write(rows)
@@ -357,16 +373,16 @@ def _ratio(value, base) -> str:
 
 
 def markdown(rows: list[dict], args) -> str:
-    header = ("| workload | model | mode | comm bytes/step | lo bytes/step | lo / PS lo | "
-              "samples/s | / PS samples/s | / tf samples/s | eval AUC | AUC - PS | "
-              "AUC - single | eval logloss |")
+    header = ("| workload | model | mode | comm bytes/step | comm / PS comm | lo bytes/step | "
+              "lo / PS lo | samples/s | / PS samples/s | / tf samples/s | eval AUC | AUC - PS | "
+              "AUC - single | AUC - float32 | eval logloss |")
     lines = [header, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
-                     "---: | ---: | ---: |"]
+                     "---: | ---: | ---: | ---: | ---: |"]
     by_key = {(r["workload"], r["model"], r["mode"]): r for r in rows if r["status"] == "ok"}
     for row in rows:
         if row["status"] != "ok":
             lines.append(f"| {row['workload']} | {row['model']} | {row['mode']} | "
-                         f"{row['status']}: {row['note'][:120]} | | | | | | | | | |")
+                         f"{row['status']}: {row['note'][:120]} | | | | | | | | | | | |")
             continue
         ps = by_key.get((row["workload"], row["model"], "ps"))
         single = by_key.get((row["workload"], row["model"], "single"))
@@ -375,14 +391,19 @@ def markdown(rows: list[dict], args) -> str:
                                                      else "")
         auc_ps = f"{row['eval_auc'] - ps['eval_auc']:+.4f}" if ps else ""
         auc_single = f"{row['eval_auc'] - single['eval_auc']:+.4f}" if single else ""
+        exact = by_key.get((row["workload"], row["model"], row["mode"].split("/")[0]))
+        auc_exact = (f"{row['eval_auc'] - exact['eval_auc']:+.4f}"
+                     if exact and exact is not row else "")
         lines.append(
             f"| {row['workload']} | {row['model']} | {row['mode']} | {comm} | "
+            f"{_ratio(row['comm_bytes_per_step'], ps and ps['comm_bytes_per_step'])} | "
             f"{row['lo_bytes_per_step']:,} | "
             f"{_ratio(row['lo_bytes_per_step'], ps and ps['lo_bytes_per_step'])} | "
             f"{row['samples_per_s']:,.0f} | "
             f"{_ratio(row['samples_per_s'], ps and ps['samples_per_s'])} | "
             f"{_ratio(row['samples_per_s'], plain_tf and plain_tf['samples_per_s'])} | "
-            f"{row['eval_auc']:.4f} | {auc_ps} | {auc_single} | {row['eval_logloss']:.4f} |")
+            f"{row['eval_auc']:.4f} | {auc_ps} | {auc_single} | {auc_exact} | "
+            f"{row['eval_logloss']:.4f} |")
     notes = (f"\nBytes are per training step (global batch {RANKS} x {args.batch_size}), "
              f"rx + tx on loopback's scale (every byte counted once sent, once received), "
              f"over steps {args.warmup_steps + 1}-{args.steps} of {args.steps}; des-tf "
@@ -418,7 +439,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ok = [r for r in rows if r["status"] == "ok"]
     groups = sorted({(r["workload"], r["model"]) for r in ok},
                     key=lambda g: (list(WORKLOADS).index(g[0]), MODELS.index(g[1])))
-    modes = [m for m in MODES if any(r["mode"] == m for r in ok)]
+    modes = list(dict.fromkeys(r["mode"] for r in ok))
     if not groups:
         return
     index = {(r["workload"], r["model"], r["mode"]): r for r in ok}
@@ -475,7 +496,7 @@ def main(argv=None) -> None:
     started = time.monotonic()
     out_dir = Path(args.out_dir)
     command = ("bench/compare.py " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
-    planned = len(args.models) * len(args.workloads) * len(args.modes)
+    planned = len(args.models) * len(args.workloads) * len(args.runs)
 
     def write(rows: list[dict]) -> None:
         done = "" if len(rows) == planned else f", {len(rows)} of {planned} runs so far"

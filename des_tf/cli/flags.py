@@ -8,8 +8,7 @@ from absl import flags
 
 from des_tf import models, optimizers
 from des_tf.cli import data_flags
-from des_tf.comm.cost import DEPRECATED_INPUT_MODES, INPUT_MODES
-from des_tf.comm.wire import COMM_DTYPES
+from des_tf.comm.cost import COMM_DTYPES, DEPRECATED_INPUT_MODES, INPUT_MODES
 from des_tf.layers.base import PLAN_OPTIONS, resolve_plan
 
 MODELS = ("lr", "wide_deep", "deepfm", "dcn", "dlrm")

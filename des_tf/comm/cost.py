@@ -114,6 +114,13 @@ PLANS = (*EXECUTION_PLANS, PS)
 INPUT_MODES = tuple(mode.value for mode in InputMode)
 
 
+# DESStrategy(comm_dtype=...): the wire formats of the floats ranks exchange (partials,
+# their gradients, dense gradients) and the bytes of one value; des_tf.comm.wire encodes.
+COMM_DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+COMM_DTYPES = tuple(COMM_DTYPE_BYTES)
+EXACT_COMM_DTYPE = "float32"
+
+
 def parse_input_mode(name: str) -> InputMode:
     """The InputMode called `name`; a former name is accepted with a DeprecationWarning."""
     if name in DEPRECATED_INPUT_MODES:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-FLOAT32 = "float32"
-COMM_DTYPES = (FLOAT32, "bfloat16", "float16")
+from des_tf.comm.cost import COMM_DTYPE_BYTES, COMM_DTYPES
+from des_tf.comm.cost import EXACT_COMM_DTYPE as FLOAT32
+
 FLOAT16_MAX = 65504.0
 
 
@@ -27,7 +28,7 @@ def check(comm_dtype: str) -> str:
 
 def value_bytes(comm_dtype: str) -> int:
     """Bytes one float takes on the wire."""
-    return tf.as_dtype(check(comm_dtype)).size
+    return COMM_DTYPE_BYTES[check(comm_dtype)]
 
 
 def encode(x: tf.Tensor, comm_dtype: str) -> tf.Tensor:
