@@ -259,6 +259,28 @@ def test_one_hot_sparse_aggregation_is_the_alltoall_of_pooled_embeddings():
     assert forward == pytest.approx(7 / 8 * 100 * 4 * (8 * 4 + 4))  # int32 index
 
 
+def test_a_16_bit_comm_dtype_halves_the_floats_between_ranks_only():
+    """wire_float_bytes=2 (bfloat16 / float16): partials, their gradients, replicated row
+    gradients and dense gradients halve; ids, indices, keys, metrics and the PS stay."""
+    op = _one_table(unique_ratio=0.5)
+
+    def sent(plan: str, wire_float_bytes: int) -> dict[str, float]:
+        cfg = cost.Config(100, 4, (op,), dense_params=1000,
+                          conventions=cost.Conventions(wire_float_bytes=wire_float_bytes))
+        return cost.step_traffic(cfg, plan).by_part("sent")
+
+    des32, des16 = sent("des", 4), sent("des", 2)
+    for part in ("forward", "backward", "dense"):
+        assert des16[part] == pytest.approx(des32[part] / 2), part
+    assert (des16["ids"], des16["metrics"]) == (des32["ids"], des32["metrics"])
+    a32, a16 = sent("alltoall", 4), sent("alltoall", 2)
+    assert a16["backward"] == pytest.approx(a32["backward"] / 2)
+    assert a32["forward"] / 2 < a16["forward"] < a32["forward"]  # its int32 index stays
+    r32, r16 = sent("replicated", 4), sent("replicated", 2)
+    assert r32["backward"] / 2 < r16["backward"] < r32["backward"]  # int64 keys stay
+    assert sent("ps", 2) == sent("ps", 4)
+
+
 def test_growth_with_ranks():
     op = _one_table(fields=(cost.Field(200.0),), unique_ratio=0.3)
     at = {n: {plan: cost.operator_traffic(op, plan, cost.Config(1024, n, (op,),
