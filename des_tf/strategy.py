@@ -147,7 +147,8 @@ class DESStrategy(distribute_lib.Strategy):
         table raises before any of its rows is gathered (use des_tf.checkpoint, which
         writes one file per rank, for those).
       comm_dtype: the wire format of the floats ranks exchange in training and inference:
-        the DES layers' partials and their gradients, and the dense gradients
+        the DES layers' partials and their gradients, and float32 tensors of the replica
+        context's all-reduce, through which Keras sums the dense gradients
         (des_tf.comm.wire): "float32" (default, exact: N ranks equal one process),
         "bfloat16" or "float16" (half the bytes, rounded once per hop, summed in float32;
         a finite float16 value out of range is an error). Ids, metrics and checkpoints
