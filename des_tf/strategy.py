@@ -92,16 +92,15 @@ class _HorovodExtended(one_device_strategy.OneDeviceExtended):
         average = reduce_op == tf.distribute.ReduceOp.MEAN
         comm_dtype = self._container_strategy().comm_dtype
         values = [tf.convert_to_tensor(v) for v in tf.nest.flatten(value)]
-        grouped = [v.dtype == tf.float32 and comm_dtype != wire.FLOAT32 for v in values]
-        reduced = [None if g else comm.allreduce(v, average=average)
-                   for v, g in zip(values, grouped)]
-        if any(grouped):
-            members = [v for v, g in zip(values, grouped) if g]
-            summed = comm.allreduce(tf.concat([tf.reshape(v, [-1]) for v in members], 0),
+        floats = [v for v in values if v.dtype == tf.float32]
+        if comm_dtype == wire.FLOAT32 or not floats:
+            reduced = [comm.allreduce(v, average=average) for v in values]
+        else:
+            summed = comm.allreduce(tf.concat([tf.reshape(v, [-1]) for v in floats], 0),
                                     average=average, comm_dtype=comm_dtype)
-            pieces = iter(tf.split(summed, tf.stack([tf.size(v) for v in members])))
-            reduced = [tf.reshape(next(pieces), tf.shape(v)) if g else r
-                       for v, g, r in zip(values, grouped, reduced)]
+            pieces = iter(tf.split(summed, tf.stack([tf.size(v) for v in floats])))
+            reduced = [tf.reshape(next(pieces), tf.shape(v)) if v.dtype == tf.float32
+                       else comm.allreduce(v, average=average) for v in values]
         return tf.nest.pack_sequence_as(value, reduced)
 
     def _reduce_to(self, reduce_op, value, destinations, options):

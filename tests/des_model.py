@@ -20,6 +20,7 @@ STEPS_PER_EPOCH = 20
 EPOCHS = 2
 STEPS = STEPS_PER_EPOCH * EPOCHS
 DENSE_FEATURES = 3
+TABLES = ("embedding", "linear", "fm")  # TinyCTR's DES layers
 
 
 def make_batches(seed: int = 0) -> tf.data.Dataset:
@@ -142,7 +143,7 @@ def trained_state(model: TinyCTR, *callbacks: keras.callbacks.Callback
                   ) -> dict[str, np.ndarray]:
     """evaluated_state after fit_steps, plus every table's rows (all ranks, by key)."""
     result = evaluated_state(model, fit_steps(model, *callbacks))
-    for name in ("embedding", "linear", "fm"):
+    for name in TABLES:
         for field, value in _table_rows(getattr(model, name)).items():
             result[f"{name}_{field}"] = value
     return result
@@ -188,7 +189,7 @@ def _train_mixed_float16(out_dir: str) -> None:
     kernel = model.hidden.kernel.numpy()
     model.fit(tf.data.Dataset.from_tensors((features, labels)), verbose=0)
     skipped = {"table_steps": [int(getattr(model, name).table_step.numpy())
-                               for name in ("embedding", "linear", "fm")],
+                               for name in TABLES],
                "iterations": int(model.optimizer.iterations.numpy()),
                "scale": float(model.optimizer.dynamic_scale.numpy()),
                "kernel_unchanged": bool((model.hidden.kernel.numpy() == kernel).all())}
@@ -244,7 +245,7 @@ def train_and_save(out_dir: str) -> None:
     for mode in des.comm.cost.INPUT_MODES:
         model = compiled(des.DESStrategy(input_mode=mode, sharding_seed=5))
         result = trained_state(model)
-        for name in ("embedding", "linear", "fm"):
+        for name in TABLES:
             result[f"{name}_local_rows"] = np.array([int(getattr(model, name).table.size())])
         if comm.rank() == 0:
             np.savez(os.path.join(out_dir, f"{mode}_n{comm.size()}.npz"), **result)

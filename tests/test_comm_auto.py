@@ -24,7 +24,7 @@ from tests.horovod_harness import run_ranks
 # different plans at N = 2 and 3 (other input modes make dense DES cheaper for FM).
 LAUNCHES = {2: "allgather_ids", 3: "allgather_ids"}
 VOCABULARIES = {"fm": 80}  # TinyCTR's FM table may be replicated; the others' size is unknown
-TABLES = ("embedding", "linear", "fm")
+TABLES = des_model.TABLES
 CRAFTED = ("tiny", "huge", "long")
 CRAFTED_BATCH = 64  # samples per rank
 LOG_PREFIX = "des_tf plan=auto:"

@@ -22,7 +22,7 @@ from tests.horovod_harness import run_ranks
 LAUNCHES = {1: ("allgather_ids", ("des", "alltoall", "replicated")),
             2: ("alltoall_ids", ("alltoall", "replicated")),
             3: ("replicated_ids", ("alltoall", "replicated"))}
-TABLES = ("embedding", "linear", "fm")
+TABLES = des_model.TABLES
 
 
 def _copies_identical(table) -> bool:
@@ -153,7 +153,7 @@ def test_replicated_tables_checkpoint_each_row_once_and_restore(results, num_ran
     reference, _ = _load(results, "des", 1)
     _, info = _load(results, "replicated", num_ranks)
     assert info["checkpoint_rows"] == [len(reference[f"{name}_keys"])
-                                       for name in ("embedding", "linear", "fm")]
+                                       for name in TABLES]
     assert info["restored_unchanged"]
 
 

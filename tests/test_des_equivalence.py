@@ -43,7 +43,7 @@ def test_des_training_equals_single_process(results, mode, num_ranks):
 
 def test_reference_run_really_trains(results):
     reference = _load(results, REFERENCE, 1)
-    for table in ("embedding", "linear", "fm"):
+    for table in des_model.TABLES:
         assert (reference[f"{table}_updates"] > 0).all(), f"{table}: rows never updated"
     losses = reference["losses"]
     assert losses[-1] < losses[0] - 0.01, losses  # the running mean loss goes down
@@ -111,7 +111,7 @@ def test_16_bit_comm_dtype_stays_close_to_float32(results, comm_dtype, plan, num
     reference = _load(results, REFERENCE, 1)
     reduced = dict(_load(results, f"{comm_dtype}_{plan}", num_ranks))
     if plan == "replicated":  # every rank's copy, gathered by key: all equal, keep one
-        for key in [k for k in reduced if k.startswith(("embedding", "linear", "fm"))]:
+        for key in [k for k in reduced if k.startswith(des_model.TABLES)]:
             copies = reduced[key].reshape(-1, num_ranks, *reduced[key].shape[1:])
             np.testing.assert_array_equal(copies, copies[:, :1].repeat(num_ranks, 1), key)
             reduced[key] = copies[:, 0]

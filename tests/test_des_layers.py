@@ -212,7 +212,7 @@ def _fit_tables(model, steps: int) -> dict[str, np.ndarray]:
     """Each table's rows, by key, after `steps` steps of fit."""
     model.fit(des_model.make_batches().take(steps), verbose=0, shuffle=False)
     return {name: des_model._table_rows(getattr(model, name))["values"]
-            for name in ("embedding", "linear", "fm")}
+            for name in des_model.TABLES}
 
 
 def test_mixed_float16_updates_tables_with_unscaled_gradients(strategy):

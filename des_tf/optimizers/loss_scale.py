@@ -61,8 +61,6 @@ class LossScaleOptimizer(keras.optimizers.LossScaleOptimizer):
         if self._step_finite is not None:
             return self._step_finite
         finite = super().check_finite(grads)
-        if comm.size() == 1:
-            return finite
         overflowed = comm.allreduce(tf.cast(tf.logical_not(finite), tf.float32)[None])[0]
         return tf.equal(overflowed, 0.0)
 
