@@ -68,7 +68,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.ps import cluster  # noqa: E402  (no TensorFlow in it)
+from bench.ps import processes  # noqa: E402  (no TensorFlow in it)
 from des_tf.comm.cost import (  # noqa: E402  (nor in it: des_tf loads lazily)
     COMM_DTYPES,
     INPUT_MODES,
@@ -248,7 +248,7 @@ def run_job(command: list[str], args, log_path: Path, window: bool, env: dict) -
     """Runs `command`, teeing its output to `log_path`. With `window`, reads the `lo`
     counter and the time when rank 0's progress lines of steps --warmup_steps and --steps
     arrive. Returns the summary JSON (or raises) with the window's figures added."""
-    started, lo_start = time.monotonic(), cluster.lo_bytes()
+    started, lo_start = time.monotonic(), processes.lo_bytes()
     marks: dict[int, tuple[float, int]] = {}
     lines: list[str] = []
     with open(log_path, "w") as log:
@@ -258,7 +258,7 @@ def run_job(command: list[str], args, log_path: Path, window: bool, env: dict) -
         try:
             deadline = started + args.timeout_s
             for line in process.stdout:
-                now, lo = time.monotonic(), cluster.lo_bytes()
+                now, lo = time.monotonic(), processes.lo_bytes()
                 log.write(line)
                 lines.append(line)
                 match = STEP_LINE.search(line)
@@ -271,7 +271,7 @@ def run_job(command: list[str], args, log_path: Path, window: bool, env: dict) -
             os.killpg(process.pid, 9)  # its own session: horovodrun and its ranks
             process.wait()
             raise RuntimeError(f"{error}; output in {log_path}") from None
-    lo_total = cluster.lo_bytes() - lo_start
+    lo_total = processes.lo_bytes() - lo_start
     prefix = next((p for p in SUMMARY.values() if any(p in line for line in lines)), None)
     if code or prefix is None:
         tail = "".join(lines[-15:])
@@ -487,7 +487,7 @@ def main(argv=None) -> None:
     args.private_netns = False
     if args.netns != "off":
         try:
-            cluster.enter_private_network()
+            processes.enter_private_network()
             args.private_netns = True
         except OSError as error:
             if args.netns == "on":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything des-tf needs on a fresh Debian machine:
-#   Debian's bazel (offline-capable), a .venv with pinned TensorFlow and test
-#   tools, and Horovod 0.28.1 built from source against TensorFlow 2.21 with Gloo.
+#   Debian's bazel (offline-capable), iproute2 and openssh-server (bench/cluster), a .venv
+#   with pinned TensorFlow and test tools, and Horovod 0.28.1 built from source against
+#   TensorFlow 2.21 with Gloo.
 # Each step is stamped with a hash of its inputs, so a second run with nothing
 # changed does no work. A failing step names itself and shows its log's tail.
 set -euo pipefail
@@ -12,6 +13,8 @@ STAMPS="$VENV/.stamps"
 LOGS="$ROOT/build/install-logs"
 PYTHON=${PYTHON:-python3}
 
+# bazel for the op library; iproute2 and openssh-server for bench/cluster's emulated hosts.
+SYSTEM_PACKAGES="bazel-bootstrap bazel-bootstrap-source iproute2 openssh-server"
 TF_VERSION=2.21.0
 HOROVOD_VERSION=0.28.1
 # The GPU wheel where a GPU is visible, else the much smaller CPU wheel.
@@ -48,12 +51,13 @@ hash_of() { cat "$@" | sha256sum | cut -c1-16; }
 
 system_packages() {
   if [[ $(id -u) -ne 0 ]]; then
-    echo "bazel-bootstrap and bazel-bootstrap-source are missing and this is not root:" \
+    echo "Debian packages $SYSTEM_PACKAGES are needed and this is not root:" \
       "install them with apt-get as root, then rerun." >&2
     return 1
   fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bazel-bootstrap bazel-bootstrap-source
+  # shellcheck disable=SC2086  # a list of package names
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $SYSTEM_PACKAGES
 }
 
 create_venv() {
@@ -85,10 +89,11 @@ horovod() {
 }
 
 total_start=$SECONDS
-if command -v bazel >/dev/null && [[ -d /usr/src/bazel-bootstrap/mock_repos/rules_cc ]]; then
+if command -v bazel >/dev/null && [[ -d /usr/src/bazel-bootstrap/mock_repos/rules_cc ]] &&
+  command -v ip tc >/dev/null && [[ -x /usr/sbin/sshd ]]; then
   echo "install: system-packages: up to date"
 else
-  run_step system-packages "bazel-bootstrap" system_packages
+  run_step system-packages "$SYSTEM_PACKAGES" system_packages
 fi
 [[ -x "$VENV/bin/python" ]] || run_step venv "$PYTHON" create_venv
 python_key="$TF_PACKAGE==$TF_VERSION $(hash_of "$ROOT/requirements.txt")"

@@ -262,5 +262,13 @@ def train_and_save(out_dir: str) -> None:
         _train_in_16_bit_comm_dtypes(out_dir)
 
 
+def train_and_save_default_mode(out_dir: str) -> None:
+    """Rank body: trains TinyCTR in the default input mode only and saves what
+    train_and_save saves for it (the emulated-cluster test's short run)."""
+    result = trained_state(compiled(des.DESStrategy(sharding_seed=5)))
+    if comm.rank() == 0:
+        np.savez(os.path.join(out_dir, f"default_n{comm.size()}.npz"), **result)
+
+
 if __name__ == "__main__":
     train_and_save(sys.argv[1])

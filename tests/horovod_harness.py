@@ -16,6 +16,9 @@ from collections.abc import Callable, Sequence
 
 import psutil
 
+from bench.cluster import INTERFACE as CLUSTER_INTERFACE
+from bench.cluster import Cluster
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DONE_MARKER = "DES_RANK_DONE"
 # Seconds a Gloo collective may wait for its peers before failing (Horovod's default is 30).
@@ -48,16 +51,24 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     psutil.wait_procs(alive, timeout=10)
 
 
-def launch(num_ranks: int, python_args: Sequence[str], *, timeout_s: float, what: str,
-           env: dict[str, str] | None = None) -> str:
-    """Runs `python <python_args>` on `num_ranks` local ranks under horovodrun; returns
-    the combined output. Raises RankFailure (with all output) on a non-zero exit or a
-    timeout (the whole process tree is killed)."""
+def horovodrun_command(num_ranks: int, python_args: Sequence[str],
+                       cluster: Cluster | None = None) -> list[str]:
+    """`horovodrun ... python <python_args>`: on `num_ranks` local ranks, or with
+    `cluster` one rank per emulated host, started from host 1 over ssh."""
     horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
-    command = [
-        horovodrun, "-np", str(num_ranks), "-H", f"localhost:{num_ranks}", "--gloo",
-        "--gloo-timeout-seconds", str(GLOO_TIMEOUT_S), sys.executable, *python_args,
-    ]
+    where = (["-H", cluster.slots(), "--network-interface", CLUSTER_INTERFACE] if cluster
+             else ["-H", f"localhost:{num_ranks}"])
+    command = [horovodrun, "-np", str(num_ranks), *where, "--gloo", "--gloo-timeout-seconds",
+               str(GLOO_TIMEOUT_S), sys.executable, *python_args]
+    return cluster.command(1, command) if cluster else command
+
+
+def launch(num_ranks: int, python_args: Sequence[str], *, timeout_s: float, what: str,
+           env: dict[str, str] | None = None, cluster: Cluster | None = None) -> str:
+    """Runs `python <python_args>` on `num_ranks` local ranks (or the hosts of `cluster`)
+    under horovodrun; returns the combined output. Raises RankFailure (with all output)
+    on a non-zero exit or a timeout (the whole process tree is killed)."""
+    command = horovodrun_command(num_ranks, python_args, cluster)
     run_env = {
         **os.environ,
         "PYTHONPATH": REPO_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -95,15 +106,17 @@ def run_ranks(
     timeout_s: float = 180,
     args: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    cluster: Cluster | None = None,
 ) -> str:
-    """Runs `body` on `num_ranks` local ranks; returns the combined output of all ranks.
+    """Runs `body` on `num_ranks` local ranks (or the hosts of `cluster`); returns the
+    combined output of all ranks.
 
     Raises RankFailure (with all output) on a non-zero exit, a timeout, or a rank that
     did not report finishing its body.
     """
     target = _body_target(body)
     output = launch(num_ranks, ["-m", "tests.rank_main", target, *args], timeout_s=timeout_s,
-                    what=target, env=env)
+                    what=target, env=env, cluster=cluster)
     finished = {r for r in range(num_ranks) if f"{DONE_MARKER} rank={r}" in output}
     if len(finished) != num_ranks:
         missing = sorted(set(range(num_ranks)) - finished)

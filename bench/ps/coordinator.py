@@ -20,8 +20,8 @@ import tensorflow as tf
 from absl import app, logging
 
 from bench.ps import flags as ps_flags
-from bench.ps.cluster import lo_bytes
 from bench.ps.model import PSModel
+from bench.ps.processes import lo_bytes
 from bench.reference import evaluate
 from des_tf.cli import data_flags
 from des_tf.data.schema import DENSE_FEATURE

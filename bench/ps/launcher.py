@@ -13,8 +13,8 @@ import time
 
 from absl import app
 
-from bench.ps import cluster
 from bench.ps import flags as ps_flags
+from bench.ps import processes
 
 FLAGS = ps_flags.FLAGS
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,7 +29,7 @@ def _network() -> bool:
     if FLAGS.netns == "off":
         return False
     try:
-        cluster.enter_private_network()
+        processes.enter_private_network()
         return True
     except OSError as error:
         if FLAGS.netns == "on":
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> None:
     del argv
     started = time.monotonic()
     private = _network()
-    ports = cluster.free_ports(FLAGS.num_ps + FLAGS.num_workers + 1)
+    ports = processes.free_ports(FLAGS.num_ps + FLAGS.num_workers + 1)
     addresses = [f"127.0.0.1:{port}" for port in ports]
     spec = {"ps": addresses[:FLAGS.num_ps],
             "worker": addresses[FLAGS.num_ps:FLAGS.num_ps + FLAGS.num_workers],
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [REPO_ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    processes = cluster.Processes()
+    children = processes.Processes()
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
     code = 1
@@ -67,13 +67,13 @@ def main(argv: list[str]) -> None:
                 for task in range(len(spec[job])):
                     cwd = os.path.join(scratch, f"{job}_{task}")
                     os.makedirs(cwd)
-                    servers.append(processes.start(cluster.python_module(
+                    servers.append(children.start(processes.python_module(
                         "bench.ps.server", [json.dumps(spec), job, str(task),
                                             str(FLAGS.threads)]), cwd, env))
-            cluster.wait_listening(spec["ps"] + spec["worker"], servers, timeout_s=120)
+            processes.wait_listening(spec["ps"] + spec["worker"], servers, timeout_s=120)
             _say(f"cluster {json.dumps(spec)} (private network: {private}); "
-                 f"PS_BASELINE_PIDS {' '.join(map(str, processes.pids))}")
-            coordinator = processes.start(cluster.python_module(
+                 f"PS_BASELINE_PIDS {' '.join(map(str, children.pids))}")
+            coordinator = children.start(processes.python_module(
                 "bench.ps.coordinator", [*ps_flags.forwarded_argv(),
                                          f"--cluster={json.dumps(spec)}",
                                          f"--netns={'on' if private else 'off'}"]),
@@ -89,5 +89,5 @@ def main(argv: list[str]) -> None:
                 if code:
                     _say(f"the coordinator failed with exit code {code}")
     finally:
-        processes.stop()
+        children.stop()
     sys.exit(code)

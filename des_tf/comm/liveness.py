@@ -1,6 +1,7 @@
-"""Which rank was lost: every rank's process id is recorded at start-up, so when a
-collective fails because a peer died, the survivors can name it instead of reporting
-Horovod's anonymous "Horovod has been shut down"."""
+"""Which rank was lost: every rank's host, address and process id are recorded at
+start-up, so when a collective fails because a peer died or its host dropped off the
+network, the survivors can name it instead of reporting Horovod's anonymous "Horovod has
+been shut down"."""
 
 from __future__ import annotations
 
@@ -24,12 +25,39 @@ class RankLostError(RuntimeError):
     """A collective failed because another rank died or stopped responding."""
 
 
+# A TCP connection attempt to a port nobody listens on: a host that is up answers at once
+# (refused); a host that is down or cut off does not answer within this time.
+_PROBE_PORT, _PROBE_TIMEOUT_S = 9, 3.0
+
+
 @functools.lru_cache(maxsize=None)
 def peers() -> tuple[dict, ...]:
-    """Every rank's host, process id and start time (one allgather, done once)."""
+    """Every rank's host, address on Horovod's interface, process id and start time (one
+    allgather, done once)."""
     me = psutil.Process()
-    return tuple(gather_json({"host": socket.gethostname(), "pid": os.getpid(),
-                              "started": me.create_time()}))
+    return tuple(gather_json({"host": socket.gethostname(), "address": _own_address(),
+                              "pid": os.getpid(), "started": me.create_time()}))
+
+
+def _own_address() -> str | None:
+    """This host's IPv4 address on the interface horovodrun chose (HOROVOD_GLOO_IFACE,
+    set by `--network-interface`), or None."""
+    interface = os.environ.get("HOROVOD_GLOO_IFACE")
+    for entry in psutil.net_if_addrs().get(interface, []) if interface else []:
+        if entry.family == socket.AF_INET:
+            return entry.address
+    return None
+
+
+def _answers(address: str) -> bool:
+    """True if `address` answers a TCP connection attempt (accepted or refused)."""
+    try:
+        socket.create_connection((address, _PROBE_PORT), timeout=_PROBE_TIMEOUT_S).close()
+        return True
+    except ConnectionRefusedError:
+        return True
+    except OSError:  # timed out, host or network unreachable
+        return False
 
 
 def _is_gone(peer: dict) -> bool:
@@ -43,20 +71,30 @@ def _is_gone(peer: dict) -> bool:
 
 
 def diagnose() -> str:
-    """A sentence naming the lost ranks (those on this host whose process is gone) and
-    the ranks on other hosts that could not be checked."""
+    """A sentence naming the lost ranks: those on this host whose process is gone, and
+    those on hosts that no longer answer on the network; ranks on other hosts that still
+    answer could not be checked further."""
     here = socket.gethostname()
     known = peers()
     lost = [r for r, p in enumerate(known) if r != rank() and p["host"] == here and _is_gone(p)]
     remote = [r for r, p in enumerate(known) if p["host"] != here]
+    hosts = {known[r]["host"]: known[r]["address"] for r in remote}
+    silent = {host for host, address in hosts.items() if address and not _answers(address)}
+    parts = []
     if lost:
         what = ", ".join(f"rank {r} (pid {known[r]['pid']} on {here})" for r in lost)
-        sentence = f"lost {what}: its process is gone"
-    else:
-        sentence = "a rank failed or stopped responding; no process on this host is gone"
-    if remote:
-        sentence += f"; ranks {remote} on other hosts were not checked (see their logs)"
-    return sentence
+        parts.append(f"lost {what}: its process is gone")
+    for host in sorted(silent):
+        ranks = [r for r in remote if known[r]["host"] == host]
+        parts.append(f"lost host {host} ({hosts[host]}, ranks {ranks}): it does not answer "
+                     f"on the network (down, or its link is)")
+    if not parts:
+        parts.append("a rank failed or stopped responding; no process on this host is gone")
+    unchecked = [r for r in remote if known[r]["host"] not in silent]
+    if unchecked:
+        parts.append(f"ranks {unchecked} on other hosts that still answer were not checked "
+                     "further (see their logs)")
+    return "; ".join(parts)
 
 
 @contextlib.contextmanager
