@@ -1,8 +1,9 @@
 """The naive Keras reference for des-tf's step time: what a Keras 3 user writes first.
 LR, Wide&Deep or DeepFM with `keras.layers.Embedding` tables of --table_rows hashed rows
-(id mod rows, sum-pooled per field), one Keras optimizer (Adam at --dense_learning_rate)
-for every weight, plain `compile` / `fit` with an AUC metric, in one process on the same
-reader and global batches as `python -m des_tf.train`.
+(id mod rows, pooled per field by its combiner, as des_tf.models), one Keras optimizer
+(Adam at --dense_learning_rate) for every weight, plain `compile` / `fit` with an AUC
+metric, in one process on the same reader and global batches as `python -m
+des_tf.train`.
 
   .venv/bin/python bench/keras_baseline.py --model=deepfm --synthetic_rows=20000 \\
       --batch_size=2048 --steps=20 --warmup_steps=4
@@ -16,6 +17,7 @@ it as its `keras` mode.
 import os
 import sys
 import time
+from collections.abc import Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -32,23 +34,32 @@ FLAGS = ps_flags.FLAGS
 
 class PooledEmbedding(keras.layers.Layer):
     """One keras.layers.Embedding of `rows` rows shared by every id field: each field's
-    ids (mod rows) are looked up and summed per sample. Output [batch, fields, dim]."""
+    ids (mod rows) are looked up and pooled per sample by the field's combiner ("sum",
+    "mean" or "sqrtn", one per field). Output [batch, fields, dim]."""
 
-    def __init__(self, rows: int, dim: int, initializer, **kwargs):
+    def __init__(self, rows: int, dim: int, initializer, combiners: Sequence[str], **kwargs):
         super().__init__(**kwargs)
-        self.rows = rows
+        self.rows, self.combiners = rows, tuple(combiners)
         self.embedding = keras.layers.Embedding(rows, dim, embeddings_initializer=initializer)
 
     def call(self, fields):
         pooled = []
-        for ids in fields:
+        for ids, combiner in zip(fields, self.combiners):
             if isinstance(ids, tf.RaggedTensor):
                 vectors = tf.ragged.map_flat_values(
                     lambda v: self.embedding(tf.math.floormod(v, self.rows)), ids)
-                pooled.append(tf.reduce_sum(vectors, axis=1))
+                pooled.append(tf.reduce_sum(vectors, axis=1) / _divisor(ids, combiner))
             else:
                 pooled.append(self.embedding(tf.math.floormod(ids, self.rows)))
         return tf.stack(pooled, axis=1)
+
+
+def _divisor(ids: tf.RaggedTensor, combiner: str) -> tf.Tensor:
+    """[batch, 1]: what the sum of each sample's rows is divided by under `combiner`."""
+    if combiner == "sum":
+        return tf.ones([ids.nrows(), 1])
+    count = tf.cast(tf.maximum(ids.row_lengths(), 1), tf.float32)[:, None]
+    return count if combiner == "mean" else tf.sqrt(count)
 
 
 class NaiveCTR(keras.Model):
@@ -57,13 +68,13 @@ class NaiveCTR(keras.Model):
     def __init__(self, kind: str, spec: FeatureSpec, rows: int, dim: int, hidden):
         super().__init__()
         self.kind, self.spec = kind, spec
-        self.linear = PooledEmbedding(rows, 1, "zeros")
+        self.linear = PooledEmbedding(rows, 1, "zeros", spec.field_combiners)
         self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias")
         if kind == "lr":
             self.dense_linear = keras.layers.Dense(1, use_bias=False) if spec.dense else None
             return
         self.embedding = PooledEmbedding(rows, dim, keras.initializers.TruncatedNormal(
-            stddev=0.05, seed=FLAGS.seed))
+            stddev=0.05, seed=FLAGS.seed), spec.field_combiners)
         self.mlp = [keras.layers.Dense(units, activation="relu") for units in hidden]
         self.head = keras.layers.Dense(1)
 
@@ -115,7 +126,7 @@ def main(argv: list[str]) -> None:
     progress = _Progress()
     model.fit(train_reader.dataset(batch, drop_remainder=True).repeat().prefetch(2),
               steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, callbacks=[progress])
-    evaluation = reference.evaluate(model.predict_on_batch, eval_reader, batch)
+    evaluation = reference.evaluate(model.predict_on_batch, eval_reader.dataset(batch))
     reference.print_summary("KERAS_BASELINE_SUMMARY ", "keras", batch,
                             progress.timed_to - progress.timed_from, evaluation, facts, started)
 

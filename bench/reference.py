@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from absl import app, logging
 
 from bench.ps import flags as ps_flags
 from des_tf.cli import data_flags
-from des_tf.data import CriteoReader, synthetic
+from des_tf.cli.held_out import auc_and_logloss
+from des_tf.data import CriteoReader
 
 FLAGS = ps_flags.FLAGS
 
@@ -36,20 +37,19 @@ def report_step(done: int, loss) -> None:
         print(f"step {done}/{FLAGS.steps}: loss {float(loss):.4f}", flush=True)
 
 
-def evaluate(predict: Callable, reader: CriteoReader, batch: int) -> dict:
-    """AUC and log loss on the held-out lines; `predict(features)` returns click
-    probabilities (any shape holding one per sample)."""
+def evaluate(predict: Callable, batches: Iterable) -> dict:
+    """AUC and log loss on held-out (features, labels) `batches`; `predict(features)`
+    returns click probabilities (any shape holding one per sample)."""
     scores, labels = [], []
-    for features, label in reader.dataset(batch):
+    for features, label in batches:
         scores.append(np.asarray(predict(features)).reshape(-1))
         labels.append(label.numpy().reshape(-1))
     if not scores:
-        raise ValueError(f"no held-out lines in {reader.paths}")
-    scores, labels = np.concatenate(scores), np.concatenate(labels)
-    clipped = np.clip(scores, 1e-7, 1 - 1e-7)
-    logloss = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
-    return {"eval_auc": round(synthetic.auc(labels, scores), 6),
-            "eval_logloss": round(float(logloss), 6), "eval_samples": int(len(labels))}
+        raise ValueError("no held-out lines")
+    labels, scores = np.concatenate(labels), np.concatenate(scores)
+    metrics = auc_and_logloss(labels, scores)
+    return {"eval_auc": round(metrics["auc"], 6), "eval_logloss": round(metrics["logloss"], 6),
+            "eval_samples": int(len(labels))}
 
 
 def print_summary(prefix: str, mode: str, batch: int, timed_s: float, evaluation: dict,

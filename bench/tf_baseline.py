@@ -50,7 +50,7 @@ def main(argv: list[str]) -> None:
             timed_from = time.perf_counter()
     timed_s = time.perf_counter() - timed_from
     predict = tf.function(model.predict)
-    evaluation = reference.evaluate(lambda f: predict(f).numpy(), eval_reader, batch)
+    evaluation = reference.evaluate(lambda f: predict(f).numpy(), eval_reader.dataset(batch))
     reference.print_summary("TF_BASELINE_SUMMARY ", "tf", batch, timed_s, evaluation, facts,
                             started)
 

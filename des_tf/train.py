@@ -22,6 +22,7 @@ from des_tf import checkpoint, comm
 from des_tf import tables as tables_lib
 from des_tf.cli import data_flags, reference, report
 from des_tf.cli import flags as cli_flags
+from des_tf.cli.held_out import HeldOutCurve
 from des_tf.cli.profile import StepProfile, format_profile
 from des_tf.cli.progress import TrainingProgress
 from des_tf.comm.cost import InputMode
@@ -80,7 +81,8 @@ def _build_and_restore(strategy: DESStrategy, model, first_batch) -> int:
 
 
 def _train(strategy: DESStrategy, model, reader: CriteoReader, global_batch: int,
-           first_step: int) -> tuple[TrainingProgress, comm.CommBytesLogger, StepProfile | None]:
+           first_step: int, held_out: HeldOutCurve | None
+           ) -> tuple[TrainingProgress, comm.CommBytesLogger, StepProfile | None]:
     """Fits from `first_step` to --steps (or to the end of --epochs passes)."""
     progress = TrainingProgress(global_batch, FLAGS.log_every, FLAGS.steps or None, first_step)
     comm_bytes = comm.CommBytesLogger(verbose=False)
@@ -89,7 +91,8 @@ def _train(strategy: DESStrategy, model, reader: CriteoReader, global_batch: int
         profile = StepProfile(cli_flags.PROFILE_FROM_STEP, FLAGS.profile_steps,
                               f"{FLAGS.profile_dir}/rank{strategy.rank}",
                               [layer.name for layer in des_layers(model)])
-    callbacks = [progress, comm_bytes, *([profile] if profile else [])]
+    callbacks = [progress, comm_bytes, *([profile] if profile else []),
+                 *([held_out] if held_out else [])]
     if FLAGS.checkpoint_dir:
         callbacks.append(checkpoint.CheckpointCallback(
             FLAGS.checkpoint_dir, every_n_steps=FLAGS.checkpoint_every or None,
@@ -154,8 +157,11 @@ def main(argv: list[str]) -> None:
         plan_tables(model, first_batch)
         first_step = (_build_and_restore(strategy, model, first_batch)
                       if FLAGS.checkpoint_dir else 0)
+        held_out = (HeldOutCurve(FLAGS.eval_every,
+                                 data_flags.held_out_slice(eval_reader, global_batch), _say)
+                    if FLAGS.eval_every else None)
         progress, comm_bytes, profile = _train(strategy, model, train_reader, global_batch,
-                                               first_step)
+                                               first_step, held_out)
         evaluation = model.evaluate(_distributed(strategy, eval_reader, global_batch,
                                                  training=False), verbose=0, return_dict=True)
     for name, reader in (("train", train_reader), ("eval", eval_reader)):
@@ -182,6 +188,8 @@ def main(argv: list[str]) -> None:
     }
     if profile is not None:
         summary["profile"] = _report_profile(profile)
+    if held_out is not None:
+        summary["held_out_curve"] = held_out.curve
     if facts:
         summary["data_ceiling_auc"] = round(facts["ceiling_auc"], 6)
     if strategy.rank != 0:

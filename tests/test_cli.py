@@ -33,7 +33,7 @@ def _summary(output: str) -> dict:
 def test_one_process_trains_and_reports(tmp_path):
     metrics, plot = tmp_path / "summary.json", tmp_path / "curve.png"
     run = _train_one_process([*TINY, f"--data_dir={tmp_path}", f"--metrics_json={metrics}",
-                              f"--plot={plot}"])
+                              f"--plot={plot}", "--eval_every=20", "--eval_batches=2"])
     assert run.returncode == 0, run.stdout[-3000:]
     summary = _summary(run.stdout)
     assert summary == json.loads(metrics.read_text())
@@ -45,6 +45,11 @@ def test_one_process_trains_and_reports(tmp_path):
     assert 0.8 < summary["data_ceiling_auc"] < 0.99
     assert "step 10/" not in run.stdout and "step 10: " in run.stdout  # progress lines
     assert plot.stat().st_size > 10_000
+    # The held-out curve: a point every 20 steps, training seconds rising, AUC improving.
+    curve = summary["held_out_curve"]
+    assert [p["step"] for p in curve] == list(range(20, summary["train_steps"] + 1, 20))
+    assert all(a["train_s"] < b["train_s"] for a, b in zip(curve, curve[1:]))
+    assert curve[-1]["auc"] > curve[0]["auc"] and "held-out at step 20: auc" in run.stdout
 
 
 def test_two_ranks_match_the_single_process_reference(tmp_path):

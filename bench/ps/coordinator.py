@@ -24,6 +24,8 @@ from bench.ps.model import PSModel
 from bench.ps.processes import lo_bytes
 from bench.reference import evaluate
 from des_tf.cli import data_flags
+from des_tf.cli import held_out as held_out_lines
+from des_tf.cli.held_out import TrainingClock
 from des_tf.data.schema import DENSE_FEATURE
 
 FLAGS = ps_flags.FLAGS
@@ -84,32 +86,52 @@ def main(argv: list[str]) -> None:
         features, labels = next(iterator)
         return strategy.run(model.train_step, args=(features, labels))
 
-    warmup = FLAGS.warmup_steps * workers
-    total = FLAGS.steps * workers
-    results = [coordinator.schedule(worker_step, args=(iterator,)) for _ in range(warmup)]
-    coordinator.join()
-    lo_start, time_start = lo_bytes(), time.perf_counter()
-    for _ in range(warmup, total):
-        results.append(coordinator.schedule(worker_step, args=(iterator,)))
-    log_every = max(1, FLAGS.log_every) * workers
-    for done in range(warmup + log_every - 1, total, log_every):
-        loss = results[done].fetch()[0]
-        _say(f"global step {(done + 1) // workers}/{FLAGS.steps}: loss {loss:.4f}")
-    coordinator.join()
-    lo_end, time_end = lo_bytes(), time.perf_counter()
+    warmup, total = FLAGS.warmup_steps, FLAGS.steps
+    predict = tf.function(model.predict)
+    held_out = (data_flags.held_out_slice(eval_reader, global_batch) if FLAGS.eval_every
+                else None)
+    clock, curve, results = TrainingClock(), [], []
+    window: dict[str, float] = {}
+    clock.start()
+    # Scheduled in chunks that end at the warm-up's end and at every held-out point; the
+    # workers run each chunk asynchronously, the chunk's end waits for all of them.
+    evals = range(FLAGS.eval_every, total + 1, FLAGS.eval_every) if held_out else []
+    for end in sorted({warmup, total, *evals}):
+        first = len(results) // workers
+        results += [coordinator.schedule(worker_step, args=(iterator,))
+                    for _ in range((end - first) * workers)]
+        for step in range(first + 1, end + 1):
+            if step > warmup and (step % FLAGS.log_every == 0 or step == total):
+                loss = results[step * workers - 1].fetch()[0]
+                _say(f"global step {step}/{total}: loss {loss:.4f}")
+        coordinator.join()
+        if end == warmup:
+            window.update(lo=lo_bytes(), train_s=clock.seconds())
+            _say(f"global step {warmup}/{total}: warm-up done, timing starts")
+        if end in evals:
+            clock.pause()
+            _say(held_out_lines.BEGIN.format(step=end))
+            metrics = evaluate(lambda f: predict(f).numpy(), held_out)
+            point = {"step": end, "train_s": round(clock.seconds(), 3),
+                     "auc": metrics["eval_auc"], "logloss": metrics["eval_logloss"]}
+            curve.append(point)
+            _say(held_out_lines.RESULT.format(**point))
+            clock.resume()
+    lo_end, train_end_s = lo_bytes(), clock.seconds()
+    timed_s = train_end_s - window["train_s"]
 
-    outputs = [r.fetch() for r in results[warmup:]]
+    outputs = [r.fetch() for r in results[warmup * workers:]]
     unique = float(np.mean([int(u) for _, u in outputs]))
-    measured_steps = (total - warmup) / workers  # global steps
+    measured_steps = total - warmup  # global steps
     payload = model.payload_bytes(unique)
     payload_step = workers * sum(payload.values())  # every worker's step, once per byte
-    lo_step = (lo_end - lo_start) / measured_steps
+    lo_step = (lo_end - window["lo"]) / measured_steps
     summary = {
         "mode": "ps", "model": FLAGS.model, "num_ps": FLAGS.num_ps, "num_workers": workers,
         "batch_size": batch, "global_batch": global_batch, "steps": FLAGS.steps,
         "measured_steps": measured_steps, "table_rows": FLAGS.table_rows,
         "dense_weights": model.dense.count,
-        "samples_per_s": round((total - warmup) * batch / (time_end - time_start), 1),
+        "samples_per_s": round(measured_steps * global_batch / timed_s, 1),
         "unique_rows_per_worker_step": round(unique, 1),
         "lo_bytes_per_step": round(lo_step),
         "lo_private_netns": FLAGS.netns == "on",
@@ -117,11 +139,12 @@ def main(argv: list[str]) -> None:
         "analytical_bytes_per_step": round(2 * payload_step),
         "analytical_payload_per_step": {k: round(workers * v) for k, v in payload.items()},
         "lo_over_analytical": round(lo_step / (2 * payload_step), 3),
-        "train_wall_s": round(time_end - time_start, 2),
+        "train_wall_s": round(timed_s, 2),
     }
+    if curve:
+        summary["held_out_curve"] = curve
     _say(f"trained {FLAGS.steps} global steps; evaluating")
-    predict = tf.function(model.predict)
-    summary.update(evaluate(lambda f: predict(f).numpy(), eval_reader, global_batch))
+    summary.update(evaluate(lambda f: predict(f).numpy(), eval_reader.dataset(global_batch)))
     if facts:
         summary["data_ceiling_auc"] = round(facts["ceiling_auc"], 6)
     summary["wall_s"] = round(time.perf_counter() - started, 1)

@@ -3,6 +3,7 @@ the train / eval readers. bench/ps shares them, so one set of flags drives both.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 
@@ -10,6 +11,7 @@ from absl import flags
 
 from des_tf import data
 from des_tf.data import synthetic
+from des_tf.layers.combiners import COMBINERS
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("train_data", [], "Criteo-format training files (.gz: gzip).")
@@ -25,22 +27,44 @@ flags.DEFINE_string("data_dir", os.path.join("~", ".cache", "des_tf"),
                     "Where generated data is cached.")
 flags.DEFINE_list("multi_hot", [], "Multi-hot columns after C1..C26 in --train_data, each "
                   "name[:max_length].")
+flags.DEFINE_enum("multi_hot_combiner", "mean", list(COMBINERS),
+                  "How the models pool every multi-hot field's ids (one-id fields pool alike "
+                  "under every combiner): mean or sqrtn keep a long list from weighing like "
+                  "hundreds of one-hot fields; sum adds them up.")
+flags.DEFINE_list("combiners", [], "Per-field exceptions to --multi_hot_combiner, each "
+                  "field:combiner, e.g. history:sqrtn,tags:sum.")
 flags.DEFINE_enum("integer_mode", "log1p", data.schema.INTEGER_MODES,
                   "Integer columns: log1p dense features or bucketized id fields.")
+flags.DEFINE_integer("eval_every", 0, "If > 0, evaluate on a fixed held-out slice "
+                     "(--eval_batches global batches) every this many training steps and "
+                     "print the held-out curve: AUC and log loss against training seconds, "
+                     "evaluation time left out (time-to-accuracy).")
+flags.DEFINE_integer("eval_batches", 16, "Global batches of the held-out slice --eval_every "
+                     "evaluates (the first ones of the held-out lines).")
 flags.DEFINE_enum("on_malformed", "skip", data.criteo.ON_MALFORMED,
                   "Malformed lines: skip and count them, or stop with the line's position.")
 
 
 def multi_hot_fields() -> tuple[data.MultiHotField, ...]:
-    """The schema's multi-hot columns: from --synthetic_multi_hot or --multi_hot."""
+    """The schema's multi-hot columns: from --synthetic_multi_hot or --multi_hot, each
+    pooled by its --combiners entry, else by --multi_hot_combiner."""
     if FLAGS.synthetic_rows > 0:
-        return tuple(data.MultiHotField(s.name) for s in synthetic_multi_hot())
-    fields = []
-    for entry in FLAGS.multi_hot:
-        name, _, max_length = entry.partition(":")
-        fields.append(data.MultiHotField(name, int(max_length)) if max_length
-                      else data.MultiHotField(name))
-    return tuple(fields)
+        fields = [data.MultiHotField(s.name) for s in synthetic_multi_hot()]
+    else:
+        fields = [_multi_hot_column(entry) for entry in FLAGS.multi_hot]
+    exceptions = _combiner_exceptions(FLAGS.combiners)
+    return tuple(dataclasses.replace(f, combiner=exceptions.get(f.name, FLAGS.multi_hot_combiner))
+                 for f in fields)
+
+
+def _multi_hot_column(entry: str) -> data.MultiHotField:
+    name, _, max_length = entry.partition(":")
+    return data.MultiHotField(name, int(max_length)) if max_length else data.MultiHotField(name)
+
+
+def _combiner_exceptions(entries: list[str]) -> dict[str, str]:
+    """--combiners as {field: combiner}."""
+    return dict(entry.split(":") for entry in entries)
 
 
 def synthetic_multi_hot() -> tuple[synthetic.MultiHotSpec, ...]:
@@ -108,3 +132,30 @@ def _synthetic_fields_parse(entries: list[str]) -> bool:
         return all(_synthetic_field(entry).vocabulary > 0 for entry in entries)
     except ValueError:
         return False
+
+
+def held_out_slice(reader: data.CriteoReader, global_batch: int):
+    """The first --eval_batches global batches of `reader` (held-out lines), kept in
+    memory: what --eval_every evaluates, the same at every point and on every rank."""
+    return reader.dataset(global_batch).take(FLAGS.eval_batches).cache()
+
+
+@flags.validator("combiners", message=f"--combiners entries are field:combiner, the combiner "
+                 f"one of {COMBINERS}")
+def _combiners_parse(entries: list[str]) -> bool:
+    return all(entry.count(":") == 1 and entry.partition(":")[2] in COMBINERS
+               for entry in entries)
+
+
+@flags.multi_flags_validator(["combiners", "synthetic_rows", "synthetic_multi_hot", "multi_hot"])
+def _combiners_name_multi_hot_fields(values) -> bool:
+    """Every --combiners field is a multi-hot field of the data (one-id fields pool alike
+    under every combiner, so naming one is a mistake)."""
+    columns = (values["synthetic_multi_hot"] if values["synthetic_rows"] > 0
+               else values["multi_hot"])
+    names = {entry.partition(":")[0] for entry in columns}
+    unknown = sorted({entry.partition(":")[0] for entry in values["combiners"]} - names)
+    if unknown:
+        raise flags.ValidationError(f"--combiners names {unknown}, which are not multi-hot "
+                                    f"fields of the data (those are {sorted(names)})")
+    return True
