@@ -21,6 +21,10 @@ flags.DEFINE_enum("netns", "auto", ["auto", "on", "off"], "Run the cluster in a 
                   "network namespace so the `lo` counter sees only its traffic: `on` "
                   "requires it (root or CAP_SYS_ADMIN), `auto` uses it when possible, `off` "
                   "uses the machine's loopback (then nothing else may use it during a run).")
+flags.DEFINE_list("hosts", [], "Run on these hosts (ssh to each, shared file system, e.g. "
+                  "bench/cluster's h1,h2): one parameter server and one worker per host, "
+                  "the coordinator on the first, where this must run. Empty: every server "
+                  "on 127.0.0.1.")
 flags.DEFINE_integer("timeout_s", 1800, "The launcher kills the whole cluster after this "
                      "many seconds.")
 flags.DEFINE_integer("threads", 0, "Intra- and inter-op threads of every TensorFlow "

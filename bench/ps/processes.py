@@ -1,4 +1,5 @@
-"""The processes of the PS baseline on 127.0.0.1, and the loopback byte counter.
+"""The processes of the PS baseline (on 127.0.0.1, or on hosts over ssh), and the
+loopback byte counter.
 
 No TensorFlow here: the launcher only starts, watches and ends processes.
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import shlex
 import signal
 import socket
 import struct
@@ -102,7 +104,10 @@ class Processes:
         self.children: list[subprocess.Popen] = []
 
     def start(self, argv: Sequence[str], cwd: str, env: dict) -> subprocess.Popen:
-        child = subprocess.Popen(list(argv), cwd=cwd, env=env, preexec_fn=_child_setup)
+        """Starts `argv` with a pipe as its standard input, which closes when this process
+        ends: a server watching it ends then, too (even one started over ssh)."""
+        child = subprocess.Popen(list(argv), cwd=cwd, env=env, stdin=subprocess.PIPE,
+                                 preexec_fn=_child_setup)
         self.children.append(child)
         return child
 
@@ -134,3 +139,17 @@ def _signal_group(child: subprocess.Popen, signum: int) -> None:
 
 def python_module(module: str, args: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", module, *args]
+
+
+# What a process started over ssh needs from this one's environment.
+_FORWARDED_ENV = ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL", "TF_NUM_INTRAOP_THREADS",
+                  "TF_NUM_INTEROP_THREADS")
+
+
+def over_ssh(host: str, argv: Sequence[str], cwd: str, env: dict) -> list[str]:
+    """`argv` run on `host` over ssh, in `cwd` (the file system is shared) with this
+    environment's PYTHONPATH and TensorFlow thread settings. The remote process reads
+    its standard input, so it ends when the ssh session does (bench.ps.server)."""
+    exports = [f"{name}={shlex.quote(env[name])}" for name in _FORWARDED_ENV if name in env]
+    remote = f"cd {shlex.quote(cwd)} && exec env {' '.join(exports)} {shlex.join(argv)}"
+    return ["ssh", host, remote]
