@@ -68,7 +68,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.ps import processes  # noqa: E402  (no TensorFlow in it)
+import bench.cluster as cluster  # noqa: E402  (no TensorFlow in these)
+from bench import link_report, sites  # noqa: E402
+from bench.ps import processes  # noqa: E402
 from des_tf.comm.cost import (  # noqa: E402  (nor in it: des_tf loads lazily)
     COMM_DTYPES,
     INPUT_MODES,
@@ -89,6 +91,10 @@ RANKS = 2  # des-tf ranks and PS workers
 SUMMARY = {"des_tf": "DES_TF_SUMMARY ", "ps": "PS_BASELINE_SUMMARY ",
            "tf": "TF_BASELINE_SUMMARY ", "keras": "KERAS_BASELINE_SUMMARY "}
 STEP_LINE = re.compile(r"step (\d+)/(\d+): ")
+# des_tf.cli.held_out's lines (also the PS coordinator's): the seconds and bytes between
+# them are evaluation, left out of the training window.
+EVAL_BEGINS, EVAL_ENDS = "held-out eval begins at step", "held-out at step"
+ONE_PROCESS_MODES = ("single", "tf", "keras")
 # The models' flags, as in configs/*_criteo.flags (the PS baseline has the same defaults).
 MODEL_FLAGS = ["--embedding_dim=16", "--hidden=400,400,400"]
 LEARNING_RATES = {"table": 0.05, "linear": 0.05, "dense": 0.001}  # the PS's; defaults
@@ -138,6 +144,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--timeout_s", type=int, default=900, help="per run")
     parser.add_argument("--netns", choices=("auto", "on", "off"), default="auto",
                         help="enter a private network namespace (root): on = required")
+    parser.add_argument("--link", default="",
+                        help="comma-separated link rates per host (tc rates such as 1gbit, "
+                             "250mbit, or unlimited): run every distributed mode on "
+                             f"{RANKS} emulated hosts (bench/cluster, root) once per rate and "
+                             "write links.{md,json,png}; empty: everything on loopback")
+    parser.add_argument("--eval_every", type=int, default=0,
+                        help="held-out AUC every this many steps (des-tf, single, ps): the "
+                             "time-to-accuracy curve")
+    parser.add_argument("--eval_batches", type=int, default=8,
+                        help="global batches of the held-out slice --eval_every evaluates")
+    parser.add_argument("--auc_target_drop", type=float, default=0.005,
+                        help="time-to-AUC target: the single run's last held-out AUC minus "
+                             "this")
     args = parser.parse_args(argv)
     for name, allowed in (("models", MODELS), ("workloads", tuple(WORKLOADS)),
                           ("modes", MODES)):
@@ -149,6 +168,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         setattr(args, name, values)
     if not 0 < args.warmup_steps < args.steps:
         parser.error(f"need 0 < --warmup_steps ({args.warmup_steps}) < --steps ({args.steps})")
+    args.links = [None if v == "unlimited" else v for v in args.link.split(",") if v]
+    for link in args.links:
+        if link is not None:
+            try:
+                cluster.network.rate_bits(link)
+            except ValueError as error:
+                parser.error(f"--link: {error}")
     dtypes = [d for d in args.comm_dtypes.split(",") if d]
     if not dtypes or set(dtypes) - set(COMM_DTYPES):
         parser.error(f"--comm_dtypes={args.comm_dtypes}: choose from {COMM_DTYPES}")
@@ -200,34 +226,40 @@ def learning_rate_flags(args, scale: float) -> list[str]:
             for name, rate in learning_rates(args).items()]
 
 
-def des_command(args, model: str, workload: str, mode: str, comm_dtype: str = FLOAT32
-                ) -> list[str]:
-    bin_dir = os.path.dirname(sys.executable)
+def eval_flags(args) -> list[str]:
+    """The held-out curve's flags (des_tf.cli.data_flags), when --eval_every asks."""
+    if not args.eval_every:
+        return []
+    return [f"--eval_every={args.eval_every}", f"--eval_batches={args.eval_batches}"]
+
+
+def des_command(args, site, model: str, workload: str, mode: str,
+                comm_dtype: str = FLOAT32) -> list[str]:
     train = [sys.executable, "-m", "des_tf.train", f"--model={model}", *MODEL_FLAGS,
              *learning_rate_flags(args, args.sync_lr_scale),
-             *data_flags(args, workload), f"--steps={args.steps}",
+             *data_flags(args, workload), *eval_flags(args), f"--steps={args.steps}",
              # Progress lines (each sums the metrics over ranks) at both window ends.
              f"--log_every={math.gcd(args.warmup_steps, args.steps)}"]
     if model == "lr":
         train.append("--integer_mode=bucketize")  # configs/lr_criteo.flags
     if mode == "single":
         return [*train, f"--batch_size={RANKS * args.batch_size}"]
-    return [os.path.join(bin_dir, "horovodrun"), "-np", str(RANKS), "-H", f"localhost:{RANKS}",
-            "--gloo", *train, f"--batch_size={args.batch_size}", f"--plan={mode}",
-            f"--input_mode={args.input_mode}", f"--comm_dtype={comm_dtype}"]
+    return site.on_launch_host([
+        *site.horovodrun(RANKS), *train, f"--batch_size={args.batch_size}", f"--plan={mode}",
+        f"--input_mode={args.input_mode}", f"--comm_dtype={comm_dtype}"])
 
 
-def ps_command(args, model: str, workload: str, metrics: Path) -> list[str]:
+def ps_command(args, site, model: str, workload: str, metrics: Path) -> list[str]:
     flags = [f for f in MODEL_FLAGS if model != "lr"] + learning_rate_flags(args, 1.0)
     command = [sys.executable, str(REPO_ROOT / "bench" / "ps_baseline.py"), f"--model={model}",
                *flags, *data_flags(args, workload), f"--batch_size={args.batch_size}",
                f"--num_workers={RANKS}", "--num_ps=2", f"--steps={args.steps}",
                f"--warmup_steps={args.warmup_steps}", f"--table_rows={args.ps_table_rows}",
                f"--log_every={max(1, args.steps // 5)}", f"--metrics_json={metrics}",
-               f"--timeout_s={args.timeout_s}"]
+               f"--timeout_s={args.timeout_s}", *eval_flags(args), *site.ps_flags()]
     if model == "lr":
         command.append("--integer_mode=bucketize")
-    return command
+    return site.on_launch_host(command)
 
 
 def reference_command(args, model: str, workload: str, mode: str) -> list[str]:
@@ -244,12 +276,17 @@ def reference_command(args, model: str, workload: str, mode: str) -> list[str]:
     return command
 
 
-def run_job(command: list[str], args, log_path: Path, window: bool, env: dict) -> dict:
-    """Runs `command`, teeing its output to `log_path`. With `window`, reads the `lo`
-    counter and the time when rank 0's progress lines of steps --warmup_steps and --steps
-    arrive. Returns the summary JSON (or raises) with the window's figures added."""
-    started, lo_start = time.monotonic(), processes.lo_bytes()
-    marks: dict[int, tuple[float, int]] = {}
+def run_job(command: list[str], args, log_path: Path, window: bool, env: dict,
+            counters) -> dict:
+    """Runs `command`, teeing its output to `log_path`. With `window`, reads the byte
+    `counters()` (a (received, transmitted) pair per host) and the time when the progress
+    lines of steps --warmup_steps and --steps arrive, leaving out the seconds and bytes of
+    held-out evaluations in between. Returns the summary JSON (or raises) with the
+    window's figures added."""
+    started, total_start = time.monotonic(), counters()
+    marks: dict[int, tuple[float, list]] = {}
+    evaluating: tuple[float, list] | None = None
+    excluded_s, excluded = 0.0, [(0, 0) for _ in total_start]
     lines: list[str] = []
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, text=True,
@@ -258,12 +295,19 @@ def run_job(command: list[str], args, log_path: Path, window: bool, env: dict) -
         try:
             deadline = started + args.timeout_s
             for line in process.stdout:
-                now, lo = time.monotonic(), processes.lo_bytes()
+                now = time.monotonic()
                 log.write(line)
                 lines.append(line)
                 match = STEP_LINE.search(line)
+                in_window = args.warmup_steps in marks and args.steps not in marks
                 if window and match and int(match.group(1)) in (args.warmup_steps, args.steps):
-                    marks[int(match.group(1))] = (now, lo)
+                    marks[int(match.group(1))] = (now, counters())
+                elif window and in_window and EVAL_BEGINS in line:
+                    evaluating = (now, counters())
+                elif window and evaluating and EVAL_ENDS in line:
+                    excluded_s += now - evaluating[0]
+                    excluded = _plus(excluded, _minus(counters(), evaluating[1]))
+                    evaluating = None
                 if now > deadline:
                     raise TimeoutError(f"ran past --timeout_s={args.timeout_s}")
             code = process.wait(timeout=max(1, deadline - time.monotonic()))
@@ -271,7 +315,7 @@ def run_job(command: list[str], args, log_path: Path, window: bool, env: dict) -
             os.killpg(process.pid, 9)  # its own session: horovodrun and its ranks
             process.wait()
             raise RuntimeError(f"{error}; output in {log_path}") from None
-    lo_total = processes.lo_bytes() - lo_start
+    total = _minus(counters(), total_start)
     prefix = next((p for p in SUMMARY.values() if any(p in line for line in lines)), None)
     if code or prefix is None:
         tail = "".join(lines[-15:])
@@ -279,35 +323,49 @@ def run_job(command: list[str], args, log_path: Path, window: bool, env: dict) -
     summary_line = [line for line in lines if prefix in line][-1]
     summary = json.loads(summary_line.split(prefix, 1)[1])
     summary["run_wall_s"] = round(time.monotonic() - started, 1)
-    summary["lo_total_bytes"] = lo_total
+    summary["lo_total_bytes"] = sum(map(sum, total))
     if window:
         if set(marks) != {args.warmup_steps, args.steps}:
             raise RuntimeError(f"progress lines of steps {args.warmup_steps} and {args.steps} "
                                f"not seen (got {sorted(marks)}); output in {log_path}")
-        (t0, lo0), (t1, lo1) = marks[args.warmup_steps], marks[args.steps]
+        (t0, c0), (t1, c1) = marks[args.warmup_steps], marks[args.steps]
         steps = args.steps - args.warmup_steps
-        summary["window_lo_bytes_per_step"] = round((lo1 - lo0) / steps)
-        summary["window_samples_per_s"] = round(steps * summary["global_batch"] / (t1 - t0), 1)
+        moved = _minus(_minus(c1, c0), excluded)  # per host: (received, transmitted)
+        summary["window_lo_bytes_per_step"] = round(sum(map(sum, moved)) / steps)
+        summary["window_max_direction_bytes_per_step"] = round(max(map(max, moved)) / steps)
+        summary["window_samples_per_s"] = round(
+            steps * summary["global_batch"] / (t1 - t0 - excluded_s), 1)
     return summary
 
 
-def record(args, model: str, workload: str, mode: str, summary: dict) -> dict:
+def _minus(a: list, b: list) -> list:
+    return [(x[0] - y[0], x[1] - y[1]) for x, y in zip(a, b)]
+
+
+def _plus(a: list, b: list) -> list:
+    return [(x[0] + y[0], x[1] + y[1]) for x, y in zip(a, b)]
+
+
+def record(args, model: str, workload: str, mode: str, summary: dict, site) -> dict:
     """One row of the results from a run's summary."""
     row = {"workload": workload, "model": model, "mode": mode, "status": "ok",
-           "global_batch": summary["global_batch"], "steps": args.steps,
+           "link": site.label, "global_batch": summary["global_batch"], "steps": args.steps,
            "measured_steps": args.steps - args.warmup_steps,
            "eval_auc": summary["eval_auc"], "eval_logloss": summary["eval_logloss"],
            "data_ceiling_auc": summary.get("data_ceiling_auc"),
+           "held_out_curve": summary.get("held_out_curve"),
            "run_wall_s": summary["run_wall_s"], "lo_total_bytes": summary["lo_total_bytes"]}
     if mode == "ps":
         row.update(comm_bytes_per_step=summary["analytical_bytes_per_step"],
                    comm_bytes_source="PS analytical",
                    comm_bytes_by_kind={k: 2 * v for k, v in
                                        summary["analytical_payload_per_step"].items()},
-                   lo_bytes_per_step=summary["lo_bytes_per_step"],
-                   lo_private_netns=summary["lo_private_netns"],
-                   samples_per_s=summary["samples_per_s"],
                    unique_rows_per_worker_step=summary["unique_rows_per_worker_step"])
+        if isinstance(site, sites.Loopback):  # its launcher brackets its own namespace's lo
+            row.update(lo_bytes_per_step=summary["lo_bytes_per_step"],
+                       lo_private_netns=summary["lo_private_netns"],
+                       samples_per_s=summary["samples_per_s"])
+            return row
     else:
         ranks = summary["ranks"]
         per_rank = summary["bytes_per_step"]
@@ -316,54 +374,80 @@ def record(args, model: str, workload: str, mode: str, summary: dict) -> dict:
                    # Every byte one rank sends another receives: sent x 2 on lo's scale.
                    comm_bytes_by_kind={k: 2 * ranks * v
                                        for k, v in per_rank["sent_by_kind"].items()},
-                   lo_bytes_per_step=summary["window_lo_bytes_per_step"],
-                   lo_private_netns=args.private_netns,
-                   samples_per_s=summary["window_samples_per_s"],
                    summary_samples_per_s=summary["samples_per_s"])
+    if isinstance(site, sites.Hosts):  # every host's eth0, rx + tx
+        row.update(eth0_bytes_per_step=summary["window_lo_bytes_per_step"],
+                   max_direction_bytes_per_step=summary["window_max_direction_bytes_per_step"])
+    else:
+        row.update(lo_bytes_per_step=summary["window_lo_bytes_per_step"],
+                   lo_private_netns=args.private_netns)
+    row["samples_per_s"] = summary["window_samples_per_s"]
     return row
 
 
-def run_all(args, write) -> list[dict]:
-    """Runs every (model, workload, mode) in that order; calls `write(rows)` after each
-    run, so an interrupted comparison keeps what it measured."""
+def run_one(args, site, model: str, workload: str, label: str, mode: str,
+            comm_dtype: str, logs: Path) -> dict:
+    """Runs one (model, workload, mode) on `site`; its row, or a failed row."""
+    name = f"{workload}-{model}-{label.replace('/', '-')}-{site.label}"
+    started = time.monotonic()
+    try:
+        if mode == "ps":
+            command = ps_command(args, site, model, workload, logs / f"{name}.json")
+        elif mode in REFERENCES:
+            command = reference_command(args, model, workload, mode)
+        else:
+            command = des_command(args, site, model, workload, mode, comm_dtype)
+        env = child_env(RANKS if mode in DES_MODES else 1)
+        # The loopback PS brackets its own namespace's lo; elsewhere this process does.
+        window = not (mode == "ps" and isinstance(site, sites.Loopback))
+        summary = run_job(command, args, logs / f"{name}.log", window=window, env=env,
+                          counters=site.counters)
+        row = record(args, model, workload, label, summary, site)
+        row.update(comm_dtype=comm_dtype, command=" ".join(command))
+        say(f"  done in {time.monotonic() - started:.0f} s: "
+            f"net {row.get('lo_bytes_per_step', row.get('eth0_bytes_per_step')):,} B/step, comm "
+            f"{row['comm_bytes_per_step']:,} B/step, {row['samples_per_s']:,.0f} "
+            f"samples/s, AUC {row['eval_auc']:.4f}")
+        return row
+    except Exception as error:  # one failed run must not lose the others
+        say(f"  FAILED after {time.monotonic() - started:.0f} s: {error}")
+        return {"workload": workload, "model": model, "mode": label, "link": site.label,
+                "status": "failed", "note": str(error).splitlines()[0]}
+
+
+def run_all(args, write, site) -> list[dict]:
+    """Runs every (link, model, workload, mode) in that order (one-process modes once, at
+    the first link: they move no byte); calls `write(rows)` after each run, so an
+    interrupted comparison keeps what it measured."""
     out_dir = Path(args.out_dir)
     logs = out_dir / "compare_logs"
     logs.mkdir(parents=True, exist_ok=True)
-    rows = []
-    total = len(args.workloads) * len(args.models) * len(args.runs)
+    rows: list[dict] = []
     for workload in args.workloads:
         say(f"data for {workload}: generating {args.rows:,} lines (or using the cache) ...")
         facts = generate_data(args, workload)
         say(f"  {facts['path']} (hidden model AUC {facts['ceiling_auc']:.4f})")
-    for model in args.models:
-        for workload in args.workloads:
-            for label, mode, comm_dtype in args.runs:
-                name = f"{workload}-{model}-{label.replace('/', '-')}"
-                say(f"[{len(rows) + 1}/{total}] {name} ...")
-                started = time.monotonic()
-                try:
-                    if mode == "ps":
-                        command = ps_command(args, model, workload, logs / f"{name}.json")
-                    elif mode in REFERENCES:
-                        command = reference_command(args, model, workload, mode)
-                    else:
-                        command = des_command(args, model, workload, mode, comm_dtype)
-                    env = child_env(RANKS if mode in DES_MODES else 1)
-                    summary = run_job(command, args, logs / f"{name}.log",
-                                      window=mode != "ps", env=env)
-                    row = record(args, model, workload, label, summary)
-                    row.update(comm_dtype=comm_dtype, command=" ".join(command))
-                    say(f"  done in {time.monotonic() - started:.0f} s: "
-                        f"lo {row['lo_bytes_per_step']:,} B/step, comm "
-                        f"{row['comm_bytes_per_step']:,} B/step, {row['samples_per_s']:,.0f} "
-                        f"samples/s, AUC {row['eval_auc']:.4f}")
-                except Exception as error:  # one failed run must not lose the others
-                    say(f"  FAILED after {time.monotonic() - started:.0f} s: {error}")
-                    row = {"workload": workload, "model": model, "mode": label,
-                           "status": "failed", "note": str(error).splitlines()[0]}
-                rows.append(row)
-                write(rows)
+    links = args.links or [None]
+    for index, link in enumerate(links):
+        if args.links:
+            site.set_link(link)
+        runs = [run for run in args.runs if index == 0 or run[1] not in ONE_PROCESS_MODES]
+        for model in args.models:
+            for workload in args.workloads:
+                for label, mode, comm_dtype in runs:
+                    say(f"[{len(rows) + 1}/{planned_runs(args)}] {workload} {model} {label} "
+                        f"({site.label}) ...")
+                    rows.append(run_one(args, site, model, workload, label, mode, comm_dtype,
+                                        logs))
+                    write(rows)
     return rows
+
+
+def planned_runs(args) -> int:
+    one_process = sum(mode in ONE_PROCESS_MODES for _, mode, _ in args.runs)
+    per_link = len(args.runs) - one_process
+    return len(args.models) * len(args.workloads) * (
+        one_process + per_link * max(1, len(args.links)))
 
 
 def _ratio(value, base) -> str:
@@ -485,7 +569,7 @@ def plot(rows: list[dict], path: Path) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     args.private_netns = False
-    if args.netns != "off":
+    if args.netns != "off" and not args.links:
         try:
             processes.enter_private_network()
             args.private_netns = True
@@ -493,30 +577,51 @@ def main(argv=None) -> None:
             if args.netns == "on":
                 raise SystemExit(f"--netns=on: no private network namespace ({error})")
             say(f"no private network namespace ({error}): the `lo` counter is the machine's")
+    if args.links:
+        reason = cluster.unavailable_reason()
+        if reason:
+            raise SystemExit(f"--link: {reason}")
+        with cluster.running(hosts=RANKS) as made:
+            compare(args, argv, sites.Hosts(made))
+    else:
+        compare(args, argv, sites.Loopback())
+
+
+def compare(args, argv, site) -> None:
+    """Runs the comparison on `site` and writes its report: compare.{md,json,png} on
+    loopback, links.{md,json,png} for a --link sweep."""
     started = time.monotonic()
     out_dir = Path(args.out_dir)
     command = ("bench/compare.py " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
-    planned = len(args.models) * len(args.workloads) * len(args.runs)
+    planned = planned_runs(args)
+    name = "links" if args.links else "compare"
+
+    def report(rows: list[dict]) -> str:
+        if args.links:
+            return link_report.markdown(rows, args)
+        return f"{markdown(rows, args)}\n{kind_breakdown(rows)}"
 
     def write(rows: list[dict]) -> None:
         done = "" if len(rows) == planned else f", {len(rows)} of {planned} runs so far"
-        (out_dir / "compare.md").write_text(
+        (out_dir / f"{name}.md").write_text(
             f"`{command}` ({time.strftime('%Y-%m-%d')}, {time.monotonic() - started:.0f} s"
-            f"{done})\n\n{markdown(rows, args)}\n{kind_breakdown(rows)}")
-        (out_dir / "compare.json").write_text(json.dumps(
+            f"{done})\n\n{report(rows)}")
+        (out_dir / f"{name}.json").write_text(json.dumps(
             {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
              "ranks": RANKS, "batch_size_per_rank": args.batch_size, "steps": args.steps,
              "input_mode": args.input_mode, "learning_rates": learning_rates(args),
-             "sync_lr_scale": args.sync_lr_scale,
+             "sync_lr_scale": args.sync_lr_scale, "links": args.link,
              "warmup_steps": args.warmup_steps, "rows": args.rows,
              "private_netns": args.private_netns, "complete": len(rows) == planned,
              "wall_s": round(time.monotonic() - started), "runs": rows}, indent=1) + "\n")
-        plot(rows, out_dir / "compare.png")
+        if args.links:
+            link_report.plot(rows, args, out_dir / f"{name}.png")
+        else:
+            plot(rows, out_dir / f"{name}.png")
 
-    rows = run_all(args, write)
-    print(markdown(rows, args))
-    print(kind_breakdown(rows))
-    say(f"wrote {out_dir}/compare.md, compare.json, compare.png in "
+    rows = run_all(args, write, site)
+    print(report(rows))
+    say(f"wrote {out_dir}/{name}.md, {name}.json, {name}.png in "
         f"{time.monotonic() - started:.0f} s")
     if not any(r["status"] == "ok" for r in rows):
         sys.exit(1)

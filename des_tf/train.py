@@ -157,9 +157,9 @@ def main(argv: list[str]) -> None:
         plan_tables(model, first_batch)
         first_step = (_build_and_restore(strategy, model, first_batch)
                       if FLAGS.checkpoint_dir else 0)
-        held_out = (HeldOutCurve(FLAGS.eval_every,
-                                 data_flags.held_out_slice(eval_reader, global_batch), _say)
-                    if FLAGS.eval_every else None)
+        held_out = (HeldOutCurve(FLAGS.eval_every, data_flags.held_out_slice(
+            eval_reader, global_batch, strategy.input_mode == InputMode.REPLICATED), _say)
+            if FLAGS.eval_every else None)
         progress, comm_bytes, profile = _train(strategy, model, train_reader, global_batch,
                                                first_step, held_out)
         evaluation = model.evaluate(_distributed(strategy, eval_reader, global_batch,

@@ -82,8 +82,8 @@ class Cluster:
         """Plugs host `index`'s cable in (True) or pulls it (False)."""
         network.set_link(index, up)
 
-    def interface_bytes(self) -> list[int]:
-        """rx + tx bytes of every host's eth0 so far, host 1 first."""
+    def interface_bytes(self) -> list[tuple[int, int]]:
+        """(received, transmitted) bytes of every host's eth0 so far, host 1 first."""
         return [network.interface_bytes(pid) for pid in self.sshd_pids]
 
 

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             print("no cluster")
         else:
             print(f"{made.hosts} hosts ({made.slots()}), links {made.link or 'unlimited'}, "
-                  f"eth0 rx+tx bytes {made.interface_bytes()}")
+                  f"eth0 (rx, tx) bytes {made.interface_bytes()}")
     elif args.hosts:
         with cluster.running(args.hosts, args.link) as made:
             return _run(made, args.host, args.argv)

@@ -126,15 +126,15 @@ def set_link(index: int, up: bool) -> None:
        f"setting {host_name(index)}'s link {'up' if up else 'down'}")
 
 
-def interface_bytes(pid: int) -> int:
-    """rx + tx bytes so far of eth0 in the namespace of process `pid` (a host's sshd):
-    its /proc/<pid>/net/dev, read without starting a process."""
+def interface_bytes(pid: int) -> tuple[int, int]:
+    """(received, transmitted) bytes so far of eth0 in the namespace of process `pid` (a
+    host's sshd): its /proc/<pid>/net/dev, read without starting a process."""
     with open(f"/proc/{pid}/net/dev") as table:
         for line in table:
             name, _, counters = line.partition(":")
             if name.strip() == HOST_INTERFACE:
                 fields = counters.split()
-                return int(fields[0]) + int(fields[8])
+                return int(fields[0]), int(fields[8])
     raise ClusterError(f"no {HOST_INTERFACE} in /proc/{pid}/net/dev")
 
 

@@ -134,10 +134,13 @@ def _synthetic_fields_parse(entries: list[str]) -> bool:
         return False
 
 
-def held_out_slice(reader: data.CriteoReader, global_batch: int):
+def held_out_slice(reader: data.CriteoReader, global_batch: int,
+                   keep_ids_global: bool = False):
     """The first --eval_batches global batches of `reader` (held-out lines), kept in
-    memory: what --eval_every evaluates, the same at every point and on every rank."""
-    return reader.dataset(global_batch).take(FLAGS.eval_batches).cache()
+    memory: what --eval_every evaluates, the same at every point and on every rank.
+    `keep_ids_global`: the ids as the "replicated_ids" input mode takes them."""
+    return reader.dataset(global_batch, keep_ids_global=keep_ids_global).take(
+        FLAGS.eval_batches).cache()
 
 
 @flags.validator("combiners", message=f"--combiners entries are field:combiner, the combiner "

@@ -1,0 +1,166 @@
+"""The report of a link-rate sweep (bench/compare.py --link): per workload and model,
+samples/s and time-to-AUC of every mode at every rate, beside the PS at the same rate;
+the predicted step time; the crossover rate where des-tf passes the PS.
+
+Predicted step time at a rate r (bits/s) = the same mode's measured step time on an
+unlimited link (its compute, and the per-collective latency of the emulated path, which
+has no added delay) + the bytes of the busiest direction of the busiest host per step
+(measured on eth0 at rate r) / (r / 8). It needs `unlimited` among the rates.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from bench.cluster.network import rate_bits
+
+UNLIMITED = "unlimited"
+ONE_PROCESS = "one process"
+
+
+def _rate(link: str) -> float:
+    return math.inf if link == UNLIMITED else rate_bits(link)
+
+
+def step_s(row: dict) -> float:
+    return row["global_batch"] / row["samples_per_s"]
+
+
+def predicted_step_s(row: dict, unlimited: dict | None) -> float | None:
+    """The model above; None without an unlimited run of the same mode or at unlimited."""
+    if unlimited is None or row["link"] == UNLIMITED or "max_direction_bytes_per_step" not in row:
+        return None
+    return step_s(unlimited) + row["max_direction_bytes_per_step"] * 8 / _rate(row["link"])
+
+
+def auc_target(rows: list[dict], workload: str, model: str, drop: float) -> float | None:
+    """The single run's last held-out AUC minus `drop`."""
+    for row in rows:
+        if (row["status"] == "ok" and row["mode"] == "single" and row["workload"] == workload
+                and row["model"] == model and row.get("held_out_curve")):
+            return row["held_out_curve"][-1]["auc"] - drop
+    return None
+
+
+def time_to_auc(row: dict, target: float | None) -> float | None:
+    """Training seconds until the held-out AUC first reaches `target`; None if never."""
+    if target is None:
+        return None
+    for point in row.get("held_out_curve") or []:
+        if point["auc"] >= target:
+            return point["train_s"]
+    return None
+
+
+def _fmt(value, spec: str = ",.0f", empty: str = "") -> str:
+    return empty if value is None else format(value, spec)
+
+
+def _ratio(a, b) -> str:
+    return "" if a is None or not b else f"{a / b:.2f}"
+
+
+def markdown(rows: list[dict], args) -> str:
+    ok = [r for r in rows if r["status"] == "ok"]
+    out = []
+    for workload in args.workloads:
+        for model in args.models:
+            target = auc_target(ok, workload, model, args.auc_target_drop)
+            group = [r for r in ok if r["workload"] == workload and r["model"] == model]
+            index = {(r["mode"], r["link"]): r for r in group}
+            out.append(f"### {workload} {model}: time-to-AUC target "
+                       f"{_fmt(target, '.4f', 'none (no single run with --eval_every)')}\n")
+            out.append("| link | mode | samples/s | / PS | eth0 bytes/step | busiest direction "
+                       "bytes/step | step ms | predicted ms | predicted / measured | "
+                       "time-to-AUC s | / PS | eval AUC | AUC - PS |")
+            out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+                       "---: | ---: | ---: |")
+            for row in group:
+                link = row["link"] if row["mode"] not in ("single", "tf", "keras") else ONE_PROCESS
+                ps = index.get(("ps", row["link"]))
+                predicted = predicted_step_s(row, index.get((row["mode"], UNLIMITED)))
+                measured = step_s(row)
+                tta, ps_tta = time_to_auc(row, target), ps and time_to_auc(ps, target)
+                out.append(
+                    f"| {link} | {row['mode']} | {row['samples_per_s']:,.0f} | "
+                    f"{_ratio(row['samples_per_s'], ps and ps['samples_per_s'])} | "
+                    f"{_fmt(row.get('eth0_bytes_per_step'))} | "
+                    f"{_fmt(row.get('max_direction_bytes_per_step'))} | "
+                    f"{1000 * measured:.1f} | {_fmt(predicted and 1000 * predicted, '.1f')} | "
+                    f"{_ratio(predicted, measured)} | {_fmt(tta, '.1f', 'not reached')} | "
+                    f"{_ratio(tta, ps_tta)} | {row['eval_auc']:.4f} | "
+                    f"{'' if not ps else format(row['eval_auc'] - ps['eval_auc'], '+.4f')} |")
+            out.append("")
+            out.append(crossover_line(group))
+            out.append("")
+    failed = [r for r in rows if r["status"] != "ok"]
+    for row in failed:
+        out.append(f"- FAILED {row['workload']} {row['model']} {row['mode']} at "
+                   f"{row['link']}: {row['note'][:200]}")
+    out.append(f"\n{len(args.links)} link rates per host, {args.steps} steps of "
+               f"{args.batch_size} samples per rank ({args.warmup_steps} warm-up steps left "
+               f"out), held-out AUC every {args.eval_every} steps on {args.eval_batches} "
+               f"global batches (evaluation time and bytes left out of the window). eth0 "
+               f"bytes = rx + tx summed over the hosts (each byte counted once sent, once "
+               f"received). " + __doc__.split("\n\n")[1].replace("\n", " "))
+    return "\n".join(out) + "\n"
+
+
+def crossover_line(group: list[dict]) -> str:
+    """For each des-tf mode: the rates at which it is at least as fast as the PS."""
+    ps = {r["link"]: r for r in group if r["mode"] == "ps"}
+    parts = []
+    for mode in dict.fromkeys(r["mode"] for r in group if r["mode"] not in
+                              ("ps", "single", "tf", "keras")):
+        faster = sorted((r["link"] for r in group if r["mode"] == mode and r["link"] in ps
+                         and r["samples_per_s"] >= ps[r["link"]]["samples_per_s"]), key=_rate)
+        slower = sorted((r["link"] for r in group if r["mode"] == mode and r["link"] in ps
+                         and r["samples_per_s"] < ps[r["link"]]["samples_per_s"]), key=_rate)
+        parts.append(f"{mode} >= PS at {', '.join(faster) or 'no rate'}; slower at "
+                     f"{', '.join(slower) or 'no rate'}")
+    return "Crossover: " + ("; ".join(parts) if parts else "no PS run to compare with") + "."
+
+
+def plot(rows: list[dict], args, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rows if r["status"] == "ok"]
+    groups = [(w, m) for w in args.workloads for m in args.models
+              if any(r["workload"] == w and r["model"] == m for r in ok)]
+    if not groups:
+        return
+    finite = [_rate(r["link"]) for r in ok if r["link"] not in (UNLIMITED,)
+              and r["mode"] not in ("single", "tf", "keras")]
+    top = 2 * max(finite) if finite else 1e10  # where `unlimited` is drawn
+    figure, axes = plt.subplots(len(groups), 2, figsize=(13, 4.2 * len(groups)),
+                                squeeze=False)
+    for (workload, model), (speed, tta_axis) in zip(groups, axes):
+        target = auc_target(ok, workload, model, args.auc_target_drop)
+        group = [r for r in ok if r["workload"] == workload and r["model"] == model]
+        for mode in dict.fromkeys(r["mode"] for r in group):
+            runs = sorted((r for r in group if r["mode"] == mode),
+                          key=lambda r: _rate(r["link"]))
+            if mode in ("single", "tf", "keras"):
+                speed.axhline(runs[0]["samples_per_s"], linestyle="--", linewidth=1,
+                              label=f"{mode} (one process)")
+                continue
+            x = [min(_rate(r["link"]), top) / 1e9 for r in runs]
+            speed.plot(x, [r["samples_per_s"] for r in runs], marker="o", label=mode)
+            times = [time_to_auc(r, target) for r in runs]
+            tta_axis.plot([a for a, t in zip(x, times) if t is not None],
+                          [t for t in times if t is not None], marker="o", label=mode)
+        for axis, title in ((speed, "samples/s"), (tta_axis, "time to AUC target (s)")):
+            axis.set_xscale("log")
+            axis.set_xlabel(f"link rate per host, Gbit/s (unlimited drawn at {top / 1e9:g})")
+            axis.set_title(f"{workload} {model}: {title}")
+            axis.grid(alpha=0.3)
+            axis.legend(fontsize=8)
+    figure.suptitle(f"des-tf vs ParameterServerStrategy on {args.links and len(args.links)} "
+                    "link rates (2 emulated hosts)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
