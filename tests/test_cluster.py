@@ -4,13 +4,16 @@ sshd each, links shaped), started by horovodrun over ssh exactly as on a real cl
 - a 2-host job equals the one-process run (losses, dense weights, every row and slot);
 - a host whose link is pulled mid-training is named by the surviving rank, which exits
   with an error in under a minute; the cut-off rank ends by itself, too;
-- nothing is left running or configured afterwards."""
+- nothing is left running or configured afterwards;
+- bench/compare.py --link runs its sweep on the hosts."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -92,3 +95,31 @@ def _job_processes(index: int) -> list[int]:
         except FileNotFoundError:
             continue
     return found
+
+
+def test_compare_sweeps_link_rates_on_the_hosts(tmp_path):
+    """bench/compare.py --link: des-tf and the PS on the emulated hosts at two rates, the
+    one-process run once; bytes per host, predicted step times and held-out curves."""
+    sweep = ["--models=lr", "--workloads=criteo", "--modes=des,ps,single", "--steps=8",
+             "--warmup_steps=4", "--rows=2000", "--batch_size=128", "--ps_table_rows=65536",
+             "--link=unlimited,100mbit", "--eval_every=4", "--eval_batches=1",
+             "--timeout_s=240", f"--out_dir={tmp_path}", f"--data_dir={tmp_path / 'data'}"]
+    run = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "bench", "compare.py"),
+                          *sweep], cwd=REPO_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         timeout=900)
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert cluster.leftovers() == []
+    runs = json.loads((tmp_path / "links.json").read_text())["runs"]
+    assert all(r["status"] == "ok" for r in runs), runs
+    assert sorted((r["mode"], r["link"]) for r in runs) == [
+        ("des", "100mbit"), ("des", "unlimited"), ("ps", "100mbit"), ("ps", "unlimited"),
+        ("single", "unlimited")]
+    for row in runs:
+        assert len(row["held_out_curve"]) == 2, row  # steps 4 and 8
+        if row["mode"] != "single":  # crossed both hosts' links, both ways
+            assert 0 < row["max_direction_bytes_per_step"] < row["eth0_bytes_per_step"], row
+    table = (tmp_path / "links.md").read_text()
+    assert "| 100mbit | des |" in table and "| 100mbit | ps |" in table
+    assert "Crossover: des >= PS at" in table
+    assert (tmp_path / "links.png").stat().st_size > 1000
