@@ -70,6 +70,56 @@ def test_sparse_linear_and_fm_match_their_formulas(strategy):
         np.testing.assert_allclose(out[sample, 0], expected, rtol=1e-5, atol=1e-6)
 
 
+def test_per_field_combiners_pool_each_field_as_a_layer_with_that_combiner(strategy):
+    """combiner=(one per field): field f of the output equals field f of a layer whose one
+    combiner is f's, on the same rows (rows depend only on the key and table_seed)."""
+    ids, weights = [HISTORY, AD, HISTORY], [HISTORY_WEIGHTS, tf.ones([3]), HISTORY_WEIGHTS]
+    per_field = ("mean", "sum", "sqrtn")
+
+    def make(combiner):
+        return des.layers.ShardedEmbedding(4, combiner=combiner, initializer="uniform",
+                                           initializer_scale=0.5, table_seed=3)
+
+    with strategy.scope():
+        mixed, single = make(per_field), {name: make(name) for name in set(per_field)}
+    out = mixed(ids, weights, training=True).numpy()
+    for field, name in enumerate(per_field):
+        np.testing.assert_allclose(out[:, field],
+                                   single[name](ids, weights, training=True).numpy()[:, field],
+                                   rtol=1e-6, err_msg=name)
+    assert mixed.get_config()["combiner"] == list(per_field)
+
+
+def test_sparse_linear_pools_each_field_by_its_combiner_forward_and_backward(strategy):
+    """SparseLinear(combiner=("mean", "sum")): the history's weights are averaged (by the
+    sum of x), the ad's summed; SGD moves each row by x_k / divisor of its field."""
+    with strategy.scope():
+        linear = des.layers.SparseLinear(combiner=("mean", "sum"),
+                                         table_optimizer=des.optimizers.SGD(0.1))
+    assert linear.cost_kind == "embedding"  # one partial per (sample, field) for the planner
+    ids, weights = [HISTORY, AD], [HISTORY_WEIGHTS, tf.ones([3])]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(linear(ids, weights, training=True))
+    tape.gradient(loss, linear.trainable_weights)
+    np.testing.assert_allclose(_rows(linear, [1, 2, 3, 7, 8])[:, 0],
+                               [-0.1 * 0.5 / 3.5, -0.1 * 3 / 3.5, -0.1, -0.2, -0.1], rtol=1e-6)
+    w = {k: _rows(linear, [k])[0, 0] for k in (1, 2, 3, 7, 8)}
+    np.testing.assert_allclose(linear(ids, weights).numpy()[:, 0],
+                               [(0.5 * w[1] + 3 * w[2]) / 3.5 + w[7], w[8], w[3] + w[7]],
+                               rtol=1e-6)
+
+
+def test_combiner_errors_name_the_problem(strategy):
+    with strategy.scope():
+        with pytest.raises(ValueError, match="combiner must be one of .* got 'max'"):
+            des.layers.SparseLinear(combiner=("sum", "max"))
+        with pytest.raises(ValueError, match="got an empty sequence"):
+            des.layers.ShardedEmbedding(2, combiner=[])
+        layer = des.layers.ShardedEmbedding(2, combiner=("sum", "sum"))
+    with pytest.raises(ValueError, match="2 combiners for 3 id fields"):
+        layer([HISTORY, AD, AD])
+
+
 def test_dense_one_id_fields_pool_as_their_ragged_form(strategy):
     """Fields of one dense id per sample take a faster stacking path: the same outputs as
     their ragged form, per field (embedding) and per sample (LR, FM), with and without

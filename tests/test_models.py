@@ -26,6 +26,10 @@ MODELS = {
     "DLRM": lambda: des.models.DLRM(SPEC, embedding_dim=8, bottom=(8,), top=(16,),
                                     table_optimizer=des.optimizers.Adagrad(1.0)),
 }
+# The history averaged: every sparse layer of a model pools it with the spec's combiner.
+MEAN_HISTORY = FeatureSpec(sparse=SPEC.sparse, dense=SPEC.dense, combiners={"history": "mean"})
+SAVED = {**MODELS, "WideDeep, mean history": lambda: des.models.WideDeep(
+    MEAN_HISTORY, embedding_dim=4, hidden=(16,), table_optimizer=TABLES)}
 
 
 def learnable_batches(global_batch: int = 32, steps: int = 8) -> tf.data.Dataset:
@@ -85,6 +89,19 @@ def test_feature_spec_errors_name_the_field():
         FeatureSpec(sparse=("ad",)).ids({"user": 1})
     with des.DESStrategy().scope(), pytest.raises(ValueError, match="DLRM needs dense"):
         des.models.DLRM(FeatureSpec(sparse=("ad",)))
+    with pytest.raises(ValueError, match=r"combiners name \['age'\], which are not sparse"):
+        FeatureSpec(sparse=("ad",), dense=("age",), combiners={"age": "mean"})
+    with pytest.raises(ValueError, match="combiner of field 'ad' must be one of"):
+        FeatureSpec(sparse=("ad",), combiners={"ad": "max"})
+
+
+def test_feature_spec_combiners_reach_every_sparse_layer():
+    """Spec order, "sum" where unnamed; a config saved before combiners existed sums all."""
+    assert MEAN_HISTORY.field_combiners == ("sum", "sum", "mean")
+    with des.DESStrategy().scope():
+        model = SAVED["WideDeep, mean history"]()
+    assert model.embedding.combiner == model.wide.combiner == ["sum", "sum", "mean"]
+    assert FeatureSpec.from_config({"sparse": ["ad"], "dense": []}) == FeatureSpec(("ad",))
 
 
 def _trained(make, strategy: des.DESStrategy) -> keras.Model:
@@ -96,12 +113,13 @@ def _trained(make, strategy: des.DESStrategy) -> keras.Model:
     return model
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(SAVED))
 def test_models_round_trip_through_keras_model_save(name, tmp_path):
     """model.save -> load_model recreates the model from its config (sparse optimizers
-    included) with every table row, slot and dense weight: same predictions."""
+    and the FeatureSpec's combiners included) with every table row, slot and dense weight:
+    same predictions."""
     strategy = des.DESStrategy()
-    model = _trained(MODELS[name], strategy)
+    model = _trained(SAVED[name], strategy)
     model.save(tmp_path / "model.keras")
     with strategy.scope():
         loaded = keras.models.load_model(tmp_path / "model.keras")

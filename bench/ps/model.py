@@ -1,6 +1,7 @@
 """LR, Wide&Deep and DeepFM as parameter-server models: the architectures of
-des_tf.models (same layers, widths, initialisers and optimizers), written against raw
-tf.Variables so that every byte a worker moves is an explicit pull or push.
+des_tf.models (same layers, widths, initialisers and optimizers, each id field pooled by
+its FeatureSpec combiner), written against raw tf.Variables so that every byte a worker
+moves is an explicit pull or push.
 
 A worker step: read the batch, map every id to its table row (key mod `rows`),
 deduplicate the rows (`tf.unique`), split them by the parameter server holding them,
@@ -184,6 +185,15 @@ def _zeros(shape):
     return lambda: tf.zeros(shape)
 
 
+def _pooling_scale(lengths: tf.Tensor, combiner: str) -> tf.Tensor:
+    """Per sample, what each of its `lengths` ids of a field is multiplied by so that the
+    field's sum pools as `combiner` (des_tf.layers.combiners, unit weights)."""
+    if combiner == "sum":
+        return tf.ones_like(lengths, tf.float32)
+    divisor = tf.cast(tf.maximum(lengths, 1), tf.float32)
+    return 1.0 / (divisor if combiner == "mean" else tf.sqrt(divisor))
+
+
 class PSModel:
     """One of MODELS. Create it inside `strategy.scope()`; `train_step` runs on a worker
     (through ClusterCoordinator.schedule), `predict` anywhere."""
@@ -230,22 +240,28 @@ class PSModel:
     # --- the computation -------------------------------------------------------------
 
     def _entries(self, features: dict, batch: tf.Tensor):
-        """(row ids, segment = sample * fields + field) of every id in the batch."""
-        rows, segments = [], []
-        for f, ids in enumerate(self.spec.ids(features)):
+        """(row ids, segment = sample * fields + field, scale) of every id in the batch;
+        scale [ids, 1] turns the segment sums into the field's combiner's pooling (1 for
+        "sum" and one-id fields, 1/n for "mean", 1/sqrt(n) for "sqrtn" of n ids)."""
+        rows, segments, scales = [], [], []
+        for f, (ids, combiner) in enumerate(zip(self.spec.ids(features),
+                                                self.spec.field_combiners)):
             if isinstance(ids, tf.RaggedTensor):
                 values, samples = ids.values, ids.value_rowids()
+                scales.append(tf.gather(_pooling_scale(ids.row_lengths(), combiner), samples))
             else:
                 values, samples = ids, tf.range(batch, dtype=tf.int64)
+                scales.append(tf.ones_like(values, tf.float32))
             rows.append(tf.math.floormod(values, self.rows))
             segments.append(samples * self.num_fields + f)
-        return tf.concat(rows, 0), tf.concat(segments, 0)
+        return tf.concat(rows, 0), tf.concat(segments, 0), tf.concat(scales, 0)[:, None]
 
-    def _logit(self, features, batch, index, segments, pulled, dense):
+    def _logit(self, features, batch, index, segments, scale, pulled, dense):
         """Logits [batch, 1] from the pulled unique rows and dense weights."""
         linear_rows = pulled[0]
         samples = segments // self.num_fields
-        logit = tf.math.unsorted_segment_sum(tf.gather(linear_rows, index), samples, batch)
+        logit = tf.math.unsorted_segment_sum(tf.gather(linear_rows, index) * scale, samples,
+                                             batch)
         logit += dense[self.bias]
         dense_inputs = self.spec.dense_matrix(features)
         if self.kind == "lr":
@@ -253,7 +269,7 @@ class PSModel:
                 logit += tf.matmul(dense_inputs, dense[self.dense_kernel])
             return logit
         fields = tf.reshape(
-            tf.math.unsorted_segment_sum(tf.gather(pulled[1], index), segments,
+            tf.math.unsorted_segment_sum(tf.gather(pulled[1], index) * scale, segments,
                                          batch * self.num_fields),
             [-1, self.num_fields, self.dim])
         x = tf.reshape(fields, [-1, self.num_fields * self.dim])
@@ -273,19 +289,19 @@ class PSModel:
         batch = tf.shape(next(iter(features.values())))[0]
         if isinstance(next(iter(features.values())), tf.RaggedTensor):
             batch = next(iter(features.values())).nrows(out_type=tf.int32)
-        rows, segments = self._entries(features, batch)
+        rows, segments, scale = self._entries(features, batch)
         unique, index = tf.unique(rows)
         split = RowSplit(unique, self.linear.offsets)
         pulled = [table.pull(split) for table in self.tables]
-        return batch, index, segments, unique, split, pulled, self.dense.pull()
+        return batch, index, segments, scale, unique, split, pulled, self.dense.pull()
 
     def train_step(self, features: dict, labels: tf.Tensor):
         """One asynchronous worker step; returns (mean loss, unique rows touched)."""
-        batch, index, segments, unique, split, pulled, dense = self._pull(features)
+        batch, index, segments, scale, unique, split, pulled, dense = self._pull(features)
         with tf.GradientTape() as tape:
             tape.watch(pulled + dense)
-            logit = self._logit(features, batch, index, tf.cast(segments, tf.int32), pulled,
-                                dense)
+            logit = self._logit(features, batch, index, tf.cast(segments, tf.int32), scale,
+                                pulled, dense)
             loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
                 tf.reshape(tf.cast(labels, tf.float32), [-1, 1]), logit))
         grads = tape.gradient(loss, pulled + dense)
@@ -298,9 +314,9 @@ class PSModel:
 
     def predict(self, features: dict) -> tf.Tensor:
         """Click probabilities [batch]."""
-        batch, index, segments, _, _, pulled, dense = self._pull(features)
+        batch, index, segments, scale, _, _, pulled, dense = self._pull(features)
         return tf.sigmoid(self._logit(features, batch, index, tf.cast(segments, tf.int32),
-                                      pulled, dense))[:, 0]
+                                      scale, pulled, dense))[:, 0]
 
     # --- the analytical PS traffic ---------------------------------------------------
 

@@ -27,12 +27,13 @@ flags.DEFINE_string("data_dir", os.path.join("~", ".cache", "des_tf"),
                     "Where generated data is cached.")
 flags.DEFINE_list("multi_hot", [], "Multi-hot columns after C1..C26 in --train_data, each "
                   "name[:max_length].")
-flags.DEFINE_enum("multi_hot_combiner", "mean", list(COMBINERS),
-                  "How the models pool every multi-hot field's ids (one-id fields pool alike "
-                  "under every combiner): mean or sqrtn keep a long list from weighing like "
-                  "hundreds of one-hot fields; sum adds them up.")
+flags.DEFINE_enum("multi_hot_combiner", "sqrtn", list(COMBINERS),
+                  "How the models (embeddings and linear term) pool each multi-hot field's "
+                  "ids: sqrtn (sum / sqrt(n)) keeps a list of n ids on the scale of one id, "
+                  "mean shrinks it n-fold, sum grows it n-fold (one-id fields pool alike "
+                  "under every combiner).")
 flags.DEFINE_list("combiners", [], "Per-field exceptions to --multi_hot_combiner, each "
-                  "field:combiner, e.g. history:sqrtn,tags:sum.")
+                  "field:combiner, e.g. history:mean,tags:sum.")
 flags.DEFINE_enum("integer_mode", "log1p", data.schema.INTEGER_MODES,
                   "Integer columns: log1p dense features or bucketized id fields.")
 flags.DEFINE_integer("eval_every", 0, "If > 0, evaluate on a fixed held-out slice "
@@ -58,6 +59,7 @@ def multi_hot_fields() -> tuple[data.MultiHotField, ...]:
 
 
 def _multi_hot_column(entry: str) -> data.MultiHotField:
+    """A --multi_hot entry, name[:max_length], as a column (its combiner set later)."""
     name, _, max_length = entry.partition(":")
     return data.MultiHotField(name, int(max_length)) if max_length else data.MultiHotField(name)
 
@@ -146,6 +148,7 @@ def held_out_slice(reader: data.CriteoReader, global_batch: int,
 @flags.validator("combiners", message=f"--combiners entries are field:combiner, the combiner "
                  f"one of {COMBINERS}")
 def _combiners_parse(entries: list[str]) -> bool:
+    """Every --combiners entry is field:combiner with a known combiner."""
     return all(entry.count(":") == 1 and entry.partition(":")[2] in COMBINERS
                for entry in entries)
 

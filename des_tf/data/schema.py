@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from des_tf.layers.combiners import COMBINERS
 from des_tf.models.features import FeatureSpec
 
 INTEGER_MODES = ("log1p", "bucketize")
@@ -23,14 +24,20 @@ class MultiHotField:
     Args:
       name: feature name (the key in the feature dict).
       max_length: longer lists keep their first `max_length` ids; the reader counts them.
+      combiner: how models built from CriteoSchema.feature_spec() pool the list: "sqrtn"
+        (default), "mean" or "sum" (des_tf.layers.combiners). The reader ignores it.
     """
 
     name: str
     max_length: int = 1024
+    combiner: str = "sqrtn"
 
     def __post_init__(self):
         if self.max_length < 1:
             raise ValueError(f"multi-hot field {self.name!r}: max_length must be >= 1")
+        if self.combiner not in COMBINERS:
+            raise ValueError(f"multi-hot field {self.name!r}: combiner must be one of "
+                             f"{COMBINERS}, got {self.combiner!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +99,8 @@ class CriteoSchema:
         return bucketized + self.categorical_columns + self.multi_hot_columns
 
     def feature_spec(self) -> FeatureSpec:
-        """The FeatureSpec of a model trained on this schema's features."""
+        """The FeatureSpec of a model trained on this schema's features: one-id fields
+        summed, each multi-hot field pooled by its own combiner."""
         dense = (DENSE_FEATURE,) if self.integer_mode == "log1p" and self.num_integer else ()
-        return FeatureSpec(sparse=self.sparse_features, dense=dense)
+        return FeatureSpec(sparse=self.sparse_features, dense=dense,
+                           combiners={field.name: field.combiner for field in self.multi_hot})

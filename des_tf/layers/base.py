@@ -20,7 +20,7 @@ from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 from des_tf import optimizers
 from des_tf.comm import assert_same_config
 from des_tf.comm.cost import EXECUTION_PLANS, ExecutionPlan, InputMode
-from des_tf.layers import planner, plans, table_state
+from des_tf.layers import combiners, planner, plans, table_state
 from des_tf.layers.input_distribution import (
     OwnedEntries,
     check_shapes_agree,
@@ -307,6 +307,11 @@ class DESLayer(keras.layers.Layer):
             update=RowUpdate(self.table_step.value, self.row_budget,
                              loss_scaled=self.dtype_policy.name == "mixed_float16"),
             comm_dtype=self.strategy.comm_dtype)
+
+    def combiner_divisors(self, fields: Fields, per_field: tuple[str, ...]) -> tf.Tensor:
+        """[own samples, fields] divisors of the pooled sums of `fields`, from each field's
+        combiner (des_tf.layers.combiners); known locally from the ids, no communication."""
+        return self.own_rows(combiners.divisors(fields, per_field), fields.ids.nrows())
 
     def own_rows(self, x: tf.Tensor, samples: tf.Tensor) -> tf.Tensor:
         """This rank's rows of a per-sample tensor that is global in "replicated_ids" input mode."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import tensorflow as tf
 
+from des_tf.layers import combiners
 from des_tf.layers.base import DESLayer
 
-COMBINERS = ("sum", "mean", "sqrtn")
 OUTPUTS = ("stack", "concat", "list")
 
 
@@ -23,7 +25,10 @@ class ShardedEmbedding(DESLayer):
 
     Args:
       dim: embedding width.
-      combiner: "sum", "mean" or "sqrtn"; an empty id list pools to zeros.
+      combiner: "sum", "mean" or "sqrtn" for every field, or a sequence of them with one
+        per field in call order (dicts: sorted by key), e.g. ("sum", "mean") to sum a
+        one-hot field and average a long id list; an empty id list pools to zeros (see
+        des_tf.layers.combiners).
       output: "stack" -> [batch, fields, dim], "concat" -> [batch, fields * dim],
         "list" -> one [batch, dim] tensor per field.
       plan: the execution plan, chosen per layer (all ranks alike); all three train to the
@@ -47,14 +52,14 @@ class ShardedEmbedding(DESLayer):
       **kwargs: see DESLayer (table_optimizer, initializer, ...).
     """
 
-    def __init__(self, dim: int, combiner: str = "sum", output: str = "stack",
+    def __init__(self, dim: int, combiner: str | Sequence[str] = "sum", output: str = "stack",
                  plan: str | None = None, **kwargs):
-        if combiner not in COMBINERS:
-            raise ValueError(f"combiner must be one of {COMBINERS}, got {combiner!r}")
+        combiners.check(combiner)
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         super().__init__(dim, plan=plan, **kwargs)
-        self.combiner, self.output_format = combiner, output
+        self.combiner = combiner if isinstance(combiner, str) else list(combiner)
+        self.output_format = output
 
     def get_config(self) -> dict:
         return {**super().get_config(), "combiner": self.combiner, "output": self.output_format}
@@ -63,8 +68,9 @@ class ShardedEmbedding(DESLayer):
         fields = self._fields(ids, weights)
         entries = self._exchange(fields, per_field=True)
         pooled = tf.reshape(self._partials(entries, training), [-1, fields.count, self.dim])
-        if self.combiner != "sum":
-            pooled = pooled / self._normalizer(fields)[:, :, None]
+        per_field = combiners.per_field(self.combiner, fields.count, self.name)
+        if not combiners.pools_by_sum(per_field):
+            pooled = pooled / self.combiner_divisors(fields, per_field)[:, :, None]
         return self._format(pooled, fields.count)
 
     def symbolic_output(self, samples, num_fields):
@@ -76,13 +82,3 @@ class ShardedEmbedding(DESLayer):
         if self.output_format == "list":
             return tf.unstack(pooled, num=num_fields, axis=1)
         return pooled
-
-    def _normalizer(self, fields) -> tf.Tensor:
-        """Per (own sample, field) divisor: sum of x (mean) or sqrt(sum of x^2) (sqrtn);
-        1 for an empty id list so it pools to zeros. Known locally: no communication."""
-        segments, weights = fields.segments(per_field=True)
-        x = tf.ones_like(segments, tf.float32) if weights is None else weights
-        total = tf.reduce_sum(x if self.combiner == "mean" else x * x, axis=1)
-        total = total if self.combiner == "mean" else tf.sqrt(total)
-        total = tf.where(tf.equal(total, 0.0), tf.ones_like(total), total)
-        return self.own_rows(tf.reshape(total, [-1, fields.count]), fields.ids.nrows())

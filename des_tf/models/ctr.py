@@ -2,7 +2,8 @@
 DLRM. Each takes a feature dict (see FeatureSpec) and returns click probabilities
 [batch, 1]; build them inside `DESStrategy().scope()`. `plan` ("des", "alltoall",
 "replicated" or "auto") is the execution mode of every DES layer of the model (see
-des_tf.layers.DESLayer)."""
+des_tf.layers.DESLayer). Every sparse layer (embedding, linear term) pools each field
+with the FeatureSpec's combiner for it (`FeatureSpec.combiners`, "sum" by default)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,7 @@ class CTRModel(keras.Model):
     @classmethod
     def from_config(cls, config: dict):
         config = dict(config)
-        config["feature_spec"] = FeatureSpec(**{kind: tuple(names) for kind, names
-                                                in config["feature_spec"].items()})
+        config["feature_spec"] = FeatureSpec.from_config(config["feature_spec"])
         for name in config:
             if name.endswith("_optimizer"):
                 config[name] = optimizers.deserialize(config[name])
@@ -68,7 +68,8 @@ class LR(CTRModel):
         plan = layers.resolve_plan(plan, kwargs.pop("comm", None))
         super().__init__(feature_spec, **kwargs)
         self._remember(table_optimizer=table_optimizer, plan=plan)
-        self.sparse = layers.SparseLinear(table_optimizer=table_optimizer, plan=plan)
+        self.sparse = layers.SparseLinear(combiner=feature_spec.field_combiners,
+                                          table_optimizer=table_optimizer, plan=plan)
         self.dense_linear = keras.layers.Dense(1, use_bias=False) if feature_spec.dense else None
 
     def logit(self, features, training):
@@ -88,7 +89,8 @@ class _EmbeddingModel(CTRModel):
         self._remember(embedding_dim=embedding_dim, table_optimizer=table_optimizer, plan=plan)
         self.embedding_dim = embedding_dim
         self.embedding = layers.ShardedEmbedding(
-            embedding_dim, output="stack", table_optimizer=table_optimizer,
+            embedding_dim, combiner=feature_spec.field_combiners, output="stack",
+            table_optimizer=table_optimizer,
             initializer="truncated_normal", initializer_scale=0.05, plan=plan)
 
     def _fields(self, features, training) -> tf.Tensor:
@@ -114,7 +116,8 @@ class WideDeep(_EmbeddingModel):
         plan = layers.resolve_plan(plan, kwargs.pop("comm", None))
         super().__init__(feature_spec, embedding_dim, table_optimizer, plan, **kwargs)
         self._remember(hidden=list(hidden), wide_optimizer=wide_optimizer)
-        self.wide = layers.SparseLinear(table_optimizer=wide_optimizer, plan=plan)
+        self.wide = layers.SparseLinear(combiner=feature_spec.field_combiners,
+                                        table_optimizer=wide_optimizer, plan=plan)
         self.deep = mlp(hidden, "deep")
         self.head = keras.layers.Dense(1)
 
@@ -137,7 +140,8 @@ class DeepFM(_EmbeddingModel):
         plan = layers.resolve_plan(plan, kwargs.pop("comm", None))
         super().__init__(feature_spec, embedding_dim, table_optimizer, plan, **kwargs)
         self._remember(hidden=list(hidden), linear_optimizer=linear_optimizer)
-        self.linear = layers.SparseLinear(table_optimizer=linear_optimizer, plan=plan)
+        self.linear = layers.SparseLinear(combiner=feature_spec.field_combiners,
+                                          table_optimizer=linear_optimizer, plan=plan)
         self.deep = mlp(hidden, "deep")
         self.head = keras.layers.Dense(1)
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import tensorflow as tf
+
+from des_tf.layers.combiners import COMBINERS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,10 +18,15 @@ class FeatureSpec:
       sparse: id fields, each int64: ragged [batch, None] (multi-hot), sparse, or dense
         [batch] (one-hot). All fields share a model's tables: salt ids by field upstream.
       dense: float features, each [batch] or [batch, k].
+      combiners: how the models pool each id field's ids: field name -> "sum", "mean" or
+        "sqrtn" (des_tf.layers.combiners); fields not named are summed. A one-id field
+        pools the same under every combiner; long id lists want "mean" or "sqrtn", or
+        hundreds of summed rows swamp the one-hot fields.
     """
 
     sparse: tuple[str, ...]
     dense: tuple[str, ...] = ()
+    combiners: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if not self.sparse:
@@ -26,6 +34,31 @@ class FeatureSpec:
         overlap = set(self.sparse) & set(self.dense)
         if overlap:
             raise ValueError(f"fields {sorted(overlap)} are declared both sparse and dense")
+        strangers = sorted(set(self.combiners) - set(self.sparse))
+        if strangers:
+            raise ValueError(f"combiners name {strangers}, which are not sparse fields")
+        for name, combiner in self.combiners.items():
+            if combiner not in COMBINERS:
+                raise ValueError(f"combiner of field {name!r} must be one of {COMBINERS}, "
+                                 f"got {combiner!r}")
+        # Its own copy: a later change to the caller's mapping cannot alter the spec.
+        object.__setattr__(self, "combiners", dict(self.combiners))
+
+    def __hash__(self) -> int:
+        """Hashable like any frozen dataclass, though `combiners` is a dict."""
+        return hash((self.sparse, self.dense, tuple(sorted(self.combiners.items()))))
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "FeatureSpec":
+        """The spec `dataclasses.asdict` gave (as a model config holds it, JSON lists
+        included; configs saved before `combiners` existed sum every field)."""
+        return cls(sparse=tuple(config["sparse"]), dense=tuple(config.get("dense", ())),
+                   combiners=dict(config.get("combiners", {})))
+
+    @property
+    def field_combiners(self) -> tuple[str, ...]:
+        """The combiner of each id field, in spec order (the layers' per-field form)."""
+        return tuple(self.combiners.get(name, "sum") for name in self.sparse)
 
     def ids(self, features: dict) -> list:
         """The id fields, in spec order."""
