@@ -22,8 +22,9 @@ worker count. des-tf and single share the rates, so their equivalence is unaffec
 
 Workloads are generated once with des_tf.data.synthetic (cached in --data_dir):
 `criteo` (26 one-hot categorical fields with Criteo's cardinalities, 13 integer fields,
-Zipf ids) and `industrial` (the same plus four sum-pooled multi-hot fields of 200, 100,
-50 and 20 ids per sample over vocabularies of 10M, 5M, 2M and 1M).
+Zipf ids) and `industrial` (the same plus four multi-hot fields of 200, 100, 50 and 20
+ids per sample over vocabularies of 10M, 5M, 2M and 1M, pooled by sqrtn: des_tf.train's
+--multi_hot_combiner default).
 
 Figures per run, all over the same window, the training steps after the first
 --warmup_steps (tracing, connection set-up):
