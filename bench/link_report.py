@@ -77,7 +77,8 @@ def markdown(rows: list[dict], args) -> str:
             out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
                        "---: | ---: | ---: |")
             for row in group:
-                link = row["link"] if row["mode"] not in ("single", "tf", "keras") else ONE_PROCESS
+                one_process = row["mode"] in ("single", "tf", "keras")
+                link = ONE_PROCESS if one_process else row["link"]
                 ps = index.get(("ps", row["link"]))
                 predicted = predicted_step_s(row, index.get((row["mode"], UNLIMITED)))
                 measured = step_s(row)
@@ -85,8 +86,8 @@ def markdown(rows: list[dict], args) -> str:
                 out.append(
                     f"| {link} | {row['mode']} | {row['samples_per_s']:,.0f} | "
                     f"{_ratio(row['samples_per_s'], ps and ps['samples_per_s'])} | "
-                    f"{_fmt(row.get('eth0_bytes_per_step'))} | "
-                    f"{_fmt(row.get('max_direction_bytes_per_step'))} | "
+                    f"{'' if one_process else _fmt(row.get('eth0_bytes_per_step'))} | "
+                    f"{'' if one_process else _fmt(row.get('max_direction_bytes_per_step'))} | "
                     f"{1000 * measured:.1f} | {_fmt(predicted and 1000 * predicted, '.1f')} | "
                     f"{_ratio(predicted, measured)} | {_fmt(tta, '.1f', 'not reached')} | "
                     f"{_ratio(tta, ps_tta)} | {row['eval_auc']:.4f} | "
@@ -110,6 +111,8 @@ def markdown(rows: list[dict], args) -> str:
 def crossover_line(group: list[dict]) -> str:
     """For each des-tf mode: the rates at which it is at least as fast as the PS."""
     ps = {r["link"]: r for r in group if r["mode"] == "ps"}
+    if not ps:
+        return "Crossover: no PS run in this sweep."
     parts = []
     for mode in dict.fromkeys(r["mode"] for r in group if r["mode"] not in
                               ("ps", "single", "tf", "keras")):
@@ -119,7 +122,7 @@ def crossover_line(group: list[dict]) -> str:
                          and r["samples_per_s"] < ps[r["link"]]["samples_per_s"]), key=_rate)
         parts.append(f"{mode} >= PS at {', '.join(faster) or 'no rate'}; slower at "
                      f"{', '.join(slower) or 'no rate'}")
-    return "Crossover: " + ("; ".join(parts) if parts else "no PS run to compare with") + "."
+    return "Crossover: " + "; ".join(parts) + "."
 
 
 def plot(rows: list[dict], args, path: Path) -> None:
@@ -164,3 +167,28 @@ def plot(rows: list[dict], args, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def main(argv: list[str]) -> None:
+    """`python -m bench.link_report links.json`: rewrites links.md and links.png beside it
+    from the JSON (the sweep's flags are read back from its recorded command)."""
+    import json
+    import shlex
+    import time
+
+    from bench import compare
+
+    path = Path(argv[1])
+    results = json.loads(path.read_text())
+    args = compare.parse_args(shlex.split(results["command"])[1:])
+    header = results["command"]
+    path.with_suffix(".md").write_text(
+        f"`{header}` ({results['date'][:10]}, {results['wall_s']} s; report rewritten "
+        f"{time.strftime('%Y-%m-%d')})\n\n{markdown(results['runs'], args)}")
+    plot(results["runs"], args, path.with_suffix(".png"))
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv)
