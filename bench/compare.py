@@ -46,6 +46,12 @@ Figures per run, all over the same window, the training steps after the first
   times of the same two progress lines);
 - eval AUC and log loss on the held-out 10% of the lines.
 
+With --link=RATE,... every distributed mode runs instead on 2 emulated hosts
+(bench/cluster: des-tf by horovodrun over ssh, the PS with a server and a worker per
+host; bench/sites.py), once per link rate, bytes counted on each host's eth0 per
+direction, and <out_dir>/links.{md,json,png} (bench/link_report.py) hold samples/s,
+time-to-AUC (--eval_every) and the predicted step time per rate, beside the PS.
+
 Prints progress to stderr and a markdown table to stdout, and writes
 <out_dir>/compare.{md,json,png}. From the repository root:
 

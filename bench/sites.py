@@ -37,10 +37,6 @@ class Loopback:
         """One entry: `lo`'s (rx + tx, 0); every byte sent on it is counted twice."""
         return [(processes.lo_bytes(), 0)]
 
-    def set_link(self, link: str | None) -> None:
-        if link is not None:
-            raise ValueError("loopback has no link rate: use --link with bench/cluster")
-
 
 class Hosts:
     """One process per emulated host of `made` (bench/cluster), launched from host 1."""
