@@ -27,6 +27,7 @@ from absl import app  # noqa: E402
 
 from bench import reference  # noqa: E402
 from bench.ps import flags as ps_flags  # noqa: E402
+from bench.ps.model import pooling_scale  # noqa: E402
 from des_tf.models.features import FeatureSpec  # noqa: E402
 
 FLAGS = ps_flags.FLAGS
@@ -48,18 +49,11 @@ class PooledEmbedding(keras.layers.Layer):
             if isinstance(ids, tf.RaggedTensor):
                 vectors = tf.ragged.map_flat_values(
                     lambda v: self.embedding(tf.math.floormod(v, self.rows)), ids)
-                pooled.append(tf.reduce_sum(vectors, axis=1) / _divisor(ids, combiner))
+                scale = pooling_scale(ids.row_lengths(), combiner)[:, None]
+                pooled.append(tf.reduce_sum(vectors, axis=1) * scale)
             else:
                 pooled.append(self.embedding(tf.math.floormod(ids, self.rows)))
         return tf.stack(pooled, axis=1)
-
-
-def _divisor(ids: tf.RaggedTensor, combiner: str) -> tf.Tensor:
-    """[batch, 1]: what the sum of each sample's rows is divided by under `combiner`."""
-    if combiner == "sum":
-        return tf.ones([ids.nrows(), 1])
-    count = tf.cast(tf.maximum(ids.row_lengths(), 1), tf.float32)[:, None]
-    return count if combiner == "mean" else tf.sqrt(count)
 
 
 class NaiveCTR(keras.Model):

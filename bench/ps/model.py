@@ -185,7 +185,7 @@ def _zeros(shape):
     return lambda: tf.zeros(shape)
 
 
-def _pooling_scale(lengths: tf.Tensor, combiner: str) -> tf.Tensor:
+def pooling_scale(lengths: tf.Tensor, combiner: str) -> tf.Tensor:
     """Per sample, what each of its `lengths` ids of a field is multiplied by so that the
     field's sum pools as `combiner` (des_tf.layers.combiners, unit weights)."""
     if combiner == "sum":
@@ -248,7 +248,7 @@ class PSModel:
                                                 self.spec.field_combiners)):
             if isinstance(ids, tf.RaggedTensor):
                 values, samples = ids.values, ids.value_rowids()
-                scales.append(tf.gather(_pooling_scale(ids.row_lengths(), combiner), samples))
+                scales.append(tf.gather(pooling_scale(ids.row_lengths(), combiner), samples))
             else:
                 values, samples = ids, tf.range(batch, dtype=tf.int64)
                 scales.append(tf.ones_like(values, tf.float32))

@@ -17,9 +17,9 @@ COMBINERS = ("sum", "mean", "sqrtn")
 Combiner = str | Sequence[str]
 
 
-def check(combiner: Combiner) -> None:
-    """Raises ValueError unless `combiner` is one of COMBINERS or a non-empty sequence of
-    them (one per field)."""
+def validated(combiner: Combiner) -> str | list[str]:
+    """`combiner` as a layer keeps it in its config (one string, or a list with one per
+    field); ValueError unless it is one of COMBINERS or a non-empty sequence of them."""
     names = [combiner] if isinstance(combiner, str) else list(combiner)
     if not names:
         raise ValueError(f"combiner must be one of {COMBINERS} or one of them per field, "
@@ -28,6 +28,7 @@ def check(combiner: Combiner) -> None:
     if unknown:
         raise ValueError(f"combiner must be one of {COMBINERS} (or one of them per field), "
                          f"got {unknown[0]!r}")
+    return combiner if isinstance(combiner, str) else names
 
 
 def per_field(combiner: Combiner, count: int, layer: str) -> tuple[str, ...]:

@@ -54,12 +54,11 @@ class ShardedEmbedding(DESLayer):
 
     def __init__(self, dim: int, combiner: str | Sequence[str] = "sum", output: str = "stack",
                  plan: str | None = None, **kwargs):
-        combiners.check(combiner)
+        combiner = combiners.validated(combiner)
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         super().__init__(dim, plan=plan, **kwargs)
-        self.combiner = combiner if isinstance(combiner, str) else list(combiner)
-        self.output_format = output
+        self.combiner, self.output_format = combiner, output
 
     def get_config(self) -> dict:
         return {**super().get_config(), "combiner": self.combiner, "output": self.output_format}

@@ -31,9 +31,9 @@ class SparseLinear(DESLayer):
 
     def __init__(self, *, combiner: str | Sequence[str] = "sum", initializer: str = "zeros",
                  **kwargs):
-        combiners.check(combiner)
+        combiner = combiners.validated(combiner)
         super().__init__(1, initializer=initializer, **kwargs)
-        self.combiner = combiner if isinstance(combiner, str) else list(combiner)
+        self.combiner = combiner
         if not combiners.pools_by_sum(combiner):
             self.cost_kind = "embedding"  # one partial per (sample, field), of width 1
         self.bias = self.add_weight(shape=(1,), initializer="zeros", name="bias")
