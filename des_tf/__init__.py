@@ -12,10 +12,11 @@ from des_tf import lazy_names
 __version__ = "0.1.0"
 
 _NAMES = {"DESStrategy": "des_tf.strategy", "predict_global": "des_tf.prediction",
-          "shard_owner": "des_tf.sharding"}
+          "shard_owner": "des_tf.sharding", "summary": "des_tf.model_summary"}
 
 __all__ = ["DESStrategy", "callbacks", "checkpoint", "comm", "data", "layers", "models",
-           "optimizers", "predict_global", "shard_owner", "tables", "__version__"]
+           "optimizers", "predict_global", "shard_owner", "summary", "tables",
+           "__version__"]
 
 
 def __getattr__(name: str):

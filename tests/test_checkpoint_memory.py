@@ -1,5 +1,6 @@
 """Memory bounds (issue 7 item 6): a table with a row budget stays within it under a
-stream of 10x more distinct keys, and the per-rank table report counts rows and bytes."""
+stream of 10x more distinct keys, and the per-rank table report counts rows and bytes,
+in its own lines and after Keras' summary in `des_tf.summary`."""
 
 import keras
 import numpy as np
@@ -57,7 +58,9 @@ def test_row_budget_holds_under_a_stream_of_new_keys():
     assert [r["rows"] for r in report] == [[BUDGET], [BUDGET]]
     assert all(r["bytes"][0] > 0 for r in report)
     text = des.tables.format_table_report(report)
-    assert "table_0_ShardedEmbedding" in text and f"rank 0: {BUDGET} rows" in text
+    assert f"table_0_ShardedEmbedding (sharded_embedding, dim 4): {BUDGET:,} rows" in text
+    summary = des.summary(model, print_fn=None)  # Keras' summary, then the tables' bytes
+    assert summary.index("Total params") < summary.index(text) and summary.endswith(text)
 
 
 def test_negative_row_budget_is_rejected():

@@ -26,8 +26,9 @@ def model_tables(model: keras.Model) -> dict[str, tuple[keras.layers.Layer, Dyna
 def table_report(model: keras.Model) -> list[dict]:
     """Rows and bytes of every table on every rank (a collective: call it on all ranks).
 
-    Returns one dict per table: {"table", "layer", "rows": [per rank], "bytes": [per
-    rank]}; `format_table_report` turns it into the lines the CLI prints.
+    Returns one dict per table: {"table", "layer", "dim", "rows": [per rank], "bytes":
+    [per rank]}; bytes count rows, optimizer slots and per-row metadata.
+    `format_table_report` turns it into text.
     """
     tables = model_tables(model)
     if not tables:
@@ -35,18 +36,32 @@ def table_report(model: keras.Model) -> list[dict]:
     local = tf.stack([tf.stack([table.size(), table.memory_bytes()])
                       for _, table in tables.values()])
     everyone = comm.allgather(local[None]).numpy()  # [ranks, tables, 2]
-    return [{"table": name, "layer": layer.name, "rows": everyone[:, i, 0].tolist(),
-             "bytes": everyone[:, i, 1].tolist()}
+    return [{"table": name, "layer": layer.name, "dim": layer.dim,
+             "rows": everyone[:, i, 0].tolist(), "bytes": everyone[:, i, 1].tolist()}
             for i, (name, (layer, _)) in enumerate(tables.items())]
 
 
 def format_table_report(report: list[dict]) -> str:
-    """One line per table and rank: rows and MiB, plus the table's total."""
-    lines = []
+    """A line per table (rows and bytes over all ranks, then per rank) and the total."""
+    if not report:
+        return "DES tables: none"
+    lines = [f"DES tables ({len(report[0]['rows'])} rank(s)):"]
     for entry in report:
-        for rank, (rows, size) in enumerate(zip(entry["rows"], entry["bytes"])):
-            lines.append(f"{entry['table']} ({entry['layer']}) rank {rank}: {rows} rows, "
-                         f"{size / 2**20:.2f} MiB")
-        lines.append(f"{entry['table']} ({entry['layer']}) total: {sum(entry['rows'])} rows, "
-                     f"{sum(entry['bytes']) / 2**20:.2f} MiB")
+        per_rank = ", ".join(f"{rows:,} rows / {_readable(size)}"
+                             for rows, size in zip(entry["rows"], entry["bytes"]))
+        lines.append(f"  {entry['table']} ({entry['layer']}, dim {entry['dim']}): "
+                     f"{sum(entry['rows']):,} rows, {_readable(sum(entry['bytes']))} "
+                     f"[per rank: {per_rank}]")
+    rows = sum(sum(entry["rows"]) for entry in report)
+    size = sum(sum(entry["bytes"]) for entry in report)
+    lines.append(f"  all tables: {rows:,} rows, {_readable(size)}")
     return "\n".join(lines)
+
+
+def _readable(size: float) -> str:
+    if size < 1024:
+        return f"{int(size)} B"
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            return f"{size:.2f} {unit}"
