@@ -88,7 +88,11 @@ class BuildTfOpLibrary(build_ext):
                 "(run `make install`, then `pip install --no-build-isolation -e .`)"
             ) from error
         for ext in self.extensions:
-            ext.extra_compile_args = tf.sysconfig.get_compile_flags() + ["-O3", "-g0", *WARNING_FLAGS]
+            # TF's string fingerprint (tsl/platform/fingerprint.h) includes <farmhash.h>.
+            farmhash = os.path.join(tf.sysconfig.get_include(), "external", "farmhash_archive",
+                                    "src")
+            ext.extra_compile_args = tf.sysconfig.get_compile_flags() + [
+                f"-I{farmhash}", "-O3", "-g0", *WARNING_FLAGS]
             ext.extra_link_args = tf.sysconfig.get_link_flags()
             if CUDA_ENABLED:
                 cuda_home = _cuda_home()

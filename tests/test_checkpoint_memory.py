@@ -58,7 +58,8 @@ def test_row_budget_holds_under_a_stream_of_new_keys():
     assert [r["rows"] for r in report] == [[BUDGET], [BUDGET]]
     assert all(r["bytes"][0] > 0 for r in report)
     text = des.tables.format_table_report(report)
-    assert f"table_0_ShardedEmbedding (sharded_embedding, dim 4): {BUDGET:,} rows" in text
+    assert (f"table_0_ShardedEmbedding ({model.embedding.name}, dim 4): {BUDGET:,} rows"
+            in text)
     summary = des.summary(model, print_fn=None)  # Keras' summary, then the tables' bytes
     assert summary.index("Total params") < summary.index(text) and summary.endswith(text)
 

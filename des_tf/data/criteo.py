@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
-from des_tf import fileio, sharding
+from des_tf import fileio, ops_library, sharding
 from des_tf.data.malformed import REASONS, MalformedLines, line_positions
-from des_tf.data.schema import DENSE_FEATURE, CriteoSchema
+from des_tf.data.schema import DENSE_FEATURE, CriteoSchema, MultiHotField
 
 ON_MALFORMED = ("skip", "raise")
 _KEY_BUCKETS = 2**63 - 1
@@ -39,8 +39,7 @@ def hash_ids(column: str, tokens: tf.Tensor | tf.RaggedTensor) -> tf.Tensor | tf
     different fields become different keys in a shared table: strings are hashed
     (FarmHash64) then XORed with a hash of the name (joining the strings first cost 15x
     more); integers of any width are widened to int64 and XORed, a bijection per field."""
-    salt = int.from_bytes(hashlib.blake2b(column.encode(), digest_size=8).digest(), "little")
-    salt = tf.constant(salt & _KEY_BUCKETS, tf.int64)
+    salt = tf.constant(_salt(column), tf.int64)
 
     def keys(t: tf.Tensor) -> tf.Tensor:
         if t.dtype == tf.string:
@@ -53,6 +52,31 @@ def hash_ids(column: str, tokens: tf.Tensor | tf.RaggedTensor) -> tf.Tensor | tf
         return tf.bitwise.bitwise_xor(t, salt)
 
     return tf.ragged.map_flat_values(keys, tokens)
+
+
+def _salt(column: str) -> int:
+    """A field's salt: 63 bits of a hash of its name."""
+    return int.from_bytes(hashlib.blake2b(column.encode(), digest_size=8).digest(),
+                          "little") & _KEY_BUCKETS
+
+
+class IdLists(NamedTuple):
+    """A multi-hot column of a batch of lines, parsed (DesParseIdLists)."""
+
+    keys: tf.RaggedTensor  # [lines, None]: the kept ids' keys as hash_ids gives them
+    well_formed: tf.Tensor  # bool [lines]: empty, or hex ids between separators
+    too_long: tf.Tensor  # bool [lines]: more ids than the field's max_length
+
+
+def parse_id_lists(cells: tf.Tensor, field: MultiHotField, separator: str) -> IdLists:
+    """Checks and hashes a multi-hot column in one op: the keys of each cell's first
+    `field.max_length` ids (none for an empty or malformed cell), equal to
+    `hash_ids(field.name, tf.strings.split(cells, separator))` cut to that length."""
+    keys, lengths, well_formed, too_long = ops_library.load().des_parse_id_lists(
+        cells, separator=separator, max_length=field.max_length, num_buckets=_KEY_BUCKETS,
+        salt=_salt(field.name))
+    return IdLists(tf.RaggedTensor.from_row_lengths(keys, lengths, validate=False),
+                   well_formed, too_long)
 
 
 def check_files(paths: Sequence[str]) -> None:
@@ -161,33 +185,31 @@ class CriteoReader:
         cells = columns.to_tensor(default_value="", shape=[None, schema.num_columns])
         int_end = 1 + schema.num_integer
         cat_end = int_end + schema.num_categorical
-        separator = re.escape(schema.id_separator)
+        id_lists = [parse_id_lists(cells[:, cat_end + i], field, schema.id_separator)
+                    for i, field in enumerate(schema.multi_hot)]
         checks = [  # well formed [n], in REASONS order
             columns.row_lengths() == schema.num_columns,
             tf.strings.regex_full_match(cells[:, 0], "[01]"),
             _all_match(cells[:, 1:int_end], f"(?:{_INTEGER})?"),
             _all_match(cells[:, int_end:cat_end], f"(?:{_HEX_ID})?"),
-            _all_match(cells[:, cat_end:], f"(?:{_HEX_ID}(?:{separator}{_HEX_ID})*)?"),
+            tf.reduce_all(tf.stack([tf.fill(tf.shape(text), True)]
+                                   + [ids.well_formed for ids in id_lists]), axis=0),
         ]
         reasons = tf.fill(tf.shape(text), -1)
         for index in reversed(range(len(checks))):  # the first failing check names the line
             reasons = tf.where(checks[index], reasons, index)
         well_formed = reasons < 0
-        id_lists = [tf.strings.split(cells[:, cat_end + i], sep=schema.id_separator)
-                    for i in range(len(schema.multi_hot))]  # "" splits into [""]
         features = self._features(tf.boolean_mask(cells, well_formed), int_end, ragged_ids)
-        for i, (field, tokens) in enumerate(zip(schema.multi_hot, id_lists)):
-            limits = tf.where(cells[:, cat_end + i] == "", tf.constant(0, tf.int64),
-                              field.max_length)
-            features[field.name] = _first_ids(hash_ids(field.name, tokens), well_formed, limits)
+        for field, ids in zip(schema.multi_hot, id_lists):
+            features[field.name] = tf.ragged.boolean_mask(ids.keys, well_formed)
         labels = tf.strings.to_number(tf.boolean_mask(cells[:, :1], well_formed), tf.float32)
         if self.on_malformed == "raise":
             check = _assert_well_formed(well_formed, reasons, files, lines, text, self.paths)
             with tf.control_dependencies([check]):
                 return features, tf.identity(labels)
         too_long = tf.zeros(tf.shape(text), tf.bool)
-        for tokens, field in zip(id_lists, schema.multi_hot):
-            too_long |= tokens.row_lengths() > field.max_length
+        for ids in id_lists:
+            too_long |= ids.too_long
         return features, labels, reasons, too_long, line_positions(files, lines)
 
     def _features(self, cells, int_end: int, ragged_ids: bool):
@@ -229,17 +251,6 @@ def _numbered(file_index: int, chunk: tf.Tensor, lines: tf.Tensor):
 def _masked(keep: tf.Tensor, *tensors: tf.Tensor):
     """The rows of each tensor where `keep` holds."""
     return tuple(tf.boolean_mask(t, keep) for t in tensors)
-
-
-def _first_ids(ids: tf.RaggedTensor, rows: tf.Tensor, limits: tf.Tensor) -> tf.RaggedTensor:
-    """The rows of `ids` where `rows` holds, each cut to its first `limits` ids: one mask
-    over the int64 values instead of ragged masks and slices of strings."""
-    lengths = ids.row_lengths()
-    position = tf.range(tf.size(ids.values, out_type=tf.int64)) - tf.repeat(ids.row_starts(),
-                                                                             lengths)
-    kept = tf.where(rows, tf.minimum(lengths, limits), 0)
-    return tf.RaggedTensor.from_row_lengths(tf.boolean_mask(ids.values, position < tf.repeat(
-        kept, lengths)), tf.boolean_mask(kept, rows))
 
 
 def _take_rows(tensors, rank: int, size: int):

@@ -126,7 +126,7 @@ def exchange_ids(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None, segments
         check_shapes_agree(samples, segments_per_sample, True)
         num_segments = ids.nrows()
         counts = strategy.rows_per_rank(num_segments // segments_per_sample) * segments_per_sample
-        return _owned(values, ids.value_rowids(), entry_weights, num_segments,
+        return _owned(values, row_ids(ids.row_lengths()), entry_weights, num_segments,
                       tf.cast(counts, tf.int32), strategy)
     if strategy.input_mode == InputMode.ALLGATHER:
         return _allgather_ids(ids, entry_weights, samples, segments_per_sample, strategy)
@@ -187,7 +187,7 @@ def _alltoall_ids(ids, entry_weights, samples, segments_per_sample, strategy) ->
                 "too many for the int32 segment indices of the alltoall input mode; use "
                 "smaller batches or input_mode='allgather_ids'")
     offset = tf.reduce_sum(counts[:strategy.rank])
-    segments = tf.cast(ids.value_rowids(), tf.int32) + offset
+    segments = row_ids(ids.row_lengths(), tf.int32) + offset
     values = ids.values
     # Distinct ids, grouped by owner; each occurrence's index among its owner's ids.
     distinct, inverse = unique(values, out_idx=tf.int32)
@@ -243,7 +243,8 @@ def check_shapes_agree(samples: tf.Tensor, segments_per_sample: int, replicated:
 
 def local_entries(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None) -> OwnedEntries:
     """Every id occurrence of this process's segments, for serving in one process with
-    no collective (the table holds every row)."""
+    no collective (the table holds every row). Core TensorFlow ops only: the serving
+    export traces it, and TF Serving has no des-tf ops."""
     values = ids.values
     entry_weights = (tf.ones_like(values, tf.float32) if weights is None
                      else tf.cast(weights.values, tf.float32))

@@ -5,7 +5,8 @@ cc_library(
     name = "tf_headers",
     hdrs = glob(["include/**"]),
     defines = %{DEFINES},
-    includes = ["include"],
+    # TF's string fingerprint (tsl/platform/fingerprint.h) includes <farmhash.h>.
+    includes = ["include", "include/external/farmhash_archive/src"],
 )
 
 cc_library(
