@@ -199,9 +199,14 @@ class CriteoReader:
         for index in reversed(range(len(checks))):  # the first failing check names the line
             reasons = tf.where(checks[index], reasons, index)
         well_formed = reasons < 0
-        features = self._features(tf.boolean_mask(cells, well_formed), int_end, ragged_ids)
+        # The multi-hot cells, the long ones, are parsed: only the others are cut.
+        features = self._features(tf.boolean_mask(cells[:, :cat_end], well_formed), int_end,
+                                  ragged_ids)
+        every_line = tf.reduce_all(well_formed)
         for field, ids in zip(schema.multi_hot, id_lists):
-            features[field.name] = tf.ragged.boolean_mask(ids.keys, well_formed)
+            features[field.name] = tf.cond(
+                every_line, lambda ids=ids: ids.keys,
+                lambda ids=ids: tf.ragged.boolean_mask(ids.keys, well_formed))
         labels = tf.strings.to_number(tf.boolean_mask(cells[:, :1], well_formed), tf.float32)
         if self.on_malformed == "raise":
             check = _assert_well_formed(well_formed, reasons, files, lines, text, self.paths)
