@@ -127,6 +127,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="generated lines per workload (10%% held out for evaluation; "
                              "training cycles through the rest)")
     parser.add_argument("--batch_size", type=int, default=1024, help="samples per rank")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of every system's weight initialisation (--seed of "
+                             "des_tf.train and of the baselines)")
     for name, rate in LEARNING_RATES.items():
         parser.add_argument(f"--{name}_learning_rate", type=float, default=rate,
                             help=f"the PS workers' {name} learning rate")
@@ -245,6 +248,7 @@ def des_command(args, site, model: str, workload: str, mode: str,
     train = [sys.executable, "-m", "des_tf.train", f"--model={model}", *MODEL_FLAGS,
              *learning_rate_flags(args, args.sync_lr_scale),
              *data_flags(args, workload), *eval_flags(args), f"--steps={args.steps}",
+             f"--seed={args.seed}",
              # Progress lines (each sums the metrics over ranks) at both window ends.
              f"--log_every={math.gcd(args.warmup_steps, args.steps)}"]
     if model == "lr":
@@ -263,7 +267,8 @@ def ps_command(args, site, model: str, workload: str, metrics: Path) -> list[str
                f"--num_workers={RANKS}", "--num_ps=2", f"--steps={args.steps}",
                f"--warmup_steps={args.warmup_steps}", f"--table_rows={args.ps_table_rows}",
                f"--log_every={max(1, args.steps // 5)}", f"--metrics_json={metrics}",
-               f"--timeout_s={args.timeout_s}", *eval_flags(args), *site.ps_flags()]
+               f"--timeout_s={args.timeout_s}", f"--seed={args.seed}", *eval_flags(args),
+               *site.ps_flags()]
     if model == "lr":
         command.append("--integer_mode=bucketize")
     return site.on_launch_host(command)
@@ -276,7 +281,7 @@ def reference_command(args, model: str, workload: str, mode: str) -> list[str]:
     command = [sys.executable, str(REPO_ROOT / "bench" / REFERENCES[mode]), f"--model={model}",
                *flags, *data_flags(args, workload), f"--batch_size={RANKS * args.batch_size}",
                f"--steps={args.steps}", f"--warmup_steps={args.warmup_steps}",
-               f"--table_rows={args.ps_table_rows}",
+               f"--table_rows={args.ps_table_rows}", f"--seed={args.seed}",
                f"--log_every={math.gcd(args.warmup_steps, args.steps)}"]
     if model == "lr":
         command.append("--integer_mode=bucketize")
