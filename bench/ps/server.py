@@ -3,7 +3,9 @@ THREADS`. Parameter servers hold the variables; workers run the steps the coordi
 schedules. Both just serve until the launcher ends them or their standard input closes.
 
 A worker also writes its task index to `task_index` in its working directory, where the
-input pipeline the coordinator ships to every worker reads it (see coordinator.py).
+input pipeline the coordinator ships to every worker reads it (see coordinator.py). That
+pipeline is des-tf's Criteo reader, whose multi-hot columns are parsed by a des-tf op
+(DesParseIdLists), so every server loads des-tf's op library before it serves.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import threading
 
 import tensorflow as tf
 
+from des_tf import ops_library
+
 
 def main(argv: list[str]) -> None:
     cluster, job, task, threads = json.loads(argv[1]), argv[2], int(argv[3]), int(argv[4])
@@ -25,6 +29,7 @@ def main(argv: list[str]) -> None:
     if job == "worker":
         with open("task_index", "w") as out:
             out.write(f"{task}\n")
+    ops_library.load()
     server = tf.distribute.Server(tf.train.ClusterSpec(cluster), job_name=job,
                                   task_index=task, protocol="grpc", config=config, start=True)
     print(f"ps_baseline: {job} {task} serving at {server.target}", flush=True)
