@@ -77,7 +77,8 @@ inline IdListShape ShapeOf(std::string_view cell, const IdListFormat& format) {
 // shape into shapes[0..n); returns the number of keys. Hash(const char*, size_t)
 // -> uint64_t is the id hash. Cells are read in parallel, twice (shape, then keys
 // at their offsets), so `keys` can be sized exactly between the two passes:
-// `allocate(total)` returns storage for the keys.
+// `allocate(total)` returns storage for the keys, or null to stop there (-1 is
+// returned and no key is written).
 template <typename Cells, typename Hash, typename Allocate>
 int64_t ParseIdLists(const Cells& cells, int64_t n, const IdListFormat& format,
                      const Hash& hash, const ParallelFor& parallel_for,
@@ -89,6 +90,7 @@ int64_t ParseIdLists(const Cells& cells, int64_t n, const IdListFormat& format,
   std::vector<int64_t> offsets(n + 1, 0);
   for (int64_t i = 0; i < n; ++i) offsets[i + 1] = offsets[i] + (*shapes)[i].kept;
   int64_t* keys = allocate(offsets[n]);
+  if (keys == nullptr) return -1;
   parallel_for(n, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const std::string_view cell = cells(i);

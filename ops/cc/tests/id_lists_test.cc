@@ -73,12 +73,23 @@ void TestTooLongCountsEveryPart() {
   }
 }
 
+void TestAFailedAllocationWritesNoKey() {
+  std::vector<des::IdListShape> shapes;
+  const std::vector<std::string> cells = {"1,2"};
+  auto cell = [&cells](int64_t i) { return std::string_view(cells[i]); };
+  const int64_t total = des::ParseIdLists(cell, 1, des::IdListFormat{}, StandInHash,
+                                          des::SerialFor, &shapes,
+                                          [](int64_t) -> int64_t* { return nullptr; });
+  DES_CHECK_EQ(total, -1);
+}
+
 }  // namespace
 
 int main() {
   TestKeysLengthsAndCuts();
   TestMalformedCellsContributeNothing();
   TestTooLongCountsEveryPart();
+  TestAFailedAllocationWritesNoKey();
   std::printf("id_lists_test: all passed\n");
   return 0;
 }
