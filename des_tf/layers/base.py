@@ -281,7 +281,7 @@ class DESLayer(keras.layers.Layer):
             return self._own_entries(fields, per_field)
         segments, weights = fields.segments(per_field)
         if self._serving_table() is not None:
-            return local_entries(segments, weights)
+            return local_entries(segments, weights, serving=True)
         return exchange_fields(fields, per_field, self.strategy)
 
     def _own_entries(self, fields: Fields, per_field: bool) -> OwnedEntries:

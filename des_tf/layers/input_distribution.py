@@ -241,13 +241,16 @@ def check_shapes_agree(samples: tf.Tensor, segments_per_sample: int, replicated:
     return shapes
 
 
-def local_entries(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None) -> OwnedEntries:
-    """Every id occurrence of this process's segments, for serving in one process with
-    no collective (the table holds every row). Core TensorFlow ops only: the serving
-    export traces it, and TF Serving has no des-tf ops."""
+def local_entries(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None,
+                  serving: bool = False) -> OwnedEntries:
+    """Every id occurrence of this process's segments, with no collective (one process,
+    the replicated plan, or serving: the table holds every row). When `serving`, core
+    TensorFlow ops only, as the serving export traces it and TF Serving has no des-tf
+    ops; otherwise the row ids come from DesRowIds, a fraction of value_rowids' cost."""
     values = ids.values
     entry_weights = (tf.ones_like(values, tf.float32) if weights is None
                      else tf.cast(weights.values, tf.float32))
     num_segments = ids.nrows()
-    return OwnedEntries(values, ids.value_rowids(), entry_weights, num_segments,
+    segment_ids = ids.value_rowids() if serving else row_ids(ids.row_lengths())
+    return OwnedEntries(values, segment_ids, entry_weights, num_segments,
                         tf.cast(num_segments, tf.int32)[None])
