@@ -1,5 +1,6 @@
-"""DesUnique and DesRowIds (des_tf.layers.index_ops): the same tensors as tf.unique and
-tf.repeat of a range, bad input refused.
+"""DesUnique, DesRowIds and segment_runs (des_tf.layers.index_ops): the same tensors as
+tf.unique, tf.repeat of a range and a sorted unique + searchsorted, bad input refused;
+DesOwnedOccurrences against a NumPy rebuild of every rank's id message.
 
 Runs against the library des_tf loads (the pip build by default; tests/test_builds.py
 reruns the op tests against the bazel build through $DES_TF_OPS_LIBRARY).
@@ -9,7 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from des_tf.layers.index_ops import row_ids, unique
+from des_tf import ops_library
+from des_tf.layers.index_ops import row_ids, segment_runs, unique
+from des_tf.sharding import shard_owner
 
 
 @pytest.mark.parametrize("n", [0, 1, 1000, 200_000])
@@ -44,3 +47,37 @@ def test_row_ids_equal_tf_repeat(out_type):
 def test_row_ids_refuse_negative_lengths():
     with pytest.raises(tf.errors.InvalidArgumentError, match="negative length"):
         row_ids(tf.constant([2, -1], tf.int64))
+
+
+@pytest.mark.parametrize("n", [0, 1, 5000])
+def test_segment_runs_equal_sorted_unique_and_searchsorted(n):
+    segments = tf.constant(np.sort(np.random.default_rng(n).integers(0, n // 3 + 1, n)), tf.int64)
+    distinct = tf.sort(tf.unique(segments).y)
+    got_distinct, got_index = tf.function(segment_runs)(segments)
+    np.testing.assert_array_equal(got_distinct.numpy(), distinct.numpy())
+    np.testing.assert_array_equal(got_index.numpy(),
+                                  tf.searchsorted(distinct, segments).numpy())
+
+
+def test_owned_occurrences_rebuild_every_rank_message():
+    """Rank 0 sends distinct ids + indices, rank 1 raw ids; each of 3 owners gets its
+    occurrences in order, with their global segments and positions."""
+    rng = np.random.default_rng(0)
+    lengths = [rng.integers(0, 6, 40), rng.integers(0, 6, 30)]
+    occurrences = [rng.integers(0, 25, lengths[0].sum()),
+                   rng.integers(-2**62, 2**62, lengths[1].sum())]
+    distinct, inverse = np.unique(occurrences[0], return_inverse=True)
+    every = np.concatenate(occurrences)
+    segment_of = np.repeat(np.arange(70), np.concatenate(lengths))
+    owners = shard_owner(every, 3, seed=5).numpy()
+    for rank in range(3):
+        got = ops_library.load().des_owned_occurrences(
+            np.concatenate([distinct, occurrences[1]]), inverse.astype(np.int32),
+            [len(distinct), len(occurrences[1])], [40, 30],
+            np.concatenate(lengths).astype(np.int32), num_shards=3, rank=rank, seed=5)
+        mine = np.flatnonzero(owners == rank)
+        np.testing.assert_array_equal(got.owned_ids.numpy(), every[mine])
+        np.testing.assert_array_equal(got.segment_ids.numpy(), segment_of[mine])
+        np.testing.assert_array_equal(got.positions.numpy(), mine)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="DesOwnedOccurrences: .*add up"):
+        ops_library.load().des_owned_occurrences([1, 2], [], [2], [1], [3], num_shards=1, rank=0)

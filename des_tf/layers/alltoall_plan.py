@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from des_tf import comm
 from des_tf.comm.cost import ExecutionPlan
-from des_tf.layers.index_ops import unique
+from des_tf.layers.index_ops import segment_runs, unique
 from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.partials import partial_sums, partial_sums_grad
 from des_tf.layers.plan import Plan, RowUpdate, split_partials_grad
@@ -47,9 +47,9 @@ class AlltoallPlan(Plan):
         DESPlan computes them, but aggregated sparsely (see the module)."""
         unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
         rows = table.lookup(unique_ids) if training else table.find(unique_ids)
-        # The segments this rank has ids of, ascending: holders (rank order) come out grouped.
-        segments = tf.sort(unique(entries.segment_ids)[0])
-        local_segments = tf.searchsorted(segments, entries.segment_ids, out_type=tf.int64)
+        # The segments this rank has ids of, ascending (entries come in segment order):
+        # holders (rank order) come out grouped.
+        segments, local_segments = segment_runs(entries.segment_ids)
         counts = tf.cast(entries.segment_counts, tf.int64)
         ends = tf.cumsum(counts)
         holder = tf.searchsorted(ends, segments, side="right", out_type=tf.int64)

@@ -20,3 +20,15 @@ def row_ids(lengths: tf.Tensor, out_type: tf.DType = tf.int64) -> tf.Tensor:
     """Row i repeated lengths[i] times, in row order: `tf.repeat(tf.range(n), lengths)`
     (the value_rowids of a ragged tensor with these row lengths)."""
     return ops_library.load().des_row_ids(tf.cast(lengths, tf.int64), out_type=out_type)
+
+
+def segment_runs(sorted_segments: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(distinct values ascending, index of each value among them) of non-decreasing
+    int64 [n] segment indices: what `tf.sort(tf.unique(x))` and a `tf.searchsorted` of x
+    into it give, found from where runs start (a few elementwise passes instead of a
+    hash pass and n binary searches)."""
+    previous = tf.concat([tf.constant([-1], sorted_segments.dtype), sorted_segments],
+                         0)[:tf.size(sorted_segments)]
+    starts = tf.not_equal(sorted_segments, previous)
+    return (tf.boolean_mask(sorted_segments, starts),
+            tf.cumsum(tf.cast(starts, tf.int64)) - 1)

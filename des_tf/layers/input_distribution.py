@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from des_tf import comm
+from des_tf import comm, ops_library
 from des_tf.comm.cost import InputMode
 from des_tf.layers.index_ops import row_ids, unique
 from des_tf.layers.inputs import Fields
@@ -21,7 +21,8 @@ from des_tf.sharding import shard_owner
 
 
 class OwnedEntries(NamedTuple):
-    """The id occurrences this rank owns, over all segments of the global batch."""
+    """The id occurrences this rank owns, over all segments of the global batch, in
+    segment order (segment_ids never decrease: every input mode keeps it)."""
 
     ids: tf.Tensor            # int64 [E]
     segment_ids: tf.Tensor    # int64 [E], global segment index
@@ -30,15 +31,19 @@ class OwnedEntries(NamedTuple):
     segment_counts: tf.Tensor  # int32 [size]: segments held by each rank
 
 
-def _owned(ids, segment_ids, weights, num_segments, segment_counts, strategy) -> OwnedEntries:
-    """Keeps the occurrences this rank owns; unit weights where none were given."""
-    mine = tf.equal(shard_owner(ids, strategy.size, seed=strategy.sharding_seed), strategy.rank)
-    positions = tf.where(mine)[:, 0]  # found once, not once per boolean_mask
-    owned_ids = tf.gather(ids, positions)
+def _owned(ids, inverse, ids_sent, segments, row_lengths, weights, strategy
+           ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(ids, global segment ids, weights) of the occurrences this rank owns, in order,
+    out of every rank's id message (DesOwnedOccurrences): `ids_sent[r]` ids from rank r,
+    with an index per occurrence into them where that is fewer than its occurrences;
+    `segments[r]` segments whose id counts are `row_lengths`, rank-major. Unit weights
+    where none were given."""
+    owned_ids, segment_ids, positions = ops_library.load().des_owned_occurrences(
+        ids, inverse, ids_sent, segments, tf.cast(row_lengths, tf.int32),
+        num_shards=strategy.size, rank=strategy.rank, seed=strategy.sharding_seed)
     owned_weights = (tf.ones_like(owned_ids, tf.float32) if weights is None
                      else tf.gather(weights, positions))
-    return OwnedEntries(owned_ids, tf.gather(segment_ids, positions), owned_weights,
-                        num_segments, segment_counts)
+    return owned_ids, segment_ids, owned_weights
 
 
 class _SharedExchanges:
@@ -126,8 +131,10 @@ def exchange_ids(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None, segments
         check_shapes_agree(samples, segments_per_sample, True)
         num_segments = ids.nrows()
         counts = strategy.rows_per_rank(num_segments // segments_per_sample) * segments_per_sample
-        return _owned(values, row_ids(ids.row_lengths()), entry_weights, num_segments,
-                      tf.cast(counts, tf.int32), strategy)
+        owned = _owned(values, tf.zeros([0], tf.int32), tf.size(values)[None],
+                       tf.cast(num_segments, tf.int32)[None], ids.row_lengths(),
+                       entry_weights, strategy)  # as one message of raw ids
+        return OwnedEntries(*owned, num_segments, tf.cast(counts, tf.int32))
     if strategy.input_mode == InputMode.ALLGATHER:
         return _allgather_ids(ids, entry_weights, samples, segments_per_sample, strategy)
     return _alltoall_ids(ids, entry_weights, samples, segments_per_sample, strategy)
@@ -152,28 +159,9 @@ def _allgather_ids(ids, entry_weights, samples, segments_per_sample, strategy) -
     all_ids = comm.allgather(sent_ids)
     all_inverse = comm.allgather(sent_inverse)
     all_weights = None if entry_weights is None else comm.allgather(entry_weights)
-    # Occurrences per rank, and for each occurrence (rank-major) its rank and position.
-    segment_rank = row_ids(counts, tf.int32)
-    entries_per_rank = tf.math.unsorted_segment_sum(all_lengths, segment_rank, strategy.size)
-    entry_rank = row_ids(entries_per_rank, tf.int32)
-    position = (tf.range(tf.size(entry_rank))
-                - tf.gather(_exclusive_cumsum(entries_per_rank), entry_rank))
-    # Ranks that sent fewer ids than occurrences sent an inverse index per occurrence
-    # (consecutively, in rank order); the others' ids are the occurrences themselves.
-    ids_sent = shapes[:, 2]
-    deduplicated = ids_sent < entries_per_rank
-    inverse_start = _exclusive_cumsum(tf.where(deduplicated, entries_per_rank, 0))
-    entry_deduplicated = tf.gather(deduplicated, entry_rank)
-    padded = tf.concat([all_inverse, [0]], 0)  # index size(all_inverse): a safe dummy
-    local = tf.where(
-        entry_deduplicated,
-        tf.gather(padded, tf.where(entry_deduplicated,
-                                   tf.gather(inverse_start, entry_rank) + position,
-                                   tf.size(all_inverse))),
-        position)
-    global_ids = tf.gather(all_ids, local + tf.gather(_exclusive_cumsum(ids_sent), entry_rank))
-    segment_ids = row_ids(all_lengths)
-    return _owned(global_ids, segment_ids, all_weights, num_segments, counts, strategy)
+    owned = _owned(all_ids, all_inverse, shapes[:, 2], counts, all_lengths, all_weights,
+                   strategy)
+    return OwnedEntries(*owned, num_segments, counts)
 
 
 def _alltoall_ids(ids, entry_weights, samples, segments_per_sample, strategy) -> OwnedEntries:

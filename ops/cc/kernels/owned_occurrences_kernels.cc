@@ -1,0 +1,82 @@
+// CPU kernel of DesOwnedOccurrences over the TF-independent core
+// (owned_occurrences.h): one pass counts the owned occurrences, one writes them.
+// There is no GPU kernel: TF places the op on the CPU.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernel_support.h"
+#include "owned_occurrences.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/tensor.h"
+
+namespace des {
+
+class OwnedOccurrencesOp : public tensorflow::OpKernel {
+ public:
+  explicit OwnedOccurrencesOp(tensorflow::OpKernelConstruction* ctx) : OpKernel(ctx) {
+    int64_t num_shards, rank, seed;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("num_shards", &num_shards));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("rank", &rank));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("seed", &seed));
+    num_shards_ = static_cast<int32_t>(num_shards);
+    rank_ = static_cast<int32_t>(rank);
+    seed_ = static_cast<uint64_t>(seed);
+  }
+
+  void Compute(tensorflow::OpKernelContext* ctx) override {
+    const tensorflow::Tensor& ids = ctx->input(0);
+    const tensorflow::Tensor& inverse = ctx->input(1);
+    const tensorflow::Tensor& ids_sent = ctx->input(2);
+    const tensorflow::Tensor& segments = ctx->input(3);
+    const tensorflow::Tensor& row_lengths = ctx->input(4);
+    for (int i = 0; i < 5; ++i) {
+      OP_REQUIRES(ctx, ctx->input(i).dims() == 1,
+                  tensorflow::errors::InvalidArgument(
+                      "DesOwnedOccurrences: input ", i, " must be 1-D, got shape ",
+                      ctx->input(i).shape().DebugString()));
+    }
+    OP_REQUIRES(ctx, ids_sent.NumElements() == segments.NumElements(),
+                tensorflow::errors::InvalidArgument(
+                    "DesOwnedOccurrences: ids_sent and segments have ", ids_sent.NumElements(),
+                    " and ", segments.NumElements(), " ranks"));
+    const GatheredIds in{ids.flat<int64_t>().data(),         ids.NumElements(),
+                         inverse.flat<int32_t>().data(),     inverse.NumElements(),
+                         ids_sent.flat<int32_t>().data(),    segments.flat<int32_t>().data(),
+                         segments.NumElements(),             row_lengths.flat<int32_t>().data(),
+                         row_lengths.NumElements()};
+    std::string error;
+    std::vector<int64_t> occurrences;
+    CheckGatheredIds(in, &occurrences, &error);
+    OP_REQUIRES_OK(ctx, Named("DesOwnedOccurrences", CoreStatus(error)));
+    const std::vector<uint8_t> mine = OwnedIdFlags(in, seed_, num_shards_, rank_);
+    int64_t owned = 0;
+    VisitOwnedOccurrences(in, occurrences, mine, [&](int64_t, int64_t, int64_t) { ++owned; },
+                          &error);
+    OP_REQUIRES_OK(ctx, Named("DesOwnedOccurrences", CoreStatus(error)));
+    int64_t* out[3];
+    for (int i = 0; i < 3; ++i) {
+      tensorflow::Tensor* tensor = nullptr;
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(i, tensorflow::TensorShape({owned}), &tensor));
+      out[i] = tensor->flat<int64_t>().data();
+    }
+    VisitOwnedOccurrences(
+        in, occurrences, mine,
+        [&](int64_t id, int64_t segment, int64_t position) {
+          *out[0]++ = id;
+          *out[1]++ = segment;
+          *out[2]++ = position;
+        },
+        &error);
+  }
+
+ private:
+  int32_t num_shards_ = 1;
+  int32_t rank_ = 0;
+  uint64_t seed_ = 0;
+};
+
+REGISTER_KERNEL_BUILDER(Name("DesOwnedOccurrences").Device(tensorflow::DEVICE_CPU),
+                        OwnedOccurrencesOp);
+
+}  // namespace des
