@@ -1,4 +1,10 @@
-"""des_tf.comm collectives on 1 process (in pytest) and on 2 and 3 ranks (horovodrun)."""
+"""des_tf.comm collectives on 1 process (in pytest) and on 2 and 3 ranks (horovodrun);
+the core binding of ranks sharing a host."""
+
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -82,3 +88,22 @@ def test_collectives_single_process():
 def test_collectives_across_ranks(num_ranks):
     output = run_ranks(num_ranks, _check_collectives)
     assert output.count("DES_RANK_DONE") == num_ranks
+
+
+@pytest.mark.parametrize("local_rank, local_size", [(1, 2), (0, 999)])
+def test_ranks_sharing_a_host_bind_to_their_share_of_cores(local_rank, local_size):
+    """In a fresh process (binding moves every thread): local rank r of L gets the r-th
+    contiguous L-th of the cores; more ranks than cores bind nothing."""
+    code = ("import json, os; from des_tf.comm.runtime import bind_to_local_cores; "
+            "cores = sorted(os.sched_getaffinity(0)); "
+            f"share = bind_to_local_cores({local_rank}, {local_size}); "
+            "print(json.dumps([cores, share, sorted(os.sched_getaffinity(0))]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    cores, share, after = json.loads(done.stdout.strip().splitlines()[-1])
+    if local_size > len(cores):
+        assert share is None and after == cores
+    else:
+        n = len(cores)
+        assert share == after == cores[local_rank * n // local_size:
+                                       (local_rank + 1) * n // local_size]
