@@ -60,6 +60,7 @@ class OwnedOccurrencesOp : public tensorflow::OpKernel {
       OP_REQUIRES_OK(ctx, ctx->allocate_output(i, tensorflow::TensorShape({owned}), &tensor));
       out[i] = tensor->flat<int64_t>().data();
     }
+    // The counting pass validated every index: this pass cannot fail.
     VisitOwnedOccurrences(
         in, occurrences, mine,
         [&](int64_t id, int64_t segment, int64_t position) {
