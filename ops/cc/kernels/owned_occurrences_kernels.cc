@@ -19,6 +19,12 @@ class OwnedOccurrencesOp : public tensorflow::OpKernel {
     OP_REQUIRES_OK(ctx, ctx->GetAttr("num_shards", &num_shards));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("rank", &rank));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("seed", &seed));
+    // Also checked by the shape function, which a GraphDef run without shape
+    // inference skips; the owner hash divides by num_shards.
+    OP_REQUIRES(ctx, num_shards > 0 && num_shards <= INT32_MAX && rank >= 0 && rank < num_shards,
+                tensorflow::errors::InvalidArgument(
+                    "DesOwnedOccurrences: need 0 <= rank < num_shards < 2^31, got rank ", rank,
+                    " of ", num_shards));
     num_shards_ = static_cast<int32_t>(num_shards);
     rank_ = static_cast<int32_t>(rank);
     seed_ = static_cast<uint64_t>(seed);
