@@ -20,7 +20,7 @@ bytes one rank sends + receives per step / B):
   ps           parameter server: pull / push U unique rows and all dense weights
   auto         each table (one embedding + one linear table, as des_tf.models builds
                them) takes cost.choose_plan's cheapest of des / alltoall / replicated
-               (replicated only for tables of at most 64 MiB), alltoall input mode
+               / rows (replicated only for tables of at most 64 MiB), alltoall input mode
   auto/field   the same with one table per field (tiny fields get replicated)
 
 Prints progress to stderr and a markdown report (bytes per sample, crossovers) to

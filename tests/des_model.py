@@ -219,7 +219,8 @@ class AllreduceBytes(keras.callbacks.Callback):
 
 
 # (comm_dtype, plan) of the 16-bit runs: each plan's exchange of partials in one of them.
-REDUCED_COMM_RUNS = (("bfloat16", "des"), ("float16", "alltoall"), ("bfloat16", "replicated"))
+REDUCED_COMM_RUNS = (("bfloat16", "des"), ("float16", "alltoall"), ("bfloat16", "replicated"),
+                     ("float16", "rows"))
 
 
 def _train_in_16_bit_comm_dtypes(out_dir: str) -> None:

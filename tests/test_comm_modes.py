@@ -1,7 +1,8 @@
-"""The execution modes of the DES layers (plan="des" / "alltoall" / "replicated") train
-to the same numbers as single-process training on the same global batches (losses,
-dense weights, every table row and optimizer slot) for N = 1, 2, 3; replicated tables
-stay identical on every rank; each mode uses the collectives it claims (byte counters).
+"""The execution modes of the DES layers (plan="des" / "alltoall" / "replicated" /
+"rows") train to the same numbers as single-process training on the same global batches
+(losses, dense weights, every table row and optimizer slot) for N = 1, 2, 3; replicated
+tables stay identical on every rank; each mode uses the collectives it claims (byte
+counters).
 
 One launch per N trains the test model (tests/des_model.py) once per mode, with all
 three of its DES layers in that mode; the launches use different input modes so that
@@ -19,9 +20,9 @@ from tests import des_model
 from tests.horovod_harness import run_ranks
 
 # (ranks, the strategy's input mode, the comm modes trained in that launch)
-LAUNCHES = {1: ("allgather_ids", ("des", "alltoall", "replicated")),
-            2: ("alltoall_ids", ("alltoall", "replicated")),
-            3: ("replicated_ids", ("alltoall", "replicated"))}
+LAUNCHES = {1: ("allgather_ids", ("des", "alltoall", "replicated", "rows")),
+            2: ("alltoall_ids", ("alltoall", "replicated", "rows")),
+            3: ("replicated_ids", ("alltoall", "replicated", "rows"))}
 TABLES = des_model.TABLES
 
 
@@ -126,7 +127,7 @@ def _load(results, mode, num_ranks):
             json.loads((results / f"{mode}_n{num_ranks}.json").read_text()))
 
 
-@pytest.mark.parametrize("mode", ["alltoall", "replicated"])
+@pytest.mark.parametrize("mode", ["alltoall", "replicated", "rows"])
 @pytest.mark.parametrize("num_ranks", [1, 2, 3])
 def test_mode_training_equals_single_process(results, mode, num_ranks):
     reference, _ = _load(results, "des", 1)
@@ -157,10 +158,11 @@ def test_replicated_tables_checkpoint_each_row_once_and_restore(results, num_ran
     assert info["restored_unchanged"]
 
 
+@pytest.mark.parametrize("mode", ["alltoall", "rows"])
 @pytest.mark.parametrize("num_ranks", [2, 3])
-def test_alltoall_keeps_each_row_on_its_owner_only(results, num_ranks):
+def test_each_row_lives_on_its_owner_only(results, mode, num_ranks):
     reference, _ = _load(results, "des", 1)
-    _, info = _load(results, "alltoall", num_ranks)
+    _, info = _load(results, mode, num_ranks)
     assert info["owner_matches_rank"]
     assert sum(info["local_rows"]) == len(reference["embedding_keys"])
     assert max(info["local_rows"]) < len(reference["embedding_keys"])
@@ -173,15 +175,18 @@ def test_byte_counters_show_each_modes_collectives(results, num_ranks):
     of the ranks' batch shapes (2 int32 to every peer; two exchanges: FMInteraction reads
     the embedding's ids and weights and reuses its exchange, SparseLinear reads no
     weights); replicated tables move no ids and no partials (no alltoall, no
-    reduce-scatter) and allgather their sparse gradients."""
+    reduce-scatter) and allgather their sparse gradients; the rows plan checks the batch
+    shapes once per layer (three) and moves keys, rows and row gradients by alltoall only."""
     sent = {mode: _load(results, mode, num_ranks)[1]["sent_per_step"]
-            for mode in ("alltoall", "replicated")}
+            for mode in ("alltoall", "replicated", "rows")}
     shape_checks = 2 * 8 * (num_ranks - 1)
     assert sent["alltoall"]["reduce_scatter"] == 0
     assert sent["alltoall"]["allgather"] == shape_checks
     assert sent["alltoall"]["alltoall"] > 0
     assert sent["replicated"]["reduce_scatter"] == 0 and sent["replicated"]["alltoall"] == 0
     assert sent["replicated"]["allgather"] > shape_checks
+    assert sent["rows"]["reduce_scatter"] == 0 and sent["rows"]["alltoall"] > 0
+    assert sent["rows"]["allgather"] == 3 * shape_checks // 2
     for mode in sent:
         assert sent[mode]["allreduce"] > 0  # dense gradients and metrics, as in every mode
 
@@ -190,7 +195,7 @@ def test_unknown_plan_is_rejected_naming_the_options():
     import des_tf as des
 
     with pytest.raises(ValueError, match=r"plan must be one of \('des', 'alltoall', "
-                                         r"'replicated', 'auto'\), got 'bogus'"):
+                                         r"'replicated', 'rows', 'auto'\), got 'bogus'"):
         des.layers.ShardedEmbedding(4, plan="bogus")
     with pytest.raises(ValueError, match="row_budget is not supported with plan='replicated'"):
         des.layers.ShardedEmbedding(4, plan="replicated", row_budget=10)

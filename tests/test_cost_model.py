@@ -7,7 +7,7 @@ derives the model's inputs (ids and distinct ids per sample, unique-id ratio, de
 parameters, metric state) from the very batches it trained on, and checks the model
 within 10% for the total and every kind that carries at least 5% of the bytes.
 
-Modes "alltoall" (sparse aggregation) and "replicated" tables of ShardedEmbedding are
+Plans "alltoall" (sparse aggregation), "replicated" and "rows" of ShardedEmbedding are
 checked the same way. The DeepFM-like model's SparseLinear reads the same id tensors
 as its ShardedEmbedding, after it, so it reuses the embedding's id exchange
 (Operator.ids_from) unless the embedding is replicated.
@@ -15,6 +15,7 @@ as its ShardedEmbedding, after it, so it reuses the embedding's id exchange
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -228,11 +229,12 @@ def test_cost_model_matches_counters_on_three_ranks():
     assert len(_reports(output)) == 2
 
 
-@pytest.mark.parametrize("embedding_comm", ["alltoall", "replicated"])
-def test_cost_model_matches_counters_for_embedding_comm_modes(embedding_comm):
-    for size in (2, 3):
-        run_ranks(size, check_cases, args=[f"deepfm:alltoall_ids:{embedding_comm}"],
-                  timeout_s=240)
+def test_cost_model_matches_counters_for_embedding_plans():
+    for size in (2, 3):  # one launch each, every plan but "des" (tested above) in it
+        output = run_ranks(size, check_cases, args=[
+            f"deepfm:alltoall_ids:{plan}" for plan in ("alltoall", "replicated", "rows")],
+            timeout_s=300)
+        assert len(_reports(output)) == 3
 
 
 # ------------------------------------------------------- the model itself (no ranks)
@@ -247,7 +249,7 @@ def test_dense_partials_follow_the_design_formula():
     for n in (2, 3, 64):
         traffic = cost.operator_traffic(op, "des", cost.Config(100, n, (op,)))
         parts = traffic.by_part("sent")
-        # docs/design.md section 3.5: 2 (N-1)/N * N*B * width * 4 bytes of partials per step
+        # docs/design.md section 3.6: 2 (N-1)/N * N*B * width * 4 bytes of partials per step
         assert parts["forward"] + parts["backward"] == pytest.approx(
             2 * (n - 1) / n * n * 100 * 4 * 8 * 4)
 
@@ -281,6 +283,14 @@ def test_a_16_bit_comm_dtype_halves_the_floats_between_ranks_only():
     assert sent("ps", 2) == sent("ps", 4)
 
 
+def test_rows_move_each_distinct_id_once_each_way():
+    op = _one_table(kind="fm", fields=(cost.Field(3.0),) * 2, unique_ratio=0.5)
+    sent = cost.operator_traffic(op, "rows", cost.Config(100, 4, (op,))).by_part("sent")
+    away = 3 / 4 * 0.5 * 100 * 6  # distinct ids owned by the 3 other ranks
+    assert sent["ids"] == pytest.approx(3 * 8 + away * 8)  # shape check + keys
+    assert sent["forward"] == sent["backward"] == pytest.approx(away * 8 * 4)  # dim floats
+
+
 def test_growth_with_ranks():
     op = _one_table(fields=(cost.Field(200.0),), unique_ratio=0.3)
     at = {n: {plan: cost.operator_traffic(op, plan, cost.Config(1024, n, (op,),
@@ -297,7 +307,11 @@ def test_choose_plan():
     one_hot = _one_table(fields=(cost.Field(),) * 26, dim=16, unique_ratio=0.3,
                          vocabulary=10**8)
     choice = cost.choose_plan(one_hot, ranks=64, batch_per_rank=1024)
-    assert choice.plan == "alltoall" and "replicated" in choice.excluded
+    assert choice.plan == "rows" and "replicated" in choice.excluded  # popular ids
+    few_distinct = dataclasses.replace(one_hot, fields=(cost.Field(4.0),) * 26,
+                                       unique_ratio=1.0)  # pooling 4 ids beats 4 rows
+    assert cost.choose_plan(few_distinct, ranks=2, batch_per_rank=1024,
+                            input_mode="alltoall_ids").plan == "alltoall"
     long_history = _one_table(fields=(cost.Field(200.0),), dim=16, unique_ratio=0.3)
     assert cost.choose_plan(long_history, ranks=2, batch_per_rank=1024,
                             input_mode="replicated_ids").plan == "des"

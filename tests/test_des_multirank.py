@@ -76,7 +76,7 @@ def _count_one_step(comm_dtype: str, float_bytes: int) -> None:
         assert counted["sent"][kind] == expected_sent[kind], (comm_dtype, kind, counted)
         assert counted["received"][kind] == expected_received[kind], (comm_dtype, kind)
     assert counted["sent"]["alltoall"] == counted["sent"]["allreduce"] == 0
-    # The cost model's "des" partials (docs/design.md section 3.5) are what was counted.
+    # The cost model's "des" partials (docs/design.md section 3.6) are what was counted.
     op = cost.Operator("linear", (cost.Field(1.0, 1.0),))
     cfg = cost.Config(segments, size, (op,),
                       conventions=cost.Conventions(wire_float_bytes=float_bytes))

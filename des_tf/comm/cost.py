@@ -29,6 +29,10 @@ Plans, per operator (PLANS):
                allgathers its U unique (key, row gradient) pairs (sparse gradient), or
                with Conventions.replicated_gradient="allreduce" ring-allreduces the
                dense gradient of all `vocabulary` rows.
+  "rows"       each rank asks the owners for the rows of its U distinct ids (an
+               alltoall of keys), receives them (an alltoall of rows), pools its own
+               segments locally, and sends each distinct id's gradient back to its owner.
+               No occurrence moves: U rows each way whatever the ids per sample.
   "ps"         parameter server: each worker pulls the U unique rows its batch touches
                (sends U keys, receives U rows; optimizer slots stay on the servers) and
                pushes their gradients (keys + rows), and pulls + pushes every dense
@@ -69,6 +73,8 @@ floats, kb key bytes, fb float bytes.
              pi = mean over segments of 1 - (1 - 1/N)^distinct ids of the segment
     replicated   ids: 8(N-1) (the check);  bwd: allgather (N-1) U (kb + row fb)
              (or allreduce 2(N-1)/N V row fb)
+    rows     ids: 8(N-1) (the check) + alltoall (N-1)/N U kb;  fwd: alltoall (N-1)/N U
+             row fb;  bwd: alltoall (N-1)/N U row fb  (row = dim floats, also for FM)
     ps       ids: push U kb (pull request) + U kb (push);  fwd: receive U row fb;
              bwd: send U row fb;  dense: send P fb, receive P fb
     dense (des, alltoall, replicated): allreduce 2(N-1)/N P fb, both directions
@@ -102,6 +108,7 @@ class ExecutionPlan(enum.StrEnum):
     DES = "des"
     ALLTOALL = "alltoall"
     REPLICATED = "replicated"
+    ROWS = "rows"
 
 
 PS = "ps"  # the parameter-server baseline, costed like a plan
@@ -249,6 +256,10 @@ class Conventions:
         "allreduce" (the dense gradient of all vocabulary rows).
       ps_keys_on_push: a PS push re-sends the keys with the row gradients.
       share_ids: operators with `ids_from` reuse that operator's id exchange.
+      round_bytes: what one more dependent collective round of a step costs, in bytes:
+        Horovod's negotiation cycle plus a round trip, about 0.5 ms, is 64 KiB at 1
+        Gbit/s. choose_plan ranks plans by bytes + rounds (PLAN_ROUNDS) * round_bytes,
+        so that at nearly equal bytes the plan with fewer rounds wins.
     """
 
     key_bytes: int = 8
@@ -262,6 +273,7 @@ class Conventions:
     replicated_gradient: str = "allgather"
     ps_keys_on_push: bool = True
     share_ids: bool = True
+    round_bytes: int = 64 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -424,6 +436,19 @@ def _replicated_flows(op: Operator, cfg: Config, name: str) -> list[Flow]:
     return flows + [Flow(name, "backward", "allgather", gathered, gathered)]
 
 
+def _rows_flows(op: Operator, cfg: Config, name: str) -> list[Flow]:
+    """"rows": the batch-shape check, then each rank's distinct ids to their owners, the
+    rows back and the rows' gradients to the owners again (the part owned elsewhere)."""
+    c, n = cfg.conventions, cfg.ranks
+    check = SHAPE_CHECK_BYTES * (n - 1)
+    away = (n - 1) / n * op.unique_ratio * cfg.batch_per_rank * op.ids_per_sample
+    rows = away * op.dim * c.wire_float_bytes
+    return [Flow(name, "ids", "allgather", check, check),
+            Flow(name, "ids", "alltoall", away * c.key_bytes, away * c.key_bytes),
+            Flow(name, "forward", "alltoall", rows, rows),
+            Flow(name, "backward", "alltoall", rows, rows)]
+
+
 def _ps_flows(op: Operator, cfg: Config, name: str) -> list[Flow]:
     """The parameter server: keys and rows pulled, row gradients pushed."""
     c = cfg.conventions
@@ -439,7 +464,15 @@ def _ps_flows(op: Operator, cfg: Config, name: str) -> list[Flow]:
 # Each plan's flows besides the id exchange (which the exchanging plans add).
 PLAN_FLOWS: dict[str, Callable[[Operator, Config, str], list[Flow]]] = {
     ExecutionPlan.DES: _des_flows, ExecutionPlan.ALLTOALL: _alltoall_flows,
-    ExecutionPlan.REPLICATED: _replicated_flows, PS: _ps_flows}
+    ExecutionPlan.REPLICATED: _replicated_flows, ExecutionPlan.ROWS: _rows_flows,
+    PS: _ps_flows}
+
+
+# Dependent collective rounds per operator and training step, besides the id exchange's
+# one (des, alltoall): forward and backward; the replicated table's batch-shape check and
+# gradient allgather; the rows plan's keys (beside its check), rows and row gradients.
+PLAN_ROUNDS = {ExecutionPlan.DES: 2, ExecutionPlan.ALLTOALL: 2, ExecutionPlan.REPLICATED: 2,
+               ExecutionPlan.ROWS: 3, PS: 2}
 
 
 def operator_traffic(op: Operator, plan: str, cfg: Config, ids_shared: bool = False
@@ -494,17 +527,21 @@ def _ids_shared(op: Operator, plans: Mapping[str, str], conventions: Conventions
 
 @dataclasses.dataclass(frozen=True)
 class PlanChoice:
-    """choose_plan's answer: the plan, and the modelled bytes per step (sent + received)
-    of each plan considered (float("inf") where not allowed, with the reason)."""
+    """choose_plan's answer: the plan, and of each plan considered the modelled bytes per
+    step (sent + received; float("inf") where not allowed, with the reason) and
+    dependent collective rounds per step, each weighed as `round_bytes`."""
 
     plan: str
     bytes_per_step: dict[str, float]
     excluded: dict[str, str]
+    rounds: dict[str, int]
+    round_bytes: int
 
     def describe(self) -> str:
-        costs = ", ".join(f"{p} {v / 1024:.1f} KiB" for p, v in self.bytes_per_step.items()
-                          if math.isfinite(v))
-        out = f"{self.plan} ({costs} per step)"
+        costs = ", ".join(f"{p} {v / 1024:.1f} KiB in {self.rounds[p]} rounds"
+                          for p, v in self.bytes_per_step.items() if math.isfinite(v))
+        out = (f"{self.plan} ({costs} per step; a round weighs "
+               f"{self.round_bytes / 1024:.0f} KiB)")
         if self.excluded:
             out += "; excluded: " + ", ".join(f"{p}: {r}" for p, r in self.excluded.items())
         return out
@@ -515,7 +552,8 @@ def choose_plan(op: Operator, *, ranks: int, batch_per_rank: int,
                 replicated_max_bytes: float = 64 * 2**20,
                 conventions: Conventions = Conventions(), ids_shared: bool = False
                 ) -> PlanChoice:
-    """The cheapest plan (bytes sent + received per step and rank) for one table;
+    """The cheapest plan for one table: the fewest bytes sent + received per step and
+    rank, each dependent collective round counted as `conventions.round_bytes` more;
     `ids_shared`: its ids already reach their owners through an earlier operator's
     exchange when it runs as "des" or "alltoall" (Operator.ids_from).
 
@@ -528,8 +566,10 @@ def choose_plan(op: Operator, *, ranks: int, batch_per_rank: int,
     if unknown:
         raise ValueError(f"unknown plans {unknown}; choose from {PLANS}")
     cfg = Config(batch_per_rank, ranks, (op,), input_mode=input_mode, conventions=conventions)
-    costs, excluded = {}, {}
+    costs, excluded, rounds = {}, {}, {}
     for plan in plans:
+        shared = ids_shared and plan in EXCHANGING_PLANS
+        rounds[plan] = PLAN_ROUNDS[plan] + (plan in EXCHANGING_PLANS and not shared)
         if plan == ExecutionPlan.REPLICATED:
             if op.vocabulary is None:
                 excluded[plan] = "vocabulary unknown"
@@ -539,10 +579,10 @@ def choose_plan(op: Operator, *, ranks: int, batch_per_rank: int,
             if plan in excluded:
                 costs[plan] = float("inf")
                 continue
-        costs[plan] = operator_traffic(op, plan, cfg, ids_shared=ids_shared
-                                       and plan in EXCHANGING_PLANS).total
-    best = min(plans, key=lambda p: (costs[p], plans.index(p)))
-    return PlanChoice(best, costs, excluded)
+        costs[plan] = operator_traffic(op, plan, cfg, ids_shared=shared).total
+    best = min(plans, key=lambda p: (costs[p] + rounds[p] * conventions.round_bytes,
+                                     plans.index(p)))
+    return PlanChoice(best, costs, excluded, rounds, conventions.round_bytes)
 
 
 def auto_plans(cfg: Config, **kwargs) -> dict[str, str]:

@@ -41,8 +41,8 @@ class AlltoallPlan(Plan):
     name = ExecutionPlan.ALLTOALL
 
     def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, update: RowUpdate,
-                 comm_dtype: str) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, update: RowUpdate, comm_dtype: str,
+                 sharding_seed: int) -> tf.Tensor:
         """Summed partials of this rank's segments, [segments, dim] (+1 FM column), as
         DESPlan computes them, but aggregated sparsely (see the module)."""
         unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)

@@ -94,7 +94,11 @@ class DESLayer(keras.layers.Layer):
         "replicated": the table is copied on every rank (replicated_plan): lookups are
           local, the sparse gradient (keys + row gradients) is allgathered and every copy
           applies it identically; for small tables. Not with `row_budget`.
-        "auto": the layer picks one of the three from the cost model
+        "rows": each rank fetches the rows of its samples' distinct ids from their owners
+          and pools locally (rows_plan); the distinct ids' gradients go back to the
+          owners. Fewer bytes than pooled partials where a rank's batch repeats ids
+          (popular one-hot ids), more on long id lists.
+        "auto": the layer picks one of the four from the cost model
           (des_tf.comm.cost.choose_plan) and the ids of the first batch it sees, summed
           over ranks so every rank picks the same, before any row exists (see
           des_tf.layers.planner for when: `plan_tables(model, data)` before `fit`, or
@@ -107,7 +111,7 @@ class DESLayer(keras.layers.Layer):
 
     Attributes:
       requested_plan: `plan` as given (possibly "auto").
-      plan_in_effect: the execution plan in effect ("des", "alltoall" or "replicated");
+      plan_in_effect: the execution plan in effect ("des", "alltoall", "replicated" or "rows");
         None while a plan="auto" layer has not decided.
       plan_decision: an auto layer's planner.PlanDecision (statistics, bytes per plan),
         None otherwise.
@@ -306,7 +310,7 @@ class DESLayer(keras.layers.Layer):
             hook=self.gradient_hook.value,
             update=RowUpdate(self.table_step.value, self.row_budget,
                              loss_scaled=self.dtype_policy.name == "mixed_float16"),
-            comm_dtype=self.strategy.comm_dtype)
+            comm_dtype=self.strategy.comm_dtype, sharding_seed=self.strategy.sharding_seed)
 
     def combiner_divisors(self, fields: Fields, per_field: tuple[str, ...]) -> tf.Tensor:
         """[own samples, fields] divisors of the pooled sums of `fields`, from each field's

@@ -27,8 +27,8 @@ class DESPlan(Plan):
     name = ExecutionPlan.DES
 
     def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, update: RowUpdate,
-                 comm_dtype: str) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, update: RowUpdate, comm_dtype: str,
+                 sharding_seed: int) -> tf.Tensor:
         """Summed partials of this rank's segments: [segments, dim] (+1 column of FM square
         norms when `with_square_norms`). Differentiable through `hook` when training; the
         backward updates the table with `update` (then evicts to its row budget)."""

@@ -96,15 +96,16 @@ def plan_before_running(model: keras.Model, x, batch_size: int | None) -> None:
 def plan_report(model: keras.Model) -> dict[str, dict]:
     """{layer name: {"requested": the plan as requested, "plan": the plan in effect (None while an
     auto layer is undecided), "bytes_per_step": the cost model's bytes per step and rank
-    (sent + received) of each plan considered, "excluded": {plan: reason},
-    "description": a readable line}} for every DES layer of `model`; the last three
-    only for auto layers that decided."""
+    (sent + received) of each plan considered, "rounds": its collective rounds per step,
+    "excluded": {plan: reason}, "description": a readable line}} for every DES layer of
+    `model`; the last four only for auto layers that decided."""
     report = {}
     for layer in des_layers(model):
         decision = layer.plan_decision
         entry = {"requested": layer.requested_plan, "plan": layer.plan_in_effect}
         if decision is not None:
             entry.update(bytes_per_step=dict(decision.choice.bytes_per_step),
+                         rounds=dict(decision.choice.rounds),
                          excluded=dict(decision.choice.excluded),
                          description=decision.describe())
         report[layer.name] = entry

@@ -5,8 +5,8 @@ gradients, clipping and the in-table optimizer update.
 A plan turns the OwnedEntries of the input distribution (or, for a plan that moves no id,
 the entries of this rank's own samples) into the summed partials of this rank's
 segments, and, when training, applies the row gradients in its backward. One module per
-plan (des_plan, alltoall_plan, replicated_plan); the registry is des_tf.layers.plans; the
-bytes each moves per step are des_tf.comm.cost.PLAN_FLOWS[plan.name].
+plan (des_plan, alltoall_plan, replicated_plan, rows_plan); the registry is
+des_tf.layers.plans; the bytes each moves per step are des_tf.comm.cost.PLAN_FLOWS[plan.name].
 """
 
 from __future__ import annotations
@@ -42,12 +42,13 @@ class Plan(abc.ABC):
 
     @abc.abstractmethod
     def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, update: RowUpdate,
-                 comm_dtype: str) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, update: RowUpdate, comm_dtype: str,
+                 sharding_seed: int) -> tf.Tensor:
         """Summed partials of this rank's segments, [segments, dim] (+1 column of FM
         square norms when `with_square_norms`); differentiable through `hook` when
         training, the backward updating the table with `update`. Floats travel between
-        ranks in `comm_dtype` (des_tf.comm.wire)."""
+        ranks in `comm_dtype` (des_tf.comm.wire); `sharding_seed` places keys on their
+        owners (des_tf.sharding.shard_owner), for a plan that finds owners itself."""
 
 
 def partials_of(rows, row_ids, entries: OwnedEntries, with_square_norms: bool) -> tf.Tensor:

@@ -1,5 +1,5 @@
-"""plan="auto": each DES layer picks its execution mode ("des", "alltoall" or
-"replicated") from the cost model (des_tf.comm.cost.choose_plan) and the statistics of
+"""plan="auto": each DES layer picks its execution mode ("des", "alltoall", "replicated"
+or "rows") from the cost model (des_tf.comm.cost.choose_plan) and the statistics of
 real id batches.
 
 When the decision is taken. The plan changes the layer's graph, so it must be fixed
@@ -147,9 +147,10 @@ def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_
                               conventions=cost.Conventions(
                                   wire_float_bytes=wire.value_bytes(strategy.comm_dtype)))
     if ruled_out:
-        choice = cost.PlanChoice(
-            choice.plan, {**choice.bytes_per_step, **dict.fromkeys(ruled_out, float("inf"))},
-            {**choice.excluded, **dict.fromkeys(ruled_out, "row_budget is set")})
+        choice = dataclasses.replace(
+            choice, bytes_per_step={**choice.bytes_per_step,
+                                    **dict.fromkeys(ruled_out, float("inf"))},
+            excluded={**choice.excluded, **dict.fromkeys(ruled_out, "row_budget is set")})
     comm.assert_same_config({"layer": layer.name, "plan": choice.plan},
                             f"plan='auto' plan of DES layer {layer.name!r}")
     decision = PlanDecision(choice, operator, batch, n, strategy.input_mode)

@@ -7,9 +7,10 @@ from des_tf.layers.alltoall_plan import AlltoallPlan
 from des_tf.layers.des_plan import DESPlan
 from des_tf.layers.plan import Plan
 from des_tf.layers.replicated_plan import ReplicatedPlan
+from des_tf.layers.rows_plan import RowsPlan
 
-PLANS: dict[ExecutionPlan, Plan] = {plan.name: plan for plan in (DESPlan(), AlltoallPlan(),
-                                                                  ReplicatedPlan())}
+PLANS: dict[ExecutionPlan, Plan] = {plan.name: plan for plan in (
+    DESPlan(), AlltoallPlan(), ReplicatedPlan(), RowsPlan())}
 
 
 def get(name: str) -> Plan:

@@ -37,8 +37,8 @@ class ReplicatedPlan(Plan):
     supports_row_budget = False
 
     def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
-                 training: bool, hook: tf.Variable, update: RowUpdate,
-                 comm_dtype: str) -> tf.Tensor:
+                 training: bool, hook: tf.Variable, update: RowUpdate, comm_dtype: str,
+                 sharding_seed: int) -> tf.Tensor:
         """Pooled partials of this rank's own segments, [segments, dim] (+1 FM column), from
         `entries` holding every id occurrence of those segments (local_entries)."""
         unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)

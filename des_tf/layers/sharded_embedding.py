@@ -46,7 +46,11 @@ class ShardedEmbedding(DESLayer):
           samples locally (no id or partial moves); the keys and row gradients of every
           rank are allgathered and each copy applies them identically, so copies never
           diverge. For small tables (a few thousand rows). No `row_budget`.
-        "auto": one of the three, picked by the cost model from the ids of the first
+        "rows": each rank fetches from the owners the rows of its samples' distinct ids
+          and pools locally; each distinct id's gradient goes back to its owner. About
+          (N-1)/N * U * (8 + 2 * dim * 4) bytes each way for U distinct ids per rank:
+          best for one-hot fields whose batches repeat popular ids.
+        "auto": one of the four, picked by the cost model from the ids of the first
           batch (all ranks alike; see des_tf.layers.planner); give `vocabulary_size` to
           let it consider "replicated". `plan_in_effect` holds the choice.
       **kwargs: see DESLayer (table_optimizer, initializer, ...).

@@ -1,0 +1,73 @@
+"""The "rows" plan: owners send the rows of each rank's distinct ids; ranks pool locally
+(docs/design.md section 3).
+
+No id occurrence moves. Each rank deduplicates the ids of its own samples and asks
+each owner for the rows of the distinct ids it owns (one alltoall of int64 keys); every
+owner looks up the keys it was asked for, each once however many ranks asked, and sends
+the rows back (one alltoall of rows); each rank then pools its own segments from those
+rows, as one process would. Backward: each rank turns its output gradients into one
+gradient per distinct id and sends it to the id's owner (the reverse alltoall), which
+sums the gradients of each key over the ranks and applies its table's optimizer in
+place.
+
+Bytes per rank and step: about (N-1)/N * U * (8 + 2 * dim * 4) each way for U distinct
+ids in its batch, whatever the number of fields or ids per sample. It beats pooled
+partials (the "alltoall" plan) where a rank's batch repeats ids, as one-hot fields with
+popular ids do (U well below the occurrences), and loses to them on long id lists,
+whose pooling it no longer does at the owner. The traffic is a synchronous parameter
+server's, without the servers: rows move, but only the owner updates them.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from des_tf import comm
+from des_tf.comm.cost import ExecutionPlan
+from des_tf.layers.index_ops import unique
+from des_tf.layers.input_distribution import OwnedEntries
+from des_tf.layers.partials import partial_sums_grad
+from des_tf.layers.plan import Plan, RowUpdate, partials_of, split_partials_grad
+from des_tf.sharding import shard_owner
+from des_tf.tables import DynamicTable
+
+
+class RowsPlan(Plan):
+    """Rows of each rank's distinct ids fetched from their owners (see the module)."""
+
+    name = ExecutionPlan.ROWS
+    exchanges_ids = False
+
+    def partials(self, table: DynamicTable, entries: OwnedEntries, *, with_square_norms: bool,
+                 training: bool, hook: tf.Variable, update: RowUpdate, comm_dtype: str,
+                 sharding_seed: int) -> tf.Tensor:
+        """Pooled partials of this rank's own segments, [segments, dim] (+1 FM column), from
+        `entries` holding every id occurrence of those segments (local_entries)."""
+        unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
+        owners = shard_owner(unique_ids, comm.size(), seed=sharding_seed)
+        by_owner = tf.argsort(owners, stable=True)
+        splits = tf.math.bincount(owners, minlength=comm.size(), maxlength=comm.size())
+        asked, asked_splits = comm.alltoall(tf.gather(unique_ids, by_owner), splits)
+        served_ids, served_index = unique(asked, out_idx=tf.int64)
+        served = table.lookup(served_ids) if training else table.find(served_ids)
+        returned, _ = comm.alltoall(tf.gather(served, served_index), asked_splits, comm_dtype)
+        rows = tf.gather(returned, tf.math.invert_permutation(by_owner))
+        if not training:
+            return partials_of(rows, row_ids, entries, with_square_norms)
+
+        @tf.custom_gradient
+        def pool(hook_value):
+            del hook_value
+
+            def backward(upstream):
+                sums_grad, norms_grad = split_partials_grad(upstream, table.dim, with_square_norms)
+                rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
+                                              entries.segment_ids, entries.weights)
+                to_owners, _ = comm.alltoall(tf.gather(rows_grad, by_owner), splits, comm_dtype)
+                summed = tf.math.unsorted_segment_sum(to_owners, served_index,
+                                                      tf.size(served_ids, tf.int64))
+                return update(table, served_ids, summed)
+
+            return partials_of(rows, row_ids, entries, with_square_norms), backward
+
+        return pool(tf.convert_to_tensor(hook))
