@@ -42,6 +42,10 @@ def crafted_ids(name: str, rank: int) -> list[list[int]]:
 
 
 def _plan_crafted_tables() -> dict:
+    """{crafted table: plan}, and "long_linear": the plan (and whether its ids were
+    costed as shared) of a SparseLinear called after the "long" table on the same ids."""
+    import keras
+
     import des_tf as des
     from des_tf import comm
 
@@ -55,6 +59,20 @@ def _plan_crafted_tables() -> dict:
         ids = tf.ragged.constant(crafted_ids(name, comm.rank()), dtype=tf.int64)
         report = des.layers.plan_tables(layer, [ids])
         plans[name] = report[layer.name]["plan"]
+    class EmbeddingThenLinear(keras.Model):  # the order of des_tf.models' DeepFM
+        def __init__(self):
+            super().__init__()
+            self.embedding = des.layers.ShardedEmbedding(16, plan="auto")
+            self.linear = des.layers.SparseLinear(plan="auto")
+
+        def call(self, ids):
+            return self.embedding(ids), self.linear(ids)
+
+    with strategy.scope():
+        model = EmbeddingThenLinear()
+    des.layers.plan_tables(model, tf.ragged.constant(crafted_ids("long", comm.rank()),
+                                                     dtype=tf.int64))
+    plans["long_linear"] = [model.linear.plan_in_effect, model.linear.plan_decision.ids_shared]
     return plans
 
 
@@ -150,7 +168,8 @@ def test_every_rank_makes_the_same_choice(results, num_ranks):
     assert all(r["crafted"] == ranks[0]["crafted"] for r in ranks)
 
 
-def _crafted_choice(name: str, ranks: list[int], num_ranks: int) -> str:
+def _crafted_choice(name: str, ranks: list[int], num_ranks: int, kind: str = "embedding"
+                    ) -> str:
     """choose_plan on the statistics of the given ranks' crafted ids (the cost model's
     inputs computed here independently of des_tf.layers.planner)."""
     per_rank = [crafted_ids(name, r) for r in ranks]
@@ -158,8 +177,9 @@ def _crafted_choice(name: str, ranks: list[int], num_ranks: int) -> str:
     occurrences = sum(len(ids) for b in per_rank for ids in b)
     distinct = sum(len(set(ids)) for b in per_rank for ids in b)
     unique = sum(len({i for ids in b for i in ids}) for b in per_rank)
-    op = cost.Operator("embedding", (cost.Field(occurrences / samples, distinct / samples),),
-                       16, unique / occurrences, {"tiny": 1000, "huge": 10**8}.get(name))
+    op = cost.Operator(kind, (cost.Field(occurrences / samples, distinct / samples),),
+                       16 if kind == "embedding" else 1, unique / occurrences,
+                       {"tiny": 1000, "huge": 10**8}.get(name))
     return cost.choose_plan(op, ranks=num_ranks, batch_per_rank=CRAFTED_BATCH).plan
 
 
@@ -167,7 +187,12 @@ def _crafted_choice(name: str, ranks: list[int], num_ranks: int) -> str:
 def test_planner_picks_per_table_from_global_statistics(results, num_ranks):
     _, info, _ = _load(results, num_ranks)
     chosen = info["ranks"][0]["crafted"]
-    assert chosen == {"tiny": "replicated", "huge": "rows", "long": "des"}
+    assert {k: v for k, v in chosen.items() if k in CRAFTED} == {
+        "tiny": "replicated", "huge": "rows", "long": "des"}
+    # The linear term rides on the "long" embedding's id exchange, so "des" costs it no
+    # id bytes: it stays there, where costed alone it would fetch rows.
+    assert chosen["long_linear"] == ["des", True]
+    assert _crafted_choice("long", list(range(num_ranks)), num_ranks, kind="linear") == "rows"
     for name in CRAFTED:
         assert chosen[name] == _crafted_choice(name, list(range(num_ranks)), num_ranks)
     # Rank 0's own statistics alone would have picked another plan for "long".
@@ -178,7 +203,7 @@ def test_planner_picks_per_table_from_global_statistics(results, num_ranks):
 def test_choice_is_logged_once_on_rank_zero_and_reported(results, num_ranks):
     _, info, output = _load(results, num_ranks)
     lines = [line for line in output.splitlines() if LOG_PREFIX in line]
-    assert len(lines) == len(TABLES) + len(CRAFTED), lines
+    assert len(lines) == len(TABLES) + len(CRAFTED) + 2, lines  # + "long" with its linear
     assert all(re.match(r"^\[0\]<stdout>:", line) for line in lines), lines
     for name in TABLES:
         entry = info["report"][name]

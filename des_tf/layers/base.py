@@ -188,8 +188,9 @@ class DESLayer(keras.layers.Layer):
             return self._placeholder(ids)
         recording = planner.recorder()
         if recording is not None:
-            if self.plan_in_effect is None:
-                recording.add(self, self._count_ids(ids, weights))
+            fields = self._fields(ids, weights)
+            recording.add(self, fields.source,
+                          self._count_ids(fields) if self.plan_in_effect is None else None)
             return self._placeholder(ids)
         if self.plan_in_effect is None and self._serving_table() is None:
             if not tf.executing_eagerly():
@@ -200,7 +201,7 @@ class DESLayer(keras.layers.Layer):
                     "before Model.fit / evaluate / predict or any tf.function (data: the "
                     "tf.data.Dataset of global batches fit reads, or one input batch), or "
                     "call the model once eagerly")
-            planner.decide(self, self._count_ids(ids, weights))
+            planner.decide(self, self._count_ids(self._fields(ids, weights)))
         return self.des_call(ids, weights, training)
 
     def _placeholder(self, ids):
@@ -212,11 +213,10 @@ class DESLayer(keras.layers.Layer):
                 self.strategy.rank < samples % self.strategy.size)
         return self.symbolic_output(samples or 0, len(fields))
 
-    def _count_ids(self, ids, weights) -> planner.IdCounts:
+    def _count_ids(self, fields: Fields) -> planner.IdCounts:
         """planner.IdCounts of this rank's own samples of an eager batch."""
-        fields = self._fields(ids, weights)
         return planner.count_ids(self.own_rows(fields.ids, fields.ids.nrows()),
-                                 weighted=weights is not None)
+                                 weighted=fields.weights is not None)
 
     def _set_plan(self, decision: planner.PlanDecision) -> None:
         if self.requested_plan != AUTO or self.plan_in_effect is not None:

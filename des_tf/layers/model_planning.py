@@ -77,8 +77,10 @@ def plan_tables(model: keras.Model, data, *, batches: int = 1,
     with layers[0].strategy.scope(), planner.recording() as recording:
         for features in inputs:
             model(features, training=False)
+    # In call order: a layer knows the plan of any earlier layer whose exchange it shares.
     for layer, counts in recording.counts.items():
-        planner.decide(layer, counts, replicated_max_bytes=replicated_max_bytes, verbose=verbose)
+        planner.decide(layer, counts, replicated_max_bytes=replicated_max_bytes,
+                       ids_shared=recording.ids_shared(layer), verbose=verbose)
     return plan_report(model)
 
 

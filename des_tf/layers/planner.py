@@ -101,13 +101,15 @@ def count_ids(ids: tf.RaggedTensor, weighted: bool) -> IdCounts:
 @dataclasses.dataclass(frozen=True)
 class PlanDecision:
     """What an auto layer decided, and from what: the cost model's operator (global mean
-    statistics), B, N, the input mode and choose_plan's answer."""
+    statistics), B, N, the input mode, whether its ids reach their owners through an
+    earlier layer's exchange under "des" / "alltoall", and choose_plan's answer."""
 
     choice: cost.PlanChoice
     operator: cost.Operator
     batch_per_rank: int
     ranks: int
     input_mode: str
+    ids_shared: bool = False
 
     @property
     def plan(self) -> str:
@@ -118,13 +120,16 @@ class PlanDecision:
         ids = ", ".join(f"{f.ids_per_sample:.3g}" for f in op.fields)
         return (f"{op.name}: {len(op.fields)} field(s) with [{ids}] ids per sample, unique "
                 f"ratio {op.unique_ratio:.3f}, dim {op.dim}, B {self.batch_per_rank}, N "
-                f"{self.ranks}, input {self.input_mode} -> {self.choice.describe()}")
+                f"{self.ranks}, input {self.input_mode}"
+                f"{' (ids shared)' if self.ids_shared else ''} -> {self.choice.describe()}")
 
 
 def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_MAX_BYTES,
-           verbose: bool = True) -> PlanDecision:
+           ids_shared: bool = False, verbose: bool = True) -> PlanDecision:
     """Fixes `layer.plan_in_effect` from this rank's `counts` summed over all ranks (every
-    rank must call it, in the same order of layers). Returns the decision."""
+    rank must call it, in the same order of layers); `ids_shared`: under "des" or
+    "alltoall" its ids would ride on an earlier layer's exchange (`ids_shared`).
+    Returns the decision."""
     strategy = layer.strategy
     n = strategy.size
     vector = counts.vector()
@@ -145,7 +150,8 @@ def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_
                               plans=[name for name in plans.PLANS if name not in ruled_out],
                               replicated_max_bytes=replicated_max_bytes,
                               conventions=cost.Conventions(
-                                  wire_float_bytes=wire.value_bytes(strategy.comm_dtype)))
+                                  wire_float_bytes=wire.value_bytes(strategy.comm_dtype)),
+                              ids_shared=ids_shared)
     if ruled_out:
         choice = dataclasses.replace(
             choice, bytes_per_step={**choice.bytes_per_step,
@@ -153,7 +159,7 @@ def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_
             excluded={**choice.excluded, **dict.fromkeys(ruled_out, "row_budget is set")})
     comm.assert_same_config({"layer": layer.name, "plan": choice.plan},
                             f"plan='auto' plan of DES layer {layer.name!r}")
-    decision = PlanDecision(choice, operator, batch, n, strategy.input_mode)
+    decision = PlanDecision(choice, operator, batch, n, strategy.input_mode, ids_shared)
     layer._set_plan(decision)
     if verbose and strategy.rank == 0:
         print(f"{LOG_PREFIX} {decision.describe()}", flush=True)
@@ -163,13 +169,35 @@ def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_
 # ----------------------------------------------------------- recording forward passes
 
 class _Recorder:
-    """Counts accumulated per unplanned auto layer during plan_tables' forward passes."""
+    """What plan_tables' forward passes saw: the id counts of each unplanned auto layer,
+    and the id (and weight) tensors of every DES layer's first call."""
 
     def __init__(self):
-        self.counts: dict = {}  # layer -> IdCounts, in first-call order
+        self.counts: dict = {}  # unplanned auto layer -> IdCounts, in first-call order
+        self.sources: dict = {}  # DES layer -> its input tensors, in first-call order
 
-    def add(self, layer, counts: IdCounts) -> None:
-        self.counts[layer] = self.counts[layer] + counts if layer in self.counts else counts
+    def add(self, layer, source: tuple, counts: IdCounts | None) -> None:
+        """Records a call of `layer` on `source`, and its `counts` if it is undecided."""
+        self.sources.setdefault(layer, source)
+        if counts is not None:
+            self.counts[layer] = (self.counts[layer] + counts if layer in self.counts
+                                  else counts)
+
+    def ids_shared(self, layer) -> bool:
+        """Whether `layer`, under "des" or "alltoall", would reuse the id exchange of a
+        layer called before it on the very same tensors with an exchanging plan in
+        effect, as a traced step does (input_distribution.exchange_fields: a per-field
+        exchange also serves per-sample segments, not the reverse)."""
+        source = self.sources[layer]
+        for earlier, earlier_source in self.sources.items():
+            if earlier is layer:
+                return False
+            if (len(earlier_source) == len(source)
+                    and all(a is b for a, b in zip(earlier_source, source))
+                    and earlier.plan_in_effect in cost.EXCHANGING_PLANS
+                    and (earlier.cost_kind == "embedding" or layer.cost_kind != "embedding")):
+                return True
+        return False
 
 
 _RECORDING: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar(
