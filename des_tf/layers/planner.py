@@ -128,7 +128,7 @@ def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_
            ids_shared: bool = False, verbose: bool = True) -> PlanDecision:
     """Fixes `layer.plan_in_effect` from this rank's `counts` summed over all ranks (every
     rank must call it, in the same order of layers); `ids_shared`: under "des" or
-    "alltoall" its ids would ride on an earlier layer's exchange (`ids_shared`).
+    "alltoall" its ids would ride on an earlier layer's exchange (_Recorder.ids_shared).
     Returns the decision."""
     strategy = layer.strategy
     n = strategy.size

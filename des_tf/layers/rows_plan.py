@@ -1,5 +1,5 @@
 """The "rows" plan: owners send the rows of each rank's distinct ids; ranks pool locally
-(docs/design.md section 3).
+(docs/design.md section 3.4).
 
 No id occurrence moves. Each rank deduplicates the ids of its own samples and asks
 each owner for the rows of the distinct ids it owns (one alltoall of int64 keys); every
