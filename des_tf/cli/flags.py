@@ -46,8 +46,9 @@ flags.DEFINE_enum("comm_dtype", "float32", list(COMM_DTYPES),
                   "(DESStrategy): float32 is exact; bfloat16 / float16 halve those bytes.")
 flags.DEFINE_enum("plan", "des", list(PLAN_OPTIONS),
                   "Execution plan of the model's DES layers (des_tf.layers.DESLayer): dense "
-                  "DES partials, sparse aggregation (alltoall), replicated tables, or auto: "
-                  "each layer picks one from the cost model and the first batch's ids.")
+                  "DES partials, sparse aggregation (alltoall), replicated tables, rows "
+                  "fetched from their owners, or auto: each layer picks one from the cost "
+                  "model and the first batch's ids.")
 flags.DEFINE_enum("comm", None, list(PLAN_OPTIONS), "Deprecated spelling of --plan.")
 flags.DEFINE_integer("seed", 0, "Seed of the dense weights' initialisation.")
 # Checkpoints and export.

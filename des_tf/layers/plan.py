@@ -1,6 +1,7 @@
 """Plan: the interface of a DES layer's execution plan (docs/design.md section 3), and the
-row-level steps every plan shares: partial sums of looked-up rows, the split of their
-gradients, clipping and the in-table optimizer update.
+row-level steps the plans share: partial sums of looked-up rows, the split of their
+gradients, local pooling with its backward (for plans that move no occurrence),
+clipping and the in-table optimizer update.
 
 A plan turns the OwnedEntries of the input distribution (or, for a plan that moves no id,
 the entries of this rank's own samples) into the summed partials of this rank's
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Callable
 from typing import ClassVar
 
 import tensorflow as tf
@@ -21,7 +23,7 @@ from des_tf import comm
 from des_tf.comm.cost import ExecutionPlan
 from des_tf.layers.index_ops import unique
 from des_tf.layers.input_distribution import OwnedEntries
-from des_tf.layers.partials import partial_sums
+from des_tf.layers.partials import partial_sums, partial_sums_grad
 from des_tf.optimizers import loss_scale
 from des_tf.tables import DynamicTable
 
@@ -56,6 +58,30 @@ def partials_of(rows, row_ids, entries: OwnedEntries, with_square_norms: bool) -
     sums, norms = partial_sums(rows, row_ids, entries.segment_ids, entries.weights,
                                entries.num_segments, with_square_norms)
     return tf.concat([sums, norms[:, None]], 1) if with_square_norms else sums
+
+
+def pooled_here(rows: tf.Tensor, row_ids: tf.Tensor, entries: OwnedEntries, *,
+                with_square_norms: bool, training: bool, hook: tf.Variable, dim: int,
+                apply_row_gradients: Callable[[tf.Tensor], tf.Tensor]) -> tf.Tensor:
+    """Partials of this rank's own segments pooled from `rows` (the rows of its distinct
+    ids; plans that do not move occurrences). When training, differentiable through
+    `hook`: the backward turns the upstream gradients into one row gradient per distinct
+    id and returns what `apply_row_gradients` of them returns (the hook's gradient)."""
+    if not training:
+        return partials_of(rows, row_ids, entries, with_square_norms)
+
+    @tf.custom_gradient
+    def pool(hook_value):
+        del hook_value
+
+        def backward(upstream):
+            sums_grad, norms_grad = split_partials_grad(upstream, dim, with_square_norms)
+            return apply_row_gradients(partial_sums_grad(
+                sums_grad, norms_grad, rows, row_ids, entries.segment_ids, entries.weights))
+
+        return partials_of(rows, row_ids, entries, with_square_norms), backward
+
+    return pool(tf.convert_to_tensor(hook))
 
 
 def served_partials(table, entries: OwnedEntries, with_square_norms: bool) -> tf.Tensor:

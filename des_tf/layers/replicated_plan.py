@@ -24,8 +24,7 @@ from des_tf import comm
 from des_tf.comm.cost import ExecutionPlan
 from des_tf.layers.index_ops import unique
 from des_tf.layers.input_distribution import OwnedEntries
-from des_tf.layers.partials import partial_sums_grad
-from des_tf.layers.plan import Plan, RowUpdate, partials_of, split_partials_grad
+from des_tf.layers.plan import Plan, RowUpdate, pooled_here
 from des_tf.tables import DynamicTable
 
 
@@ -43,20 +42,9 @@ class ReplicatedPlan(Plan):
         `entries` holding every id occurrence of those segments (local_entries)."""
         unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
         rows = table.lookup(unique_ids) if training else table.find(unique_ids)
-        if not training:
-            return partials_of(rows, row_ids, entries, with_square_norms)
-
-        @tf.custom_gradient
-        def pool(hook_value):
-            del hook_value
-
-            def backward(upstream):
-                sums_grad, norms_grad = split_partials_grad(upstream, table.dim, with_square_norms)
-                rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
-                                              entries.segment_ids, entries.weights)
-                return update(table, comm.allgather(unique_ids),
-                              comm.allgather(rows_grad, comm_dtype), keys_on_one_rank=False)
-
-            return partials_of(rows, row_ids, entries, with_square_norms), backward
-
-        return pool(tf.convert_to_tensor(hook))
+        return pooled_here(
+            rows, row_ids, entries, with_square_norms=with_square_norms, training=training,
+            hook=hook, dim=table.dim,
+            apply_row_gradients=lambda rows_grad: update(
+                table, comm.allgather(unique_ids), comm.allgather(rows_grad, comm_dtype),
+                keys_on_one_rank=False))

@@ -26,8 +26,7 @@ from des_tf import comm
 from des_tf.comm.cost import ExecutionPlan
 from des_tf.layers.index_ops import unique
 from des_tf.layers.input_distribution import OwnedEntries
-from des_tf.layers.partials import partial_sums_grad
-from des_tf.layers.plan import Plan, RowUpdate, partials_of, split_partials_grad
+from des_tf.layers.plan import Plan, RowUpdate, pooled_here
 from des_tf.sharding import shard_owner
 from des_tf.tables import DynamicTable
 
@@ -52,22 +51,12 @@ class RowsPlan(Plan):
         served = table.lookup(served_ids) if training else table.find(served_ids)
         returned, _ = comm.alltoall(tf.gather(served, served_index), asked_splits, comm_dtype)
         rows = tf.gather(returned, tf.math.invert_permutation(by_owner))
-        if not training:
-            return partials_of(rows, row_ids, entries, with_square_norms)
 
-        @tf.custom_gradient
-        def pool(hook_value):
-            del hook_value
+        def to_owners(rows_grad):
+            received, _ = comm.alltoall(tf.gather(rows_grad, by_owner), splits, comm_dtype)
+            return update(table, served_ids, tf.math.unsorted_segment_sum(
+                received, served_index, tf.size(served_ids, tf.int64)))
 
-            def backward(upstream):
-                sums_grad, norms_grad = split_partials_grad(upstream, table.dim, with_square_norms)
-                rows_grad = partial_sums_grad(sums_grad, norms_grad, rows, row_ids,
-                                              entries.segment_ids, entries.weights)
-                to_owners, _ = comm.alltoall(tf.gather(rows_grad, by_owner), splits, comm_dtype)
-                summed = tf.math.unsorted_segment_sum(to_owners, served_index,
-                                                      tf.size(served_ids, tf.int64))
-                return update(table, served_ids, summed)
-
-            return partials_of(rows, row_ids, entries, with_square_norms), backward
-
-        return pool(tf.convert_to_tensor(hook))
+        return pooled_here(rows, row_ids, entries, with_square_norms=with_square_norms,
+                           training=training, hook=hook, dim=table.dim,
+                           apply_row_gradients=to_owners)

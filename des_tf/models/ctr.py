@@ -1,7 +1,7 @@
 """CTR models built from des_tf.layers and Keras layers: LR, Wide&Deep, DeepFM, DCN-v2 and
 DLRM. Each takes a feature dict (see FeatureSpec) and returns click probabilities
 [batch, 1]; build them inside `DESStrategy().scope()`. `plan` ("des", "alltoall",
-"replicated" or "auto") is the execution mode of every DES layer of the model (see
+"replicated", "rows" or "auto") is the execution mode of every DES layer of the model (see
 des_tf.layers.DESLayer). Every sparse layer (embedding, linear term) pools each field
 with the FeatureSpec's combiner for it (`FeatureSpec.combiners`, "sum" by default)."""
 
