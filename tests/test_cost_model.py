@@ -10,7 +10,7 @@ within 10% for the total and every kind that carries at least 5% of the bytes.
 Plans "alltoall" (sparse aggregation), "replicated" and "rows" of ShardedEmbedding are
 checked the same way. The DeepFM-like model's SparseLinear reads the same id tensors
 as its ShardedEmbedding, after it, so it reuses the embedding's id exchange
-(Operator.ids_from) unless the embedding is replicated.
+(Operator.ids_from) unless the embedding's plan moves no ids ("replicated", "rows").
 """
 
 from __future__ import annotations
