@@ -46,6 +46,16 @@ def _owned(ids, inverse, ids_sent, segments, row_lengths, weights, strategy
     return owned_ids, segment_ids, owned_weights
 
 
+def serves(earlier_source: tuple, earlier_per_field: bool, source: tuple, per_field: bool
+           ) -> bool:
+    """Whether the exchange of a layer that read `earlier_source` (segments per field or
+    per sample) serves a later layer reading `source`: the very same tensor objects, and
+    a per-field exchange also serves per-sample segments, not the reverse."""
+    return (len(earlier_source) == len(source)
+            and all(a is b for a, b in zip(earlier_source, source))
+            and (earlier_per_field or not per_field))
+
+
 class _SharedExchanges:
     """The id exchanges of the graph being traced, so that layers reading the very same
     id (and weight) tensors -- DeepFM's ShardedEmbedding and SparseLinear, FM's
@@ -63,8 +73,7 @@ class _SharedExchanges:
     def find(self, source, strategy, per_field: bool):
         graph = tf.compat.v1.get_default_graph()
         for g, s, st, pf, entries in reversed(self._recent):
-            if (g is graph and st is strategy and len(s) == len(source)
-                    and all(a is b for a, b in zip(s, source)) and (pf or not per_field)):
+            if g is graph and st is strategy and serves(s, pf, source, per_field):
                 return entries, pf
         return None
 

@@ -44,6 +44,7 @@ import tensorflow as tf
 from des_tf import comm
 from des_tf.comm import cost, wire
 from des_tf.layers import plans
+from des_tf.layers.input_distribution import serves
 
 REPLICATED_MAX_BYTES = 64 * 2**20
 LOG_PREFIX = "des_tf plan=auto:"
@@ -186,16 +187,14 @@ class _Recorder:
     def ids_shared(self, layer) -> bool:
         """Whether `layer`, under "des" or "alltoall", would reuse the id exchange of a
         layer called before it on the very same tensors with an exchanging plan in
-        effect, as a traced step does (input_distribution.exchange_fields: a per-field
-        exchange also serves per-sample segments, not the reverse)."""
-        source = self.sources[layer]
+        effect, as a traced step does (input_distribution.exchange_fields). Embedding
+        kinds exchange segments per field, the others per sample."""
         for earlier, earlier_source in self.sources.items():
             if earlier is layer:
                 return False
-            if (len(earlier_source) == len(source)
-                    and all(a is b for a, b in zip(earlier_source, source))
-                    and earlier.plan_in_effect in cost.EXCHANGING_PLANS
-                    and (earlier.cost_kind == "embedding" or layer.cost_kind != "embedding")):
+            if (earlier.plan_in_effect in cost.EXCHANGING_PLANS
+                    and serves(earlier_source, earlier.cost_kind == "embedding",
+                               self.sources[layer], layer.cost_kind == "embedding")):
                 return True
         return False
 
