@@ -4,8 +4,8 @@ training whatever is chosen.
 
 The test process trains the reference (TinyCTR, plan="des", one rank); two and three
 ranks, launched with horovodrun, train
-TinyCTR with plan="auto" on all three layers (its FM table declares a tiny vocabulary, so
-the layers pick two different plans) and plan crafted tables whose ranks see different
+TinyCTR with plan="auto" on all three layers (its linear table declares a tiny vocabulary,
+so the layers pick two different plans) and plan crafted tables whose ranks see different
 statistics. Every plan is trained explicitly in tests/test_comm_modes.py.
 """
 
@@ -20,10 +20,11 @@ from des_tf.comm import cost
 from tests import des_model
 from tests.horovod_harness import run_ranks
 
-# Ranks: the strategy's input mode. With allgather ids, TinyCTR's FM table is replicated
-# at N = 2 and 3 (other input modes make dense DES cheaper for it), the others fetch rows.
+# Ranks: the strategy's input mode. With allgather ids, TinyCTR's linear table is
+# replicated at N = 2 and 3; the others fetch rows, the FM term with the embedding's key
+# request (it reads the same id and weight tensors).
 LAUNCHES = {2: "allgather_ids", 3: "allgather_ids"}
-VOCABULARIES = {"fm": 80}  # TinyCTR's FM table may be replicated; the others' size is unknown
+VOCABULARIES = {"linear": 80}  # it may be replicated; the others' size is unknown
 TABLES = des_model.TABLES
 CRAFTED = ("tiny", "huge", "long")
 CRAFTED_BATCH = 64  # samples per rank
@@ -154,8 +155,9 @@ def test_auto_training_equals_single_process(results, num_ranks):
         np.testing.assert_allclose(trained[key], reference[key], rtol=1e-5, atol=1e-6,
                                    err_msg=f"comm=auto, {num_ranks} ranks: {key}")
     plans = info["ranks"][0]["tiny_ctr"]
-    # FM: the only table with a (tiny) declared vocabulary; the others' batches repeat ids.
-    assert plans == {"embedding": "rows", "linear": "rows", "fm": "replicated"}, plans
+    # Linear: the only table with a (tiny) declared vocabulary; the others' batches repeat
+    # ids, and FM shares the embedding's keys.
+    assert plans == {"embedding": "rows", "linear": "replicated", "fm": "rows"}, plans
 
 
 @pytest.mark.parametrize("num_ranks", [2, 3])
@@ -216,6 +218,10 @@ def test_choice_is_logged_once_on_rank_zero_and_reported(results, num_ranks):
         assert f"-> {entry['plan']} (" in entry["description"]
         assert any(entry["description"] in line for line in lines)
     assert info["report"]["embedding"]["excluded"] == {"replicated": "vocabulary unknown"}
+    # FM's rows ride on the embedding's key request: costed without keys, in 2 rounds.
+    assert "(ids shared)" in info["report"]["fm"]["description"]
+    assert info["report"]["fm"]["rounds"]["rows"] == 2
+    assert "(ids shared)" not in info["report"]["embedding"]["description"]
 
 
 def test_undecided_layer_refuses_to_be_traced_and_decides_when_called_eagerly():

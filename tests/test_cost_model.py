@@ -10,7 +10,8 @@ within 10% for the total and every kind that carries at least 5% of the bytes.
 Plans "alltoall" (sparse aggregation), "replicated" and "rows" of ShardedEmbedding are
 checked the same way. The DeepFM-like model's SparseLinear reads the same id tensors
 as its ShardedEmbedding, after it, so it reuses the embedding's id exchange
-(Operator.ids_from) unless the embedding's plan moves no ids ("replicated", "rows").
+(Operator.ids_from) unless the embedding's plan moves no ids ("replicated", "rows"); with
+both under "rows", it reuses the embedding's key request.
 """
 
 from __future__ import annotations
@@ -99,12 +100,13 @@ class DeepFMLike(keras.Model):
     """DeepFM as des_tf.models.DeepFM builds it (pooled fields -> FM + MLP, plus a
     SparseLinear term), with the embedding's execution mode as a parameter."""
 
-    def __init__(self, embedding_comm: str = "des"):
+    def __init__(self, embedding_comm: str = "des", linear_comm: str = "des"):
         super().__init__()
-        extra = {} if embedding_comm == "des" else {"plan": embedding_comm}
         self.embedding = des.layers.ShardedEmbedding(
-            DIM, output="stack", table_optimizer=des.optimizers.Adagrad(0.05), **extra)
-        self.linear = des.layers.SparseLinear(table_optimizer=des.optimizers.Ftrl(0.05))
+            DIM, output="stack", table_optimizer=des.optimizers.Adagrad(0.05),
+            plan=embedding_comm)
+        self.linear = des.layers.SparseLinear(table_optimizer=des.optimizers.Ftrl(0.05),
+                                              plan=linear_comm)
         self.deep = keras.Sequential([keras.layers.Dense(16, activation="relu"),
                                       keras.layers.Dense(1)])
 
@@ -133,14 +135,15 @@ class _PerStep(keras.callbacks.Callback):
                            for d in after})
 
 
-def _build(model_name: str, embedding_comm: str) -> tuple[keras.Model, list[str]]:
+def _build(model_name: str, embedding_comm: str, linear_comm: str
+           ) -> tuple[keras.Model, list[str]]:
     if model_name == "lr":
         return des.models.LR(des.models.FeatureSpec(SPARSE, ("dense",))), ["linear"]
-    return DeepFMLike(embedding_comm), ["embedding", "linear"]
+    return DeepFMLike(embedding_comm, linear_comm), ["embedding", "linear"]
 
 
-def _modeled(model: keras.Model, model_name: str, embedding_comm: str, input_mode: str,
-             batches: list[dict]) -> cost.Traffic:
+def _modeled(model: keras.Model, model_name: str, embedding_comm: str, linear_comm: str,
+             input_mode: str, batches: list[dict]) -> cost.Traffic:
     size = comm.size()
     fields, unique_ratio = _fields_and_unique(batches, size)
     ops = cost.model_operators("deepfm" if model_name == "deepfm" else "lr", fields, dim=DIM,
@@ -149,15 +152,16 @@ def _modeled(model: keras.Model, model_name: str, embedding_comm: str, input_mod
     # Metric states are summed only where read outside a step; this fit reads none.
     cfg = cost.Config(SAMPLES_PER_RANK, size, ops, dense_params=dense, metric_floats=0,
                       input_mode=input_mode)
-    return cost.step_traffic(cfg, {"embedding": embedding_comm, "linear": "des"})
+    return cost.step_traffic(cfg, {"embedding": embedding_comm, "linear": linear_comm})
 
 
-def _check(model_name: str, input_mode: str, embedding_comm: str = "des") -> dict:
+def _check(model_name: str, input_mode: str, embedding_comm: str = "des",
+           linear_comm: str = "des") -> dict:
     size = comm.size()
     batches = _global_batches(size, seed=len(model_name) + 7 * size)
     strategy = des.DESStrategy(input_mode=input_mode)
     with strategy.scope():
-        model, _ = _build(model_name, embedding_comm)
+        model, _ = _build(model_name, embedding_comm, linear_comm)
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc")])
     steps = _PerStep()
@@ -172,10 +176,11 @@ def _check(model_name: str, input_mode: str, embedding_comm: str = "des") -> dic
     measured = {d: {} for d in ("sent", "received")}
     for (d, k), value in zip(keys, per_rank.mean(axis=0)):
         measured[d][k] = float(value)
-    modeled = _modeled(model, model_name, embedding_comm, input_mode, batches)
+    modeled = _modeled(model, model_name, embedding_comm, linear_comm, input_mode, batches)
     modeled_kinds = {"sent": modeled.by_kind("sent"), "received": modeled.by_kind("received")}
     report = {"ranks": size, "model": model_name, "input_mode": input_mode,
-              "embedding_comm": embedding_comm, "measured": measured,
+              "embedding_comm": embedding_comm, "linear_comm": linear_comm,
+              "measured": measured,
               "modeled": modeled_kinds, "modeled_by_part": modeled.by_part("sent"),
               "measured_sent_per_rank": per_rank[:, :len(keys) // 2].sum(axis=1).tolist()}
     if comm.rank() == 0:
@@ -192,13 +197,14 @@ def _check(model_name: str, input_mode: str, embedding_comm: str = "des") -> dic
             if major and abs(want - got) > TOLERANCE * got:
                 errors.append(f"{direction} {kind}: modeled {want:.0f} vs measured {got:.0f}")
     if errors:
-        raise AssertionError(f"rank {comm.rank()} {model_name}/{input_mode}/{embedding_comm}: "
+        raise AssertionError(f"rank {comm.rank()} {model_name}/{input_mode}/{embedding_comm}/"
+                             f"{linear_comm}: "
                              + "; ".join(errors))
     return report
 
 
 def check_cases(*cases: str) -> None:
-    """Rank body: each case is "model:input_mode[:embedding_comm]"."""
+    """Rank body: each case is "model:input_mode[:embedding_comm[:linear_comm]]"."""
     for case in cases:
         _check(*case.split(":"))
 
@@ -212,7 +218,8 @@ def _reports(output: str) -> list[dict]:
         kinds = ", ".join(f"{k} {modeled.get(k, 0):.0f}/{v:.0f}" for k, v in sent.items()
                           if v or modeled.get(k))
         print(f"N={r['ranks']} {r['model']} input={r['input_mode']} "
-              f"embedding={r['embedding_comm']}: sent per step modeled/measured: total "
+              f"embedding={r['embedding_comm']} linear={r['linear_comm']}: sent per step "
+              f"modeled/measured: total "
               f"{sum(modeled.values()):.0f}/{sum(sent.values()):.0f} ({kinds})")
     return reports
 
@@ -230,11 +237,12 @@ def test_cost_model_matches_counters_on_three_ranks():
 
 
 def test_cost_model_matches_counters_for_embedding_plans():
-    for size in (2, 3):  # one launch each, every plan but "des" (tested above) in it
+    for size in (2, 3):  # one launch each, every plan but "des" (tested above) in it, and
+        # the linear term sharing the embedding's key request under "rows"
         output = run_ranks(size, check_cases, args=[
-            f"deepfm:alltoall_ids:{plan}" for plan in ("alltoall", "replicated", "rows")],
-            timeout_s=300)
-        assert len(_reports(output)) == 3
+            *(f"deepfm:alltoall_ids:{plan}" for plan in ("alltoall", "replicated", "rows")),
+            "deepfm:alltoall_ids:rows:rows"], timeout_s=300)
+        assert len(_reports(output)) == 4
 
 
 # ------------------------------------------------------- the model itself (no ranks)
@@ -289,6 +297,19 @@ def test_rows_move_each_distinct_id_once_each_way():
     away = 3 / 4 * 0.5 * 100 * 6  # distinct ids owned by the 3 other ranks
     assert sent["ids"] == pytest.approx(3 * 8 + away * 8)  # shape check + keys
     assert sent["forward"] == sent["backward"] == pytest.approx(away * 8 * 4)  # dim floats
+
+
+def test_a_rows_operator_after_a_rows_operator_on_its_ids_sends_no_key():
+    embedding = _one_table(name="embedding", unique_ratio=0.4)
+    linear = _one_table("linear", name="linear", unique_ratio=0.4, ids_from="embedding")
+    cfg = cost.Config(100, 4, (embedding, linear))
+    shared = cost.step_traffic(cfg, "rows").by_part("sent")
+    alone = cost.operator_traffic(embedding, "rows", cfg).by_part("sent")
+    assert shared["ids"] == alone["ids"]  # the embedding's check and keys only
+    assert cost.plan_rounds("rows", ids_shared=True) == cost.plan_rounds("rows") - 1 == 2
+    assert cost.shares_ids("rows", "rows") and not cost.shares_ids("rows", "des")
+    assert cost.choose_plan(linear, ranks=4, batch_per_rank=100,
+                            ids_from_plans=("rows",)).rounds["rows"] == 2
 
 
 def test_growth_with_ranks():

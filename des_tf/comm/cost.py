@@ -55,9 +55,10 @@ Id wire format (des_tf.layers.input_distribution.exchange_ids), per rank and ste
   alltoall   a check row (2 int32); to each owner, the distinct ids it owns (int64) and
              per occurrence an int32 index into them + its int32 global segment index.
   replicated a check row (2 int32).
-Layers called on the same id tensors in one traced step share the exchange of the
-first one (Operator.ids_from): DeepFM's / Wide&Deep's SparseLinear reuses the
-ShardedEmbedding's per-field exchange, so the linear table's ids cost nothing.
+Layers called on the same id tensors in one traced step share the id handling of the
+first one (Operator.ids_from, shares_ids): DeepFM's / Wide&Deep's SparseLinear reuses the
+ShardedEmbedding's per-field exchange, so the linear table's ids cost nothing; under
+"rows" both it reuses the embedding's key request (the check and the keys).
 
 Symbols: B samples per rank, N ranks, S segments per sample (fields for an embedding,
 1 for LR / FM), w partial floats per segment (dim; 1 for LR; dim + 1 for FM), E = B *
@@ -73,8 +74,9 @@ floats, kb key bytes, fb float bytes.
              pi = mean over segments of 1 - (1 - 1/N)^distinct ids of the segment
     replicated   ids: 8(N-1) (the check);  bwd: allgather (N-1) U (kb + row fb)
              (or allreduce 2(N-1)/N V row fb)
-    rows     ids: 8(N-1) (the check) + alltoall (N-1)/N U kb;  fwd: alltoall (N-1)/N U
-             row fb;  bwd: alltoall (N-1)/N U row fb  (row = dim floats, also for FM)
+    rows     ids: 8(N-1) (the check) + alltoall (N-1)/N U kb, 0 when shared with an
+             earlier "rows" operator;  fwd: alltoall (N-1)/N U row fb;  bwd: alltoall
+             (N-1)/N U row fb  (row = dim floats, also for FM)
     ps       ids: push U kb (pull request) + U kb (push);  fwd: receive U row fb;
              bwd: send U row fb;  dense: send P fb, receive P fb
     dense (des, alltoall, replicated): allreduce 2(N-1)/N P fb, both directions
@@ -91,7 +93,7 @@ import dataclasses
 import enum
 import math
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 
 class InputMode(enum.StrEnum):
@@ -192,8 +194,8 @@ class Operator:
       weighted: per-id weights travel with the ids.
       name: label used in reports.
       ids_from: the name of an earlier operator (called first, on the same id and weight
-        tensors, segments per (sample, field) or per sample alike) whose id exchange this
-        one reuses when both run as "des" or "alltoall" (input_distribution.exchange_fields).
+        tensors, segments per (sample, field) or per sample alike) whose id exchange or
+        key request this one reuses when their plans allow it (shares_ids).
     """
 
     kind: str
@@ -255,10 +257,10 @@ class Conventions:
       replicated_gradient: "allgather" (sparse: unique keys + row gradients) or
         "allreduce" (the dense gradient of all vocabulary rows).
       ps_keys_on_push: a PS push re-sends the keys with the row gradients.
-      share_ids: operators with `ids_from` reuse that operator's id exchange.
+      share_ids: operators with `ids_from` reuse that operator's id handling (shares_ids).
       round_bytes: what one more dependent collective round of a step costs, in bytes:
         Horovod's negotiation cycle plus a round trip, about 0.5 ms, is 64 KiB at 1
-        Gbit/s. choose_plan ranks plans by bytes + rounds (PLAN_ROUNDS) * round_bytes,
+        Gbit/s. choose_plan ranks plans by bytes + rounds (plan_rounds) * round_bytes,
         so that at nearly equal bytes the plan with fewer rounds wins.
     """
 
@@ -468,22 +470,43 @@ PLAN_FLOWS: dict[str, Callable[[Operator, Config, str], list[Flow]]] = {
     PS: _ps_flows}
 
 
-# Dependent collective rounds per operator and training step, besides the id exchange's
-# one (des, alltoall): forward and backward; the replicated table's batch-shape check and
-# gradient allgather; the rows plan's keys (beside its check), rows and row gradients.
+# Dependent collective rounds per operator and training step, besides the id round of
+# the plans that have one (ID_ROUND_PLANS): forward and backward; the replicated table's
+# batch-shape check and gradient allgather.
 PLAN_ROUNDS = {ExecutionPlan.DES: 2, ExecutionPlan.ALLTOALL: 2, ExecutionPlan.REPLICATED: 2,
-               ExecutionPlan.ROWS: 3, PS: 2}
+               ExecutionPlan.ROWS: 2, PS: 2}
+# Plans with one more round that brings ids to their owners before the forward: the id
+# exchange (des, alltoall), the key request (rows); an operator sharing it has none.
+ID_ROUND_PLANS = (*EXCHANGING_PLANS, ExecutionPlan.ROWS)
+
+
+def shares_ids(plan: str, earlier_plan: str | None) -> bool:
+    """Whether an operator under `plan` reuses the id handling of an earlier operator
+    on the very same ids under `earlier_plan`, as a traced step does: an id exchange
+    between "des" / "alltoall" (input_distribution.exchange_fields), a key request
+    between "rows" (rows_plan.key_request)."""
+    return ((plan in EXCHANGING_PLANS and earlier_plan in EXCHANGING_PLANS)
+            or plan == earlier_plan == ExecutionPlan.ROWS)
+
+
+def plan_rounds(plan: str, ids_shared: bool = False) -> int:
+    """Dependent collective rounds per step of an operator under `plan`."""
+    return PLAN_ROUNDS[plan] + (plan in ID_ROUND_PLANS and not ids_shared)
 
 
 def operator_traffic(op: Operator, plan: str, cfg: Config, ids_shared: bool = False
                      ) -> Traffic:
     """Bytes one rank sends / receives per step for `op` executed with `plan`;
-    `ids_shared`: a "des" / "alltoall" plan reuses an earlier operator's id exchange."""
+    `ids_shared`: it reuses an earlier operator's id exchange or key request
+    (shares_ids), so it moves no id bytes of its own."""
     if plan not in PLANS:
         raise ValueError(f"plan must be one of {PLANS}, got {plan!r}")
     name = op.name or op.kind
-    ids = _ids_flows(op, cfg) if plan in EXCHANGING_PLANS and not ids_shared else []
-    return Traffic(tuple(ids + PLAN_FLOWS[plan](op, cfg, name)), cfg.batch_per_rank)
+    ids = _ids_flows(op, cfg) if plan in EXCHANGING_PLANS else []
+    flows = ids + PLAN_FLOWS[plan](op, cfg, name)
+    if ids_shared:
+        flows = [flow for flow in flows if flow.part != "ids"]
+    return Traffic(tuple(flows), cfg.batch_per_rank)
 
 
 def dense_traffic(cfg: Config, ps: bool) -> Traffic:
@@ -519,10 +542,9 @@ def step_traffic(cfg: Config, plan: str | Mapping[str, str]) -> Traffic:
 
 
 def _ids_shared(op: Operator, plans: Mapping[str, str], conventions: Conventions) -> bool:
-    """Whether `op` reuses the id exchange of its `ids_from` operator under `plans`."""
+    """Whether `op` reuses the id handling of its `ids_from` operator under `plans`."""
     return (conventions.share_ids and bool(op.ids_from)
-            and plans.get(op.name) in EXCHANGING_PLANS
-            and plans.get(op.ids_from) in EXCHANGING_PLANS)
+            and shares_ids(plans.get(op.name), plans.get(op.ids_from)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -550,12 +572,12 @@ class PlanChoice:
 def choose_plan(op: Operator, *, ranks: int, batch_per_rank: int,
                 input_mode: str = InputMode.ALLGATHER, plans: Sequence[str] = EXECUTION_PLANS,
                 replicated_max_bytes: float = 64 * 2**20,
-                conventions: Conventions = Conventions(), ids_shared: bool = False
-                ) -> PlanChoice:
+                conventions: Conventions = Conventions(),
+                ids_from_plans: Collection[str] = ()) -> PlanChoice:
     """The cheapest plan for one table: the fewest bytes sent + received per step and
     rank, each dependent collective round counted as `conventions.round_bytes` more;
-    `ids_shared`: its ids already reach their owners through an earlier operator's
-    exchange when it runs as "des" or "alltoall" (Operator.ids_from).
+    `ids_from_plans`: the plans of earlier operators on the very same ids, whose id
+    exchange or key request a plan reuses where shares_ids says so.
 
     `op` carries the table's measured statistics: its fields' ids (and distinct ids) per
     sample, the unique-id ratio of one rank's batch, dim and vocabulary (rows). A table
@@ -568,8 +590,8 @@ def choose_plan(op: Operator, *, ranks: int, batch_per_rank: int,
     cfg = Config(batch_per_rank, ranks, (op,), input_mode=input_mode, conventions=conventions)
     costs, excluded, rounds = {}, {}, {}
     for plan in plans:
-        shared = ids_shared and plan in EXCHANGING_PLANS
-        rounds[plan] = PLAN_ROUNDS[plan] + (plan in EXCHANGING_PLANS and not shared)
+        shared = any(shares_ids(plan, earlier) for earlier in ids_from_plans)
+        rounds[plan] = plan_rounds(plan, shared)
         if plan == ExecutionPlan.REPLICATED:
             if op.vocabulary is None:
                 excluded[plan] = "vocabulary unknown"
@@ -587,15 +609,14 @@ def choose_plan(op: Operator, *, ranks: int, batch_per_rank: int,
 
 def auto_plans(cfg: Config, **kwargs) -> dict[str, str]:
     """{operator name: choose_plan's plan} for every operator of `cfg`, in order: an
-    operator whose `ids_from` operator was given "des" or "alltoall" is costed with its
-    ids shared."""
+    operator with `ids_from` is costed knowing the plan given to that operator."""
     plans: dict[str, str] = {}
     for op in cfg.operators:
-        shared = _ids_shared(op, {**plans, op.name: "des"}, cfg.conventions)
+        earlier = ((plans[op.ids_from],) if cfg.conventions.share_ids and op.ids_from
+                   else ())
         plans[op.name] = choose_plan(op, ranks=cfg.ranks, batch_per_rank=cfg.batch_per_rank,
-                                     input_mode=cfg.input_mode,
-                                     conventions=cfg.conventions, ids_shared=shared,
-                                     **kwargs).plan
+                                     input_mode=cfg.input_mode, conventions=cfg.conventions,
+                                     ids_from_plans=earlier, **kwargs).plan
     return plans
 
 

@@ -26,6 +26,7 @@ from des_tf.layers.input_distribution import (
     check_shapes_agree,
     exchange_fields,
     local_entries,
+    shared_entries,
 )
 from des_tf.layers.inputs import Fields, stack_fields
 from des_tf.layers.plan import RowUpdate, served_partials
@@ -289,16 +290,20 @@ class DESLayer(keras.layers.Layer):
         return exchange_fields(fields, per_field, self.strategy)
 
     def _own_entries(self, fields: Fields, per_field: bool) -> OwnedEntries:
-        """Every id occurrence of this rank's own samples (plan="replicated": no id moves;
-        only the ranks' batch sizes are compared, so mismatched inputs fail clearly)."""
-        samples = fields.ids.nrows()
-        if self.strategy.size > 1:
-            check_shapes_agree(samples, fields.count if per_field else 1,
-                               self.strategy.input_mode == InputMode.REPLICATED)
-        own = Fields(self.own_rows(fields.ids, samples),
-                     None if fields.weights is None else self.own_rows(fields.weights, samples),
-                     fields.count)
-        return local_entries(*own.segments(per_field))
+        """Every id occurrence of this rank's own samples, for plans that move none (only
+        the ranks' batch sizes are compared, so mismatched inputs fail clearly); shared
+        with earlier layers on the same ids as exchanges are (shared_entries)."""
+        def build() -> OwnedEntries:
+            samples = fields.ids.nrows()
+            if self.strategy.size > 1:
+                check_shapes_agree(samples, fields.count if per_field else 1,
+                                   self.strategy.input_mode == InputMode.REPLICATED)
+            own = Fields(self.own_rows(fields.ids, samples),
+                         None if fields.weights is None
+                         else self.own_rows(fields.weights, samples), fields.count)
+            return local_entries(*own.segments(per_field))
+
+        return shared_entries(fields, per_field, self.strategy, False, build)
 
     def _partials(self, entries: OwnedEntries, training, with_square_norms: bool = False
                   ) -> tf.Tensor:

@@ -1,6 +1,7 @@
 """Input distribution: how a DES layer's id occurrences reach the ranks owning their
 rows, in the strategy's input mode (docs/design.md section 2), shared by the plans that
-exchange ids ("des", "alltoall") and reused by layers reading the very same ids.
+exchange ids ("des", "alltoall") and reused by layers reading the very same ids (as
+are the unexchanged entries of the plans that move no id occurrence).
 
 Input: this rank's id lists as a ragged tensor with one row per *segment* (an output row:
 a (sample, field) pair for embeddings, a sample for LR/FM), rows ordered sample-major.
@@ -9,6 +10,7 @@ Output: OwnedEntries, the occurrences this rank owns over the global batch's seg
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import tensorflow as tf
@@ -17,6 +19,7 @@ from des_tf import comm, ops_library
 from des_tf.comm.cost import InputMode
 from des_tf.layers.index_ops import row_ids, unique
 from des_tf.layers.inputs import Fields
+from des_tf.layers.traced_shares import TracedShares
 from des_tf.sharding import shard_owner
 
 
@@ -56,33 +59,8 @@ def serves(earlier_source: tuple, earlier_per_field: bool, source: tuple, per_fi
             and (earlier_per_field or not per_field))
 
 
-class _SharedExchanges:
-    """The id exchanges of the graph being traced, so that layers reading the very same
-    id (and weight) tensors -- DeepFM's ShardedEmbedding and SparseLinear, FM's
-    SparseLinear and FMInteraction -- send them once per step. Only while tracing: each
-    run of the graph recomputes the shared tensors, while eager calls (where the same
-    tensor objects may be fed again in a later step, with other ranks' ids changed)
-    always exchange. Every rank traces the same model code, so every rank shares the
-    same exchanges and the collectives stay in the same order everywhere."""
-
-    KEEP = 16
-
-    def __init__(self):
-        self._recent = []  # (graph, source, strategy, per_field, entries)
-
-    def find(self, source, strategy, per_field: bool):
-        graph = tf.compat.v1.get_default_graph()
-        for g, s, st, pf, entries in reversed(self._recent):
-            if g is graph and st is strategy and serves(s, pf, source, per_field):
-                return entries, pf
-        return None
-
-    def add(self, source, strategy, per_field: bool, entries: OwnedEntries) -> None:
-        self._recent = self._recent[-(self.KEEP - 1):] + [
-            (tf.compat.v1.get_default_graph(), source, strategy, per_field, entries)]
-
-
-_SHARED = _SharedExchanges()
+# Entries of the graph being traced, by (source, strategy, per_field, exchanged).
+_SHARED = TracedShares()
 
 
 def per_sample_entries(entries: OwnedEntries, fields: int) -> OwnedEntries:
@@ -96,22 +74,30 @@ def per_sample_entries(entries: OwnedEntries, fields: int) -> OwnedEntries:
                         entries.num_segments // fields, entries.segment_counts // fields)
 
 
-def exchange_fields(fields: Fields, per_field: bool, strategy) -> OwnedEntries:
-    """exchange_ids of a layer's stacked fields, one segment per (sample, field) when
-    `per_field`, else per sample; within one traced step, a layer called on the same id
-    and weight tensors as an earlier one reuses its exchange (per-sample segments are
-    derived from per-field ones, not the reverse)."""
-    shareable = not tf.executing_eagerly() and bool(fields.source)
-    found = _SHARED.find(fields.source, strategy, per_field) if shareable else None
+def shared_entries(fields: Fields, per_field: bool, strategy, exchanged: bool,
+                   build: Callable[[], OwnedEntries]) -> OwnedEntries:
+    """`build()`, the entries of a layer's stacked fields (one segment per (sample,
+    field) when `per_field`, else per sample; `exchanged`: brought to their owners, else
+    this rank's own), or, within one traced step, those an earlier layer built of the
+    same kind from the very same id and weight tensors (per-sample segments are derived
+    from per-field ones, not the reverse)."""
+    shareable = TracedShares.tracing() and bool(fields.source)
+    found = _SHARED.find(lambda key: key[1] is strategy and key[3] == exchanged and serves(
+        key[0], key[2], fields.source, per_field)) if shareable else None
     if found is not None:
-        entries, exchanged_per_field = found
+        (_, _, built_per_field, _), entries = found
         return (per_sample_entries(entries, fields.count)
-                if exchanged_per_field and not per_field else entries)
-    ids, weights = fields.segments(per_field)
-    entries = exchange_ids(ids, weights, fields.count if per_field else 1, strategy)
+                if built_per_field and not per_field else entries)
+    entries = build()
     if shareable:
-        _SHARED.add(fields.source, strategy, per_field, entries)
+        _SHARED.add((fields.source, strategy, per_field, exchanged), entries)
     return entries
+
+
+def exchange_fields(fields: Fields, per_field: bool, strategy) -> OwnedEntries:
+    """exchange_ids of a layer's stacked fields (see shared_entries)."""
+    return shared_entries(fields, per_field, strategy, True, lambda: exchange_ids(
+        *fields.segments(per_field), fields.count if per_field else 1, strategy))
 
 
 def exchange_ids(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None, segments_per_sample: int,

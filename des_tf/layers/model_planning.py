@@ -77,10 +77,10 @@ def plan_tables(model: keras.Model, data, *, batches: int = 1,
     with layers[0].strategy.scope(), planner.recording() as recording:
         for features in inputs:
             model(features, training=False)
-    # In call order: a layer knows the plan of any earlier layer whose exchange it shares.
+    # In call order: a layer knows the plans of the earlier layers whose ids it may share.
     for layer, counts in recording.counts.items():
         planner.decide(layer, counts, replicated_max_bytes=replicated_max_bytes,
-                       ids_shared=recording.ids_shared(layer), verbose=verbose)
+                       ids_from_plans=recording.ids_from_plans(layer), verbose=verbose)
     return plan_report(model)
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+from collections.abc import Collection
 
 import numpy as np
 import tensorflow as tf
@@ -102,8 +103,9 @@ def count_ids(ids: tf.RaggedTensor, weighted: bool) -> IdCounts:
 @dataclasses.dataclass(frozen=True)
 class PlanDecision:
     """What an auto layer decided, and from what: the cost model's operator (global mean
-    statistics), B, N, the input mode, whether its ids reach their owners through an
-    earlier layer's exchange under "des" / "alltoall", and choose_plan's answer."""
+    statistics), B, N, the input mode, whether the chosen plan reuses the id exchange or
+    key request of an earlier layer on the same ids (cost.shares_ids), and choose_plan's
+    answer."""
 
     choice: cost.PlanChoice
     operator: cost.Operator
@@ -126,10 +128,10 @@ class PlanDecision:
 
 
 def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_MAX_BYTES,
-           ids_shared: bool = False, verbose: bool = True) -> PlanDecision:
+           ids_from_plans: Collection[str] = (), verbose: bool = True) -> PlanDecision:
     """Fixes `layer.plan_in_effect` from this rank's `counts` summed over all ranks (every
-    rank must call it, in the same order of layers); `ids_shared`: under "des" or
-    "alltoall" its ids would ride on an earlier layer's exchange (_Recorder.ids_shared).
+    rank must call it, in the same order of layers); `ids_from_plans`: the plans of the
+    earlier layers whose id handling it could reuse (_Recorder.ids_from_plans).
     Returns the decision."""
     strategy = layer.strategy
     n = strategy.size
@@ -152,7 +154,7 @@ def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_
                               replicated_max_bytes=replicated_max_bytes,
                               conventions=cost.Conventions(
                                   wire_float_bytes=wire.value_bytes(strategy.comm_dtype)),
-                              ids_shared=ids_shared)
+                              ids_from_plans=ids_from_plans)
     if ruled_out:
         choice = dataclasses.replace(
             choice, bytes_per_step={**choice.bytes_per_step,
@@ -160,7 +162,8 @@ def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_
             excluded={**choice.excluded, **dict.fromkeys(ruled_out, "row_budget is set")})
     comm.assert_same_config({"layer": layer.name, "plan": choice.plan},
                             f"plan='auto' plan of DES layer {layer.name!r}")
-    decision = PlanDecision(choice, operator, batch, n, strategy.input_mode, ids_shared)
+    decision = PlanDecision(choice, operator, batch, n, strategy.input_mode,
+                            any(cost.shares_ids(choice.plan, p) for p in ids_from_plans))
     layer._set_plan(decision)
     if verbose and strategy.rank == 0:
         print(f"{LOG_PREFIX} {decision.describe()}", flush=True)
@@ -184,19 +187,21 @@ class _Recorder:
             self.counts[layer] = (self.counts[layer] + counts if layer in self.counts
                                   else counts)
 
-    def ids_shared(self, layer) -> bool:
-        """Whether `layer`, under "des" or "alltoall", would reuse the id exchange of a
-        layer called before it on the very same tensors with an exchanging plan in
-        effect, as a traced step does (input_distribution.exchange_fields). Embedding
-        kinds exchange segments per field, the others per sample."""
+    def ids_from_plans(self, layer) -> tuple[str, ...]:
+        """The plans in effect of the layers called before `layer` on the very same
+        tensors whose entries would serve it, as in a traced step
+        (input_distribution.shared_entries): where cost.shares_ids allows, `layer`
+        reuses their id exchange or key request. Embedding kinds read segments per
+        field, the others per sample."""
+        plans = []
         for earlier, earlier_source in self.sources.items():
             if earlier is layer:
-                return False
-            if (earlier.plan_in_effect in cost.EXCHANGING_PLANS
+                break
+            if (earlier.plan_in_effect is not None
                     and serves(earlier_source, earlier.cost_kind == "embedding",
                                self.sources[layer], layer.cost_kind == "embedding")):
-                return True
-        return False
+                plans.append(earlier.plan_in_effect)
+        return tuple(plans)
 
 
 _RECORDING: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar(

@@ -8,7 +8,9 @@ the rows back (one alltoall of rows); each rank then pools its own segments from
 rows, as one process would. Backward: each rank turns its output gradients into one
 gradient per distinct id and sends it to the id's owner (the reverse alltoall), which
 sums the gradients of each key over the ranks and applies its table's optimizer in
-place.
+place. Layers pooling the very same ids in one step (DeepFM's embedding and linear term)
+share the request: the keys travel once, and only each table's rows and row gradients
+are sent per layer.
 
 Bytes per rank and step: about (N-1)/N * U * (8 + 2 * dim * 4) each way for U distinct
 ids in its batch, whatever the number of fields or ids per sample. It beats pooled
@@ -20,6 +22,8 @@ server's, without the servers: rows move, but only the owner updates them.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import tensorflow as tf
 
 from des_tf import comm
@@ -27,8 +31,46 @@ from des_tf.comm.cost import ExecutionPlan
 from des_tf.layers.index_ops import unique
 from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.plan import Plan, RowUpdate, pooled_here
+from des_tf.layers.traced_shares import TracedShares
 from des_tf.sharding import shard_owner
 from des_tf.tables import DynamicTable
+
+
+class KeyRequest(NamedTuple):
+    """The keys one rank asked the owners for, and those it was asked for as an owner."""
+
+    row_ids: tf.Tensor       # int64 [E]: each occurrence's index into the distinct ids
+    by_owner: tf.Tensor      # the distinct ids' order when sent, grouped by owner
+    splits: tf.Tensor        # int32 [size]: distinct ids sent to each owner
+    asked_splits: tf.Tensor  # int32 [size]: keys each rank asked of this one
+    served_ids: tf.Tensor    # int64: the distinct keys asked of this rank
+    served_index: tf.Tensor  # int64: each asked key's index into served_ids
+
+
+# Key requests of the graph being traced, by (ids tensor, sharding seed): layers pooling
+# the same ids (DeepFM's embedding and linear term) ask the owners once.
+_REQUESTS = TracedShares()
+
+
+def key_request(ids: tf.Tensor, sharding_seed: int) -> KeyRequest:
+    """Sends the distinct `ids` of this rank to their owners (one int64 alltoall), or,
+    within one traced step, reuses the request an earlier layer made for the very same
+    ids tensor."""
+    if TracedShares.tracing():
+        found = _REQUESTS.find(lambda key: key[0] is ids and key[1] == sharding_seed)
+        if found is not None:
+            return found[1]
+    unique_ids, row_ids = unique(ids, out_idx=tf.int64)
+    owners = shard_owner(unique_ids, comm.size(), seed=sharding_seed)
+    by_owner = tf.argsort(owners, stable=True)
+    splits = tf.math.bincount(owners, minlength=comm.size(), maxlength=comm.size())
+    asked, asked_splits = comm.alltoall(tf.gather(unique_ids, by_owner), splits)
+    served_ids, served_index = unique(asked, out_idx=tf.int64)
+    request = KeyRequest(row_ids, by_owner, tf.cast(splits, tf.int32), asked_splits,
+                         served_ids, served_index)
+    if TracedShares.tracing():
+        _REQUESTS.add((ids, sharding_seed), request)
+    return request
 
 
 class RowsPlan(Plan):
@@ -42,21 +84,19 @@ class RowsPlan(Plan):
                  sharding_seed: int) -> tf.Tensor:
         """Pooled partials of this rank's own segments, [segments, dim] (+1 FM column), from
         `entries` holding every id occurrence of those segments (local_entries)."""
-        unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
-        owners = shard_owner(unique_ids, comm.size(), seed=sharding_seed)
-        by_owner = tf.argsort(owners, stable=True)
-        splits = tf.math.bincount(owners, minlength=comm.size(), maxlength=comm.size())
-        asked, asked_splits = comm.alltoall(tf.gather(unique_ids, by_owner), splits)
-        served_ids, served_index = unique(asked, out_idx=tf.int64)
-        served = table.lookup(served_ids) if training else table.find(served_ids)
-        returned, _ = comm.alltoall(tf.gather(served, served_index), asked_splits, comm_dtype)
-        rows = tf.gather(returned, tf.math.invert_permutation(by_owner))
+        request = key_request(entries.ids, sharding_seed)
+        served = (table.lookup(request.served_ids) if training
+                  else table.find(request.served_ids))
+        returned, _ = comm.alltoall(tf.gather(served, request.served_index),
+                                    request.asked_splits, comm_dtype)
+        rows = tf.gather(returned, tf.math.invert_permutation(request.by_owner))
 
         def to_owners(rows_grad):
-            received, _ = comm.alltoall(tf.gather(rows_grad, by_owner), splits, comm_dtype)
-            return update(table, served_ids, tf.math.unsorted_segment_sum(
-                received, served_index, tf.size(served_ids, tf.int64)))
+            received, _ = comm.alltoall(tf.gather(rows_grad, request.by_owner), request.splits,
+                                        comm_dtype)
+            return update(table, request.served_ids, tf.math.unsorted_segment_sum(
+                received, request.served_index, tf.size(request.served_ids, tf.int64)))
 
-        return pooled_here(rows, row_ids, entries, with_square_norms=with_square_norms,
+        return pooled_here(rows, request.row_ids, entries, with_square_norms=with_square_norms,
                            training=training, hook=hook, dim=table.dim,
                            apply_row_gradients=to_owners)
