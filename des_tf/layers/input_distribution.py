@@ -59,7 +59,16 @@ def serves(earlier_source: tuple, earlier_per_field: bool, source: tuple, per_fi
             and (earlier_per_field or not per_field))
 
 
-# Entries of the graph being traced, by (source, strategy, per_field, exchanged).
+class _EntriesKey(NamedTuple):
+    """What shared entries were built from (see shared_entries)."""
+
+    source: tuple
+    strategy: object
+    per_field: bool
+    exchanged: bool
+
+
+# Entries of the graph being traced, by _EntriesKey.
 _SHARED = TracedShares()
 
 
@@ -82,15 +91,16 @@ def shared_entries(fields: Fields, per_field: bool, strategy, exchanged: bool,
     same kind from the very same id and weight tensors (per-sample segments are derived
     from per-field ones, not the reverse)."""
     shareable = TracedShares.tracing() and bool(fields.source)
-    found = _SHARED.find(lambda key: key[1] is strategy and key[3] == exchanged and serves(
-        key[0], key[2], fields.source, per_field)) if shareable else None
+    found = _SHARED.find(lambda key: (
+        key.strategy is strategy and key.exchanged == exchanged
+        and serves(key.source, key.per_field, fields.source, per_field))) if shareable else None
     if found is not None:
-        (_, _, built_per_field, _), entries = found
+        key, entries = found
         return (per_sample_entries(entries, fields.count)
-                if built_per_field and not per_field else entries)
+                if key.per_field and not per_field else entries)
     entries = build()
     if shareable:
-        _SHARED.add((fields.source, strategy, per_field, exchanged), entries)
+        _SHARED.add(_EntriesKey(fields.source, strategy, per_field, exchanged), entries)
     return entries
 
 
