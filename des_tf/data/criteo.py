@@ -5,7 +5,9 @@ label other than 0/1, a non-numeric integer or a bad hex id is never mis-parsed.
 either skipped and counted (`on_malformed="skip"`; `MalformedLines.report()` gives the
 counts and the first such line) or the read fails naming file, line and reason
 (`on_malformed="raise"`). Categorical ids become int64 keys by hashing them salted with
-their column name, so equal hex strings in different columns are different keys.
+their column name, so equal hex strings in different columns are different keys. Two
+ops of des-tf's library check and convert the text, one pass per line
+(DesParseCriteoLines) and per multi-hot cell (DesParseIdLists).
 
 Each rank cuts every global batch of raw lines to its own contiguous slice before
 parsing (the slice DESStrategy gives), so N ranks read the same samples per step as one
@@ -28,8 +30,6 @@ from des_tf.data.schema import DENSE_FEATURE, CriteoSchema, MultiHotField
 
 ON_MALFORMED = ("skip", "raise")
 _KEY_BUCKETS = 2**63 - 1
-_HEX_ID = "[0-9a-fA-F]{1,16}"
-_INTEGER = "-?[0-9]{1,18}"
 _SPLIT_BUCKETS = 1_000_000
 _CHUNK_LINES = 4096
 
@@ -178,36 +178,34 @@ class CriteoReader:
         return records
 
     def _parse(self, files, lines, text, ragged_ids: bool):
-        """Checks and converts a batch of raw lines. Malformed ones are dropped, returning
-        (features, labels, reasons, too_long, positions) for the bookkeeping, or raise."""
+        """Checks and converts a batch of raw lines (DesParseCriteoLines for the fixed
+        columns, DesParseIdLists for each multi-hot one). Malformed ones are dropped,
+        returning (features, labels, reasons, too_long, positions) for the bookkeeping,
+        or raise."""
         schema = self.schema
-        columns = tf.strings.split(text, sep="\t")
-        cells = columns.to_tensor(default_value="", shape=[None, schema.num_columns])
-        int_end = 1 + schema.num_integer
-        cat_end = int_end + schema.num_categorical
-        id_lists = [parse_id_lists(cells[:, cat_end + i], field, schema.id_separator)
+        labels, integers, present, keys, trailing, reasons = (
+            ops_library.load().des_parse_criteo_lines(
+                text, num_integer=schema.num_integer, num_trailing=len(schema.multi_hot),
+                num_buckets=_KEY_BUCKETS,
+                salts=[_salt(name) for name in schema.categorical_columns]))
+        id_lists = [parse_id_lists(trailing[:, i], field, schema.id_separator)
                     for i, field in enumerate(schema.multi_hot)]
-        checks = [  # well formed [n], in REASONS order
-            columns.row_lengths() == schema.num_columns,
-            tf.strings.regex_full_match(cells[:, 0], "[01]"),
-            _all_match(cells[:, 1:int_end], f"(?:{_INTEGER})?"),
-            _all_match(cells[:, int_end:cat_end], f"(?:{_HEX_ID})?"),
-            tf.reduce_all(tf.stack([tf.fill(tf.shape(text), True)]
-                                   + [ids.well_formed for ids in id_lists]), axis=0),
-        ]
-        reasons = tf.fill(tf.shape(text), -1)
-        for index in reversed(range(len(checks))):  # the first failing check names the line
-            reasons = tf.where(checks[index], reasons, index)
+        if id_lists:  # the last check, in REASONS order
+            lists_ok = tf.reduce_all(tf.stack([ids.well_formed for ids in id_lists]), axis=0)
+            reasons = tf.where((reasons < 0) & ~lists_ok, len(REASONS) - 1, reasons)
         well_formed = reasons < 0
-        # The multi-hot cells, the long ones, are parsed: only the others are cut.
-        features = self._features(tf.boolean_mask(cells[:, :cat_end], well_formed), int_end,
-                                  ragged_ids)
         every_line = tf.reduce_all(well_formed)
+
+        def kept(x):  # the well-formed lines' rows; the multi-hot keys are ragged
+            if isinstance(x, tf.RaggedTensor):
+                return tf.cond(every_line, lambda: x, lambda: tf.ragged.boolean_mask(
+                    x, well_formed))
+            return tf.boolean_mask(x, well_formed)
+
+        features = self._features(kept(integers), kept(present), kept(keys), ragged_ids)
         for field, ids in zip(schema.multi_hot, id_lists):
-            features[field.name] = tf.cond(
-                every_line, lambda ids=ids: ids.keys,
-                lambda ids=ids: tf.ragged.boolean_mask(ids.keys, well_formed))
-        labels = tf.strings.to_number(tf.boolean_mask(cells[:, :1], well_formed), tf.float32)
+            features[field.name] = kept(ids.keys)
+        labels = kept(labels)[:, None]
         if self.on_malformed == "raise":
             check = _assert_well_formed(well_formed, reasons, files, lines, text, self.paths)
             with tf.control_dependencies([check]):
@@ -217,26 +215,24 @@ class CriteoReader:
             too_long |= ids.too_long
         return features, labels, reasons, too_long, line_positions(files, lines)
 
-    def _features(self, cells, int_end: int, ragged_ids: bool):
-        """The feature dict of well-formed cells, multi-hot fields aside."""
+    def _features(self, integers, present, keys, ragged_ids: bool):
+        """The feature dict of well-formed lines' converted cells, multi-hot fields aside."""
         schema = self.schema
         features = {}
-        integers = cells[:, 1:int_end]
-        values = tf.strings.to_number(tf.where(integers == "", "0", integers), tf.int64)
         if schema.integer_mode == "log1p":
             if schema.num_integer:
                 features[DENSE_FEATURE] = tf.math.log1p(
-                    tf.cast(tf.maximum(values, 0), tf.float32))
+                    tf.cast(tf.maximum(integers, 0), tf.float32))
         else:
-            log2 = tf.math.log(1.0 + tf.cast(tf.maximum(values, 0), tf.float64)) / np.log(2.0)
+            log2 = tf.math.log(1.0 + tf.cast(tf.maximum(integers, 0), tf.float64)) / np.log(2.0)
             buckets = tf.cast(tf.floor(2.0 * log2 + 1e-9), tf.int64)  # exact at powers of 2
-            buckets = tf.where(values < 0, tf.constant(-1, tf.int64), buckets)
-            buckets = tf.where(integers == "", tf.constant(-2, tf.int64), buckets)
+            buckets = tf.where(integers < 0, tf.constant(-1, tf.int64), buckets)
+            buckets = tf.where(present, buckets, tf.constant(-2, tf.int64))
             tokens = tf.strings.as_string(buckets)
             for i, name in enumerate(schema.integer_columns):
                 features[name] = _one_hot(hash_ids(name, tokens[:, i]), ragged_ids)
         for i, name in enumerate(schema.categorical_columns):
-            features[name] = _one_hot(hash_ids(name, cells[:, int_end + i]), ragged_ids)
+            features[name] = _one_hot(keys[:, i], ragged_ids)
         return features
 
 def _cut_dense(features: dict, labels: tf.Tensor, rank: int, size: int):
@@ -265,11 +261,6 @@ def _take_rows(tensors, rank: int, size: int):
 
 def _one_hot(keys: tf.Tensor, ragged: bool) -> tf.Tensor | tf.RaggedTensor:
     return tf.RaggedTensor.from_tensor(keys[:, None]) if ragged else keys
-
-
-def _all_match(cells: tf.Tensor, pattern: str) -> tf.Tensor:
-    """Per row: every cell matches `pattern` (True for zero cells)."""
-    return tf.reduce_all(tf.strings.regex_full_match(cells, pattern), axis=1)
 
 
 def _split_bucket(file_index: tf.Tensor, line: tf.Tensor) -> tf.Tensor:
