@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "id_lists.h"  // internal::IsHexDigit, shared with the multi-hot cells
 #include "parallel_for.h"
 
 namespace des {
@@ -51,10 +52,6 @@ struct CriteoLineOutput {
 
 namespace internal {
 
-inline bool IsHex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 // An integer cell: empty, or -?[0-9]{1,18} (always within int64).
 inline bool ParseInteger(std::string_view cell, int64_t* value, bool* present) {
   *value = 0;
@@ -76,7 +73,7 @@ inline bool ParseInteger(std::string_view cell, int64_t* value, bool* present) {
 inline bool IsHexId(std::string_view cell) {
   if (cell.size() > 16) return false;
   for (char c : cell) {
-    if (!IsHex(c)) return false;
+    if (!IsHexDigit(c)) return false;
   }
   return true;
 }
