@@ -90,18 +90,15 @@ def shared_entries(fields: Fields, per_field: bool, strategy, exchanged: bool,
     this rank's own), or, within one traced step, those an earlier layer built of the
     same kind from the very same id and weight tensors (per-sample segments are derived
     from per-field ones, not the reverse)."""
-    shareable = TracedShares.tracing() and bool(fields.source)
-    found = _SHARED.find(lambda key: (
-        key.strategy is strategy and key.exchanged == exchanged
-        and serves(key.source, key.per_field, fields.source, per_field))) if shareable else None
-    if found is not None:
-        key, entries = found
-        return (per_sample_entries(entries, fields.count)
-                if key.per_field and not per_field else entries)
-    entries = build()
-    if shareable:
-        _SHARED.add(_EntriesKey(fields.source, strategy, per_field, exchanged), entries)
-    return entries
+    if not fields.source:
+        return build()
+    key, entries = _SHARED.share(
+        _EntriesKey(fields.source, strategy, per_field, exchanged),
+        lambda key: (key.strategy is strategy and key.exchanged == exchanged
+                     and serves(key.source, key.per_field, fields.source, per_field)),
+        build)
+    return (per_sample_entries(entries, fields.count)
+            if key.per_field and not per_field else entries)
 
 
 def exchange_fields(fields: Fields, per_field: bool, strategy) -> OwnedEntries:

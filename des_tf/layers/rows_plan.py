@@ -56,21 +56,18 @@ def key_request(ids: tf.Tensor, sharding_seed: int) -> KeyRequest:
     """Sends the distinct `ids` of this rank to their owners (one int64 alltoall), or,
     within one traced step, reuses the request an earlier layer made for the very same
     ids tensor."""
-    if TracedShares.tracing():
-        found = _REQUESTS.find(lambda key: key[0] is ids and key[1] == sharding_seed)
-        if found is not None:
-            return found[1]
-    unique_ids, row_ids = unique(ids, out_idx=tf.int64)
-    owners = shard_owner(unique_ids, comm.size(), seed=sharding_seed)
-    by_owner = tf.argsort(owners, stable=True)
-    splits = tf.math.bincount(owners, minlength=comm.size(), maxlength=comm.size())
-    asked, asked_splits = comm.alltoall(tf.gather(unique_ids, by_owner), splits)
-    served_ids, served_index = unique(asked, out_idx=tf.int64)
-    request = KeyRequest(row_ids, by_owner, tf.cast(splits, tf.int32), asked_splits,
-                         served_ids, served_index)
-    if TracedShares.tracing():
-        _REQUESTS.add((ids, sharding_seed), request)
-    return request
+    def build() -> KeyRequest:
+        unique_ids, row_ids = unique(ids, out_idx=tf.int64)
+        owners = shard_owner(unique_ids, comm.size(), seed=sharding_seed)
+        by_owner = tf.argsort(owners, stable=True)
+        splits = tf.math.bincount(owners, minlength=comm.size(), maxlength=comm.size())
+        asked, asked_splits = comm.alltoall(tf.gather(unique_ids, by_owner), splits)
+        served_ids, served_index = unique(asked, out_idx=tf.int64)
+        return KeyRequest(row_ids, by_owner, tf.cast(splits, tf.int32), asked_splits,
+                          served_ids, served_index)
+
+    return _REQUESTS.share((ids, sharding_seed),
+                           lambda key: key[0] is ids and key[1] == sharding_seed, build)[1]
 
 
 class RowsPlan(Plan):

@@ -25,20 +25,17 @@ class TracedShares:
         self._keep = keep
         self._recent: list[tuple[Any, tuple, Any]] = []  # (graph, key, value)
 
-    @staticmethod
-    def tracing() -> bool:
-        """Whether values may be shared now (a graph is being traced)."""
-        return not tf.executing_eagerly()
-
-    def find(self, match: Callable[[tuple], bool]) -> tuple[tuple, Any] | None:
-        """The newest (key, value) of the graph being traced whose key `match`es."""
+    def share(self, key: tuple, match: Callable[[tuple], bool], build: Callable[[], Any]
+              ) -> tuple[tuple, Any]:
+        """(key, value) of the newest value added in the graph being traced whose key
+        `match`es; otherwise `build()`, offered under `key` to later layers when tracing
+        (eager calls always build)."""
+        if tf.executing_eagerly():
+            return key, build()
         graph = tf.compat.v1.get_default_graph()
-        for g, key, value in reversed(self._recent):
-            if g is graph and match(key):
-                return key, value
-        return None
-
-    def add(self, key: tuple, value: Any) -> None:
-        """Offers `value` under `key` to later layers of the graph being traced."""
-        self._recent = self._recent[-(self._keep - 1):] + [
-            (tf.compat.v1.get_default_graph(), key, value)]
+        for g, earlier_key, value in reversed(self._recent):
+            if g is graph and match(earlier_key):
+                return earlier_key, value
+        value = build()
+        self._recent = self._recent[-(self._keep - 1):] + [(graph, key, value)]
+        return key, value
