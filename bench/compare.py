@@ -5,7 +5,8 @@ For every model (--models) and workload (--workloads) it runs, one after the oth
 
 - des, alltoall, auto: `horovodrun -np 2 ... python -m des_tf.train --plan=<mode>
   --input_mode=<--input_mode>`, once per --comm_dtypes (labelled `<mode>/<dtype>` for a
-  16-bit one: partials, their gradients and dense gradients sent in that dtype);
+  16-bit one: partials, their gradients and dense gradients sent in that dtype) and per
+  --transports (labelled `.../horovod` for Horovod's collectives instead of the mesh);
 - ps: bench/ps_baseline.py (2 parameter servers + 2 asynchronous workers, gRPC on
   127.0.0.1), global batch = 2 x --batch_size;
 - single: `python -m des_tf.train` in one process with --batch_size = the global batch;
@@ -71,6 +72,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -83,6 +85,19 @@ from des_tf.comm.cost import (  # noqa: E402  (nor in it: des_tf loads lazily)
     INPUT_MODES,
 )
 from des_tf.comm.cost import EXACT_COMM_DTYPE as FLOAT32  # noqa: E402
+
+# des_tf.comm.runtime's TRANSPORT_ENV and transports, the default first (that module
+# imports Horovod; tests/test_compare.py checks they agree).
+TRANSPORT_ENV, TRANSPORTS = "DES_TF_TRANSPORT", ("mesh", "horovod")
+
+
+class Run(NamedTuple):
+    """One run per model and workload: its label, mode and the des-tf modes' options."""
+
+    label: str
+    mode: str
+    comm_dtype: str = FLOAT32
+    transport: str = TRANSPORTS[0]
 
 MODELS = ("deepfm", "lr", "wide_deep")  # run in this order: the issue's targets first
 WORKLOADS = {
@@ -141,6 +156,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--comm_dtypes", default=FLOAT32,
                         help=f"comma-separated, of {COMM_DTYPES}: each des-tf mode runs once "
                              "per dtype (DESStrategy comm_dtype)")
+    parser.add_argument("--transports", default=TRANSPORTS[0],
+                        help=f"comma-separated, of {TRANSPORTS}: each des-tf mode runs once "
+                             f"per transport of its collectives ({TRANSPORT_ENV})")
     parser.add_argument("--input_mode", choices=INPUT_MODES,
                         default="replicated_ids",
                         help="how ids reach their owners in the des-tf runs (docs/design.md "
@@ -188,10 +206,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     dtypes = [d for d in args.comm_dtypes.split(",") if d]
     if not dtypes or set(dtypes) - set(COMM_DTYPES):
         parser.error(f"--comm_dtypes={args.comm_dtypes}: choose from {COMM_DTYPES}")
-    # (label, mode, comm_dtype) of every run per model and workload, in order.
-    args.runs = [(mode if dtype == FLOAT32 else f"{mode}/{dtype}", mode, dtype)
-                 for mode in args.modes
-                 for dtype in (dtypes if mode in DES_MODES else [FLOAT32])]
+    transports = [t for t in args.transports.split(",") if t]
+    if not transports or set(transports) - set(TRANSPORTS):
+        parser.error(f"--transports={args.transports}: choose from {TRANSPORTS}")
+    args.runs = []  # every Run per model and workload, in order
+    for mode in args.modes:
+        if mode not in DES_MODES:
+            args.runs.append(Run(mode, mode))
+            continue
+        for dtype in dtypes:
+            for transport in transports:
+                label = "/".join([mode] + [dtype] * (dtype != FLOAT32)
+                                 + [transport] * (transport != TRANSPORTS[0]))
+                args.runs.append(Run(label, mode, dtype, transport))
     return args
 
 
@@ -397,9 +424,9 @@ def record(args, model: str, workload: str, mode: str, summary: dict, site) -> d
     return row
 
 
-def run_one(args, site, model: str, workload: str, label: str, mode: str,
-            comm_dtype: str, logs: Path) -> dict:
-    """Runs one (model, workload, mode) on `site`; its row, or a failed row."""
+def run_one(args, site, model: str, workload: str, run: Run, logs: Path) -> dict:
+    """Runs one (model, workload, run) on `site`; its row, or a failed row."""
+    label, mode = run.label, run.mode
     name = f"{workload}-{model}-{label.replace('/', '-')}-{site.label}"
     started = time.monotonic()
     try:
@@ -408,14 +435,15 @@ def run_one(args, site, model: str, workload: str, label: str, mode: str,
         elif mode in REFERENCES:
             command = reference_command(args, model, workload, mode)
         else:
-            command = des_command(args, site, model, workload, mode, comm_dtype)
+            command = des_command(args, site, model, workload, mode, run.comm_dtype)
         env = child_env(RANKS if mode in DES_MODES else 1)
+        env[TRANSPORT_ENV] = run.transport
         # The loopback PS brackets its own namespace's lo; elsewhere this process does.
         window = not (mode == "ps" and isinstance(site, sites.Loopback))
         summary = run_job(command, args, logs / f"{name}.log", window=window, env=env,
                           counters=site.counters)
         row = record(args, model, workload, label, summary, site)
-        row.update(comm_dtype=comm_dtype, command=" ".join(command))
+        row.update(comm_dtype=run.comm_dtype, transport=run.transport, command=" ".join(command))
         say(f"  done in {time.monotonic() - started:.0f} s: "
             f"net {row.get('lo_bytes_per_step', row.get('eth0_bytes_per_step')):,} B/step, comm "
             f"{row['comm_bytes_per_step']:,} B/step, {row['samples_per_s']:,.0f} "
@@ -443,20 +471,19 @@ def run_all(args, write, site) -> list[dict]:
     for index, link in enumerate(links):
         if args.links:
             site.set_link(link)
-        runs = [run for run in args.runs if index == 0 or run[1] not in ONE_PROCESS_MODES]
+        runs = [run for run in args.runs if index == 0 or run.mode not in ONE_PROCESS_MODES]
         for model in args.models:
             for workload in args.workloads:
-                for label, mode, comm_dtype in runs:
-                    say(f"[{len(rows) + 1}/{planned_runs(args)}] {workload} {model} {label} "
-                        f"({site.label}) ...")
-                    rows.append(run_one(args, site, model, workload, label, mode, comm_dtype,
-                                        logs))
+                for run in runs:
+                    say(f"[{len(rows) + 1}/{planned_runs(args)}] {workload} {model} "
+                        f"{run.label} ({site.label}) ...")
+                    rows.append(run_one(args, site, model, workload, run, logs))
                     write(rows)
     return rows
 
 
 def planned_runs(args) -> int:
-    one_process = sum(mode in ONE_PROCESS_MODES for _, mode, _ in args.runs)
+    one_process = sum(run.mode in ONE_PROCESS_MODES for run in args.runs)
     per_link = len(args.runs) - one_process
     return len(args.models) * len(args.workloads) * (
         one_process + per_link * max(1, len(args.links)))

@@ -134,8 +134,9 @@ class DESStrategy(distribute_lib.Strategy):
         "replicated_ids" (every rank reads the whole global batch of sparse features; no
         id moves). The former names "allgather", "alltoall", "replicated" are deprecated.
       sharding_seed: seed of `owner(k) = mix64(k ^ seed) mod size`; same on every rank.
-      collective_timeout_s: seconds a collective waits for a missing rank before failing
-        (Gloo's timeout); must be set before Horovod starts.
+      collective_timeout_s: seconds of silence after which a rank counts as lost (the
+        mesh's heartbeat limit and Gloo's timeout, HOROVOD_GLOO_TIMEOUT_SECONDS); must be
+        set before Horovod starts.
       expected_size: if given, the number of ranks this job must run on: a mismatch
         (e.g. launched without horovodrun) raises with the launch command to use.
       global_step_metrics: deprecated, ignored: metrics are summed over ranks where read

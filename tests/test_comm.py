@@ -1,5 +1,5 @@
-"""des_tf.comm collectives on 1 process (in pytest) and on 2 and 3 ranks (horovodrun);
-the core binding of ranks sharing a host."""
+"""des_tf.comm collectives on 1 process (in pytest) and on 2 and 3 ranks (horovodrun),
+over the mesh transport and over Horovod's; the core binding of ranks sharing a host."""
 
 import json
 import os
@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from des_tf import comm
 from des_tf.comm import wire
+from des_tf.comm.runtime import TRANSPORT_ENV
 from tests.horovod_harness import run_ranks
 
 
@@ -49,6 +50,19 @@ def _check_collectives() -> None:
     block = _reduce_scatter_block(7, size, rank)
     np.testing.assert_allclose(scattered.numpy(), (partial * contributions)[block])
 
+    # alltoall: rank r sends r + 1 rows to each rank (traced, as in a step); the
+    # gradient returns every row's gradient to its sender, here the receiver's weight.
+    sent = tf.constant([[100.0 * rank + i] for i in range(size * (rank + 1))])
+    with tf.GradientTape() as tape:
+        tape.watch(sent)
+        received, counts = tf.function(comm.alltoall)(sent, tf.fill([size], rank + 1))
+        weighted = tf.reduce_sum(received * (rank + 1.0))
+    np.testing.assert_array_equal(counts.numpy(), np.arange(1, size + 1))
+    np.testing.assert_array_equal(received.numpy()[:, 0], [
+        100.0 * r + rank * (r + 1) + i for r in range(size) for i in range(r + 1)])
+    np.testing.assert_array_equal(tape.gradient(weighted, sent).numpy()[:, 0],
+                                  np.repeat(np.arange(1.0, size + 1), rank + 1))
+
     # 16-bit wire formats (identity on one rank): values exact in them arrive exact; the
     # all-reduce of a [2, 3] tensor pads it to a multiple of the ranks and back.
     exact = tf.constant([[1.0, -2.0, 0.5], [3.0, 0.25, -8.0]])
@@ -84,9 +98,9 @@ def test_collectives_single_process():
     _check_collectives()
 
 
-@pytest.mark.parametrize("num_ranks", [2, 3])
-def test_collectives_across_ranks(num_ranks):
-    output = run_ranks(num_ranks, _check_collectives)
+@pytest.mark.parametrize("num_ranks, transport", [(2, "mesh"), (3, "mesh"), (2, "horovod")])
+def test_collectives_across_ranks(num_ranks, transport):
+    output = run_ranks(num_ranks, _check_collectives, env={TRANSPORT_ENV: transport})
     assert output.count("DES_RANK_DONE") == num_ranks
 
 

@@ -1,5 +1,6 @@
 """bench/compare.py end to end on a tiny configuration (LR, Criteo-like, modes des + single
-+ ps + tf + keras, a few steps): the table and the JSON hold sane figures for every mode."""
++ ps + tf + keras, a few steps): the table and the JSON hold sane figures for every mode;
+the runs of every comm dtype and transport."""
 
 import json
 import os
@@ -47,3 +48,16 @@ def test_compare_tiny(tmp_path):
     assert "| criteo | lr | des |" in run.stdout
     assert "--input_mode=allgather_ids" in runs["des"]["command"]
     assert (tmp_path / "compare.png").stat().st_size > 1000
+
+
+def test_runs_cover_every_comm_dtype_and_transport():
+    from bench import compare
+    from des_tf.comm import runtime
+
+    assert compare.TRANSPORT_ENV == runtime.TRANSPORT_ENV
+    assert compare.TRANSPORTS == (runtime.MESH, runtime.HOROVOD) and runtime.transport() == "mesh"
+    args = compare.parse_args(["--modes=auto,single", "--comm_dtypes=float32,bfloat16",
+                               "--transports=mesh,horovod"])
+    assert [run.label for run in args.runs] == [
+        "auto", "auto/horovod", "auto/bfloat16", "auto/bfloat16/horovod", "single"]
+    assert args.runs[3] == compare.Run("auto/bfloat16/horovod", "auto", "bfloat16", "horovod")

@@ -125,7 +125,8 @@ def test_16_bit_comm_dtype_stays_close_to_float32(results, comm_dtype, plan, num
             error = np.linalg.norm(reduced[key] - reference[key]) / np.linalg.norm(reference[key])
             assert error < COMM_DTYPE_TOLERANCE[comm_dtype], (key, error)
     n, params = num_ranks, int(reduced["dense_params"])
-    grouped = 2 * (n - 1) * -(-params // n) * 2  # ring bytes of 2-byte values, padded to n
+    # Reduce-scatter + allgather bytes of `values` values of `size` bytes, padded to n.
+    def ring(values, size): return 2 * (n - 1) * -(-values // n) * size
     # The FM table's float32 gradient norm (replicated copies each hold the whole gradient).
-    clipnorm = 0 if plan == "replicated" else 4 * 2 * (n - 1) // n
+    grouped, clipnorm = ring(params, 2), 0 if plan == "replicated" else ring(1, 4)
     np.testing.assert_array_equal(reduced["allreduce_per_step"], grouped + clipnorm)

@@ -251,7 +251,8 @@ def _check_metrics_summed_only_where_read() -> None:
     n = comm.size()
     dense = [w for w in model.trainable_weights if not w.path.endswith("gradient_hook")]
     assert len(dense) < len(model.trainable_weights)
-    ring = sum(int(np.prod(w.shape)) * 4 * 2 * (n - 1) // n for w in [*dense, tf.zeros([1])])
+    # Over the mesh, each a reduce-scatter + allgather of float32 blocks padded to n.
+    ring = sum(2 * (n - 1) * -(-int(np.prod(w.shape)) // n) * 4 for w in [*dense, tf.zeros([1])])
     per_step = np.diff(unread["allreduce_sent"][:STEPS_PER_EPOCH])
     np.testing.assert_array_equal(per_step, ring)
 

@@ -2,10 +2,14 @@
 
 Every function works eagerly and inside `tf.function`, and adds its bytes to
 `des_tf.comm.accounting.counters()`. All ranks must call the same collectives in the
-same order; Horovod reports mismatched shapes or dtypes as an error on every rank.
+same order (Horovod reports mismatched shapes or dtypes as an error on every rank; the
+mesh, rows of another size).
 In a job of one rank each is the identity (no Horovod op, so no wait for Horovod's
 background cycle) and moves no byte. `comm_dtype` (des_tf.comm.wire) is the wire format
-of a float32 payload: counters count the bytes that really travel.
+of a float32 payload: counters count the bytes that really travel. The transport is
+des_tf.comm.mesh's alltoall, from which allgather and allreduce are then built, or with
+DES_TF_TRANSPORT=horovod Horovod's collectives (runtime.transport); broadcast, used
+while variables are created, is Horovod's in both.
 """
 
 from __future__ import annotations
@@ -13,9 +17,25 @@ from __future__ import annotations
 import horovod.tensorflow as hvd
 import tensorflow as tf
 
-from des_tf.comm import wire
+from des_tf.comm import mesh, wire
 from des_tf.comm.accounting import counters, nbytes
-from des_tf.comm.runtime import init
+from des_tf.comm.runtime import MESH, init, transport
+
+
+def _alltoall(x: tf.Tensor, splits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The transport's alltoall: (rows received in rank order, their counts)."""
+    if transport() == MESH:
+        return mesh.alltoall(x, splits)
+    return hvd.alltoall(x, splits=splits)
+
+
+def _allgather(x: tf.Tensor) -> tf.Tensor:
+    """The transport's allgather (on the mesh: an alltoall sending `x` to every rank)."""
+    if transport() != MESH:
+        return hvd.allgather(x)
+    size = hvd.size()
+    copies = tf.tile(x, tf.concat([[size], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
+    return mesh.alltoall(copies, tf.fill([size], tf.shape(x)[0]))[0]
 
 
 def allgather(x: tf.Tensor, comm_dtype: str = wire.FLOAT32) -> tf.Tensor:
@@ -24,7 +44,7 @@ def allgather(x: tf.Tensor, comm_dtype: str = wire.FLOAT32) -> tf.Tensor:
     if hvd.size() == 1:
         return tf.convert_to_tensor(x)
     sent = wire.encode(tf.convert_to_tensor(x), comm_dtype)
-    gathered = hvd.allgather(sent)
+    gathered = _allgather(sent)
     own = nbytes(sent)
     counters().add("allgather", own * (hvd.size() - 1), nbytes(gathered) - own)
     return wire.decode(gathered, comm_dtype)
@@ -45,24 +65,25 @@ def broadcast(x: tf.Tensor, root: int = 0) -> tf.Tensor:
 def allreduce(x: tf.Tensor, average: bool = False, comm_dtype: str = wire.FLOAT32
               ) -> tf.Tensor:
     """Elementwise sum (or mean with `average=True`) of `x` over all ranks. In a 16-bit
-    `comm_dtype` it is a reduce-scatter summed in float32, then an allgather of the sums:
-    the ring's bytes, one rounding per hop, and the same result on every rank."""
+    `comm_dtype`, and on the mesh, it is a reduce-scatter (summed in float32 for floats),
+    then an allgather of the sums: the ring's bytes, one rounding per hop, and the same
+    result on every rank."""
     init()
     x = tf.convert_to_tensor(x)
     size = hvd.size()
     if size == 1:
         return x
-    if wire.check(comm_dtype) == wire.FLOAT32:
+    if wire.check(comm_dtype) == wire.FLOAT32 and transport() != MESH:
         ring = nbytes(x) * 2 * (size - 1) // size
         counters().add("allreduce", ring, ring)
         return hvd.allreduce(x, op=hvd.Average if average else hvd.Sum)
     flat = tf.reshape(x, [-1])
     block = (tf.size(flat) + size - 1) // size
     padded = tf.pad(flat, [[0, block * size - tf.size(flat)]])
-    received, _ = hvd.alltoall(wire.encode(padded, comm_dtype), splits=tf.fill([size], block))
+    received, _ = _alltoall(wire.encode(padded, comm_dtype), tf.fill([size], block))
     sums = tf.reduce_sum(tf.reshape(wire.decode(received, comm_dtype), [size, block]), 0)
     sent = wire.encode(sums / size if average else sums, comm_dtype)
-    gathered = hvd.allgather(sent)
+    gathered = _allgather(sent)
     hops = 2 * (size - 1) * nbytes(sent)
     counters().add("allreduce", hops, hops)
     return tf.reshape(wire.decode(gathered, comm_dtype)[:tf.size(flat)], tf.shape(x))
@@ -77,7 +98,7 @@ def alltoall(x: tf.Tensor, splits: tf.Tensor, comm_dtype: str = wire.FLOAT32
     if hvd.size() == 1:
         return tf.convert_to_tensor(x), splits
     sent = wire.encode(tf.convert_to_tensor(x), comm_dtype)
-    received, received_splits = hvd.alltoall(sent, splits=splits)
+    received, received_splits = _alltoall(sent, splits)
     row_bytes = (nbytes(sent[:1]) if sent.shape.rank > 1
                  else tf.constant(sent.dtype.size, tf.int64))
     own_sent = tf.cast(splits[hvd.rank()], tf.int64) * row_bytes
@@ -110,6 +131,6 @@ def reduce_scatter(x: tf.Tensor, counts: tf.Tensor | None = None,
     own_rows = tf.cast(counts[hvd.rank()], tf.int64)
     counters().add("reduce_scatter", (tf.cast(tf.reduce_sum(counts), tf.int64) - own_rows)
                    * row_bytes, own_rows * (size - 1) * row_bytes)
-    received = wire.decode(hvd.alltoall(sent, splits=counts)[0], comm_dtype)
+    received = wire.decode(_alltoall(sent, counts)[0], comm_dtype)
     blocks = tf.reshape(received, tf.concat([[size, counts[hvd.rank()]], tf.shape(x)[1:]], 0))
     return tf.reduce_sum(blocks, axis=0)

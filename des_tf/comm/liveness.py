@@ -14,11 +14,11 @@ import psutil
 import tensorflow as tf
 
 from des_tf.comm.agreement import gather_json
-from des_tf.comm.runtime import rank, size
+from des_tf.comm.runtime import own_address, rank, size
 
 # Messages of Horovod / Gloo errors that mean a peer is gone or the job is shutting down.
 _PEER_FAILURE_MARKERS = ("Horovod has been shut down", "Gloo", "Connection closed by peer",
-                         "Connection reset by peer", "Timed out waiting")
+                         "Connection reset by peer", "Timed out waiting", "des-tf mesh:")
 
 
 class RankLostError(RuntimeError):
@@ -35,18 +35,8 @@ def peers() -> tuple[dict, ...]:
     """Every rank's host, address on Horovod's interface, process id and start time (one
     allgather, done once)."""
     me = psutil.Process()
-    return tuple(gather_json({"host": socket.gethostname(), "address": _own_address(),
+    return tuple(gather_json({"host": socket.gethostname(), "address": own_address(),
                               "pid": os.getpid(), "started": me.create_time()}))
-
-
-def _own_address() -> str | None:
-    """This host's IPv4 address on the interface horovodrun chose (HOROVOD_GLOO_IFACE,
-    set by `--network-interface`), or None."""
-    interface = os.environ.get("HOROVOD_GLOO_IFACE")
-    for entry in psutil.net_if_addrs().get(interface, []) if interface else []:
-        if entry.family == socket.AF_INET:
-            return entry.address
-    return None
 
 
 def _answers(address: str) -> bool:

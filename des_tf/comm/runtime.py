@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 
 import horovod.tensorflow as hvd
+import psutil
+
+from des_tf.comm import mesh
 
 # Horovod's background thread coordinates the ranks once per cycle, busy or idle, and a
 # collective starts only at the next cycle: a DES step has up to three rounds of
@@ -17,6 +21,12 @@ import horovod.tensorflow as hvd
 # control messages (~1.4 kB between two ranks) cross the network: on slow links a longer
 # cycle (HOROVOD_CYCLE_TIME) trades latency for those bytes.
 DEFAULT_CYCLE_TIME_MS = "0.5"
+# Which transport carries des_tf.comm's collectives: "mesh" (the default:
+# des_tf.comm.mesh, its own connections; Horovod then only starts the job and broadcasts
+# initial values, so its cycle can be long: MESH_CYCLE_TIME_MS), or "horovod".
+TRANSPORT_ENV = "DES_TF_TRANSPORT"
+HOROVOD, MESH = "horovod", "mesh"
+MESH_CYCLE_TIME_MS = "5"
 # Ranks sharing a host each get their own share of its cores (BIND_CORES_ENV=0: no
 # binding). Unbound, every rank's thread pools, input pipeline and Horovod threads
 # migrate over all cores and preempt each other's: 2 ranks on 2 cores ran industrial
@@ -28,11 +38,52 @@ BIND_CORES_ENV = "DES_TF_BIND_CORES"
 @functools.lru_cache(maxsize=None)
 def init() -> None:
     """Initialises Horovod once per process (size 1 when not launched by horovodrun), with
-    DEFAULT_CYCLE_TIME_MS unless HOROVOD_CYCLE_TIME (or horovodrun --cycle-time-ms) is set."""
-    os.environ.setdefault("HOROVOD_CYCLE_TIME", DEFAULT_CYCLE_TIME_MS)
+    DEFAULT_CYCLE_TIME_MS (MESH_CYCLE_TIME_MS with the mesh transport) unless
+    HOROVOD_CYCLE_TIME (or horovodrun --cycle-time-ms) is set; connects the mesh."""
+    on_mesh = transport() == MESH
+    os.environ.setdefault("HOROVOD_CYCLE_TIME",
+                          MESH_CYCLE_TIME_MS if on_mesh else DEFAULT_CYCLE_TIME_MS)
     hvd.init()
     if os.environ.get(BIND_CORES_ENV, "1") != "0":
         bind_to_local_cores(hvd.local_rank(), hvd.local_size())
+    if on_mesh and hvd.size() > 1:
+        mesh.connect(_mesh_host())
+
+
+@functools.lru_cache(maxsize=None)
+def transport() -> str:
+    """The transport of des_tf.comm's collectives, from TRANSPORT_ENV."""
+    chosen = os.environ.get(TRANSPORT_ENV, MESH)
+    if chosen not in (HOROVOD, MESH):
+        raise ValueError(f"{TRANSPORT_ENV}={chosen!r}: use {HOROVOD!r} or {MESH!r}")
+    return chosen
+
+
+def own_address() -> str | None:
+    """This host's IPv4 address on the interface horovodrun chose (HOROVOD_GLOO_IFACE,
+    set by `--network-interface`), or None."""
+    interface = os.environ.get("HOROVOD_GLOO_IFACE")
+    for entry in psutil.net_if_addrs().get(interface, []) if interface else []:
+        if entry.family == socket.AF_INET:
+            return entry.address
+    return None
+
+
+def _mesh_host() -> str:
+    """The address the mesh listens on: Horovod's interface, else the one on the route to
+    horovodrun's rendezvous server, else loopback when every rank is on this host."""
+    address = own_address()
+    if address:
+        return address
+    rendezvous = os.environ.get("HOROVOD_GLOO_RENDEZVOUS_ADDR")
+    if rendezvous:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((rendezvous, 9))  # picks the route; sends nothing
+            return probe.getsockname()[0]
+    if hvd.size() == hvd.local_size():
+        return "127.0.0.1"
+    raise RuntimeError(f"{TRANSPORT_ENV}={MESH}: no address to listen on; launch with "
+                       "horovodrun --network-interface=<the hosts' interface>")
 
 
 def bind_to_local_cores(local_rank: int, local_size: int) -> list[int] | None:

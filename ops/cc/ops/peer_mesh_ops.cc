@@ -1,0 +1,65 @@
+// Registration and shape functions of the DesMesh* ops (the connections and exchange
+// live in cc/kernels/peer_mesh.h).
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/shape_inference.h"
+
+namespace des {
+
+using ::tensorflow::shape_inference::InferenceContext;
+using ::tensorflow::shape_inference::ShapeHandle;
+
+REGISTER_OP("DesMeshListen")
+    .Input("host: string")
+    .Output("address: string")
+    .SetIsStateful()
+    .SetShapeFn([](InferenceContext* c) -> absl::Status {
+      c->set_output(0, c->Scalar());
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
+Opens this process's mesh listener on IPv4 `host` at a free port; returns "host:port".
+)doc");
+
+REGISTER_OP("DesMeshConnect")
+    .Input("addresses: string")
+    .Attr("rank: int")
+    .Attr("connect_s: float = 60")
+    .Attr("dead_after_s: float = 30")
+    .SetIsStateful()
+    .SetShapeFn([](InferenceContext* c) -> absl::Status {
+      ShapeHandle addresses;
+      return c->WithRank(c->input(0), 1, &addresses);
+    })
+    .Doc(R"doc(
+Connects this process, rank `rank`, to every other rank's listener (addresses[r] is rank
+r's DesMeshListen address) within `connect_s`; once per process, after DesMeshListen.
+A peer whose host stops answering fails the exchanges after about `dead_after_s`.
+)doc");
+
+REGISTER_OP("DesMeshAlltoall")
+    .Input("x: T")
+    .Input("splits: int32")
+    .Output("received: T")
+    .Output("received_splits: int32")
+    .Attr("T: {bool, int8, uint8, int16, uint16, int32, int64, bfloat16, half, float, double}")
+    .SetIsStateful()
+    .SetShapeFn([](InferenceContext* c) -> absl::Status {
+      ShapeHandle x, rest;
+      TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(0), 1, &x));
+      TF_RETURN_IF_ERROR(c->Subshape(x, 1, &rest));
+      TF_RETURN_IF_ERROR(
+          c->Concatenate(c->Vector(InferenceContext::kUnknownDim), rest, &x));
+      c->set_output(0, x);
+      c->set_output(1, c->input(1));
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
+Sends rows splits[r] of `x` (in order) to rank r over the mesh and returns the rows
+received, ordered by sending rank, with their per-sender counts. Exchanges are matched
+across ranks by the op's name, so every rank must run the same graph.
+
+x: [rows, ...].
+splits: int32 [ranks], summing to rows.
+)doc");
+
+}  // namespace des
