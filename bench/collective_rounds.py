@@ -75,14 +75,14 @@ def main() -> None:
         return
     rows = []
     for transport in TRANSPORTS:
-        step_ms = {k: measure(transport, k, args.calls) for k in ROUNDS}
-        rows.append((transport, step_ms, (step_ms[8] - step_ms[1]) / (ROUNDS[1] - ROUNDS[0])))
+        few, many = (measure(transport, k, args.calls) for k in ROUNDS)
+        rows.append((transport, few, many, (many - few) / (ROUNDS[1] - ROUNDS[0])))
     table = "\n".join(
         [f"`bench/collective_rounds.py` ({time.strftime('%Y-%m-%d')}): 2 ranks, alltoall of "
          f"1 KiB, {args.calls} timed steps", "",
-         "| transport | 1 round, ms/step | 8 rounds, ms/step | ms per round |",
-         "| --- | ---: | ---: | ---: |"]
-        + [f"| {t} | {ms[1]:.3f} | {ms[8]:.3f} | {per:.3f} |" for t, ms, per in rows])
+         f"| transport | {ROUNDS[0]} round(s), ms/step | {ROUNDS[1]} rounds, ms/step "
+         "| ms per round |", "| --- | ---: | ---: | ---: |"]
+        + [f"| {t} | {few:.3f} | {many:.3f} | {per:.3f} |" for t, few, many, per in rows])
     print(table)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -91,7 +91,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     figure, axis = plt.subplots(figsize=(5, 3))
-    axis.bar([t for t, _, _ in rows], [per for _, _, per in rows])
+    axis.bar([row[0] for row in rows], [row[-1] for row in rows])
     axis.set_ylabel("ms per dependent round")
     axis.set_title("One alltoall round, 2 ranks")
     figure.tight_layout()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 
 import horovod.tensorflow as hvd
-import numpy as np
 import tensorflow as tf
 
 from des_tf import ops_library
@@ -27,14 +26,11 @@ DEAD_AFTER_ENV, DEFAULT_DEAD_AFTER_S = "HOROVOD_GLOO_TIMEOUT_SECONDS", 30.0
 
 
 def connect(host: str) -> None:
-    """Listens on IPv4 `host`, learns every rank's listener address (a Horovod
-    allgather) and connects to every other rank; once per process, all ranks together."""
+    """Listens on IPv4 `host`, learns every rank's listener address (Horovod's own
+    allgather: des_tf.comm's gather_json would need the mesh) and connects to every other
+    rank; once per process, all ranks together."""
     ops = ops_library.load()
-    address = ops.des_mesh_listen(host).numpy()
-    lengths = hvd.allgather(tf.constant([len(address)], tf.int32)).numpy()
-    joined = hvd.allgather(tf.constant(np.frombuffer(address, np.uint8))).numpy().tobytes()
-    ends = np.cumsum(lengths)
-    addresses = [joined[end - length:end].decode() for end, length in zip(ends, lengths)]
+    addresses = hvd.allgather_object(ops.des_mesh_listen(host).numpy().decode())
     ops.des_mesh_connect(addresses, rank=hvd.rank(), connect_s=CONNECT_TIMEOUT_S,
                          dead_after_s=float(os.environ.get(DEAD_AFTER_ENV, DEFAULT_DEAD_AFTER_S)))
 
