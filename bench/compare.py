@@ -44,7 +44,9 @@ Figures per run, all over the same window, the training steps after the first
   800 counters) over ranks. The PS launcher runs its cluster in its own namespace and
   brackets the same window itself (`lo_bytes_per_step`);
 - samples/s: global samples per second over the same window (des-tf: from the arrival
-  times of the same two progress lines);
+  times of the same two progress lines); with --repeats=R every mode of a (model,
+  workload) runs R times, interleaved, and the report holds each mode's median run,
+  with the range of the R (ratios, too, are of medians);
 - eval AUC and log loss on the held-out 10% of the lines.
 
 With --link=RATE,... every distributed mode runs instead on 2 emulated hosts
@@ -170,6 +172,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out_dir", default=str(REPO_ROOT / "bench" / "results"))
     parser.add_argument("--data_dir", default=str(REPO_ROOT / "build" / "compare_data"))
     parser.add_argument("--timeout_s", type=int, default=900, help="per run")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run the modes of every (link, model, workload) this many "
+                             "times, interleaved (every mode once, then again), and report "
+                             "each mode's median samples/s with the range: on a shared "
+                             "machine one run's speed can swing by a third")
     parser.add_argument("--netns", choices=("auto", "on", "off"), default="auto",
                         help="enter a private network namespace (root): on = required")
     parser.add_argument("--link", default="",
@@ -194,6 +201,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             parser.error(f"--{name}={getattr(args, name)}: unknown {unknown}; choose from "
                          f"{allowed}")
         setattr(args, name, values)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
     if not 0 < args.warmup_steps < args.steps:
         parser.error(f"need 0 < --warmup_steps ({args.warmup_steps}) < --steps ({args.steps})")
     args.links = [None if v == "unlimited" else v for v in args.link.split(",") if v]
@@ -424,10 +433,12 @@ def record(args, model: str, workload: str, mode: str, summary: dict, site) -> d
     return row
 
 
-def run_one(args, site, model: str, workload: str, run: Run, logs: Path) -> dict:
+def run_one(args, site, model: str, workload: str, run: Run, logs: Path,
+            repeat: int = 0) -> dict:
     """Runs one (model, workload, run) on `site`; its row, or a failed row."""
     label, mode = run.label, run.mode
-    name = f"{workload}-{model}-{label.replace('/', '-')}-{site.label}"
+    name = (f"{workload}-{model}-{label.replace('/', '-')}-{site.label}"
+            + (f"-{repeat + 1}" if args.repeats > 1 else ""))
     started = time.monotonic()
     try:
         if mode == "ps":
@@ -457,8 +468,8 @@ def run_one(args, site, model: str, workload: str, run: Run, logs: Path) -> dict
 
 def run_all(args, write, site) -> list[dict]:
     """Runs every (link, model, workload, mode) in that order (one-process modes once, at
-    the first link: they move no byte); calls `write(rows)` after each run, so an
-    interrupted comparison keeps what it measured."""
+    the first link: they move no byte), the modes --repeats times each; calls
+    `write(rows)` after each run, so an interrupted comparison keeps what it measured."""
     out_dir = Path(args.out_dir)
     logs = out_dir / "compare_logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -474,18 +485,42 @@ def run_all(args, write, site) -> list[dict]:
         runs = [run for run in args.runs if index == 0 or run.mode not in ONE_PROCESS_MODES]
         for model in args.models:
             for workload in args.workloads:
-                for run in runs:
-                    say(f"[{len(rows) + 1}/{planned_runs(args)}] {workload} {model} "
-                        f"{run.label} ({site.label}) ...")
-                    rows.append(run_one(args, site, model, workload, run, logs))
-                    write(rows)
+                for repeat in range(args.repeats):
+                    for run in runs:
+                        say(f"[{len(rows) + 1}/{planned_runs(args)}] {workload} {model} "
+                            f"{run.label} ({site.label}) ...")
+                        rows.append(run_one(args, site, model, workload, run, logs, repeat))
+                        write(rows)
     return rows
+
+
+def combine_repeats(rows: list[dict]) -> list[dict]:
+    """One row per (workload, model, mode, link), in first-run order: of its successful
+    repeats the one with the median samples/s (the lower middle one of an even count),
+    with every repeat's samples/s in `samples_per_s_repeats`; a key none of whose repeats
+    succeeded keeps its first failed row."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["workload"], row["model"], row["mode"], row["link"]),
+                          []).append(row)
+    combined = []
+    for group in groups.values():
+        ok = sorted((r for r in group if r["status"] == "ok"),
+                    key=lambda r: r["samples_per_s"])
+        if not ok:
+            combined.append(group[0])
+            continue
+        median = dict(ok[(len(ok) - 1) // 2])
+        median["samples_per_s_repeats"] = [r["samples_per_s"] for r in ok]
+        median["failed_repeats"] = len(group) - len(ok)
+        combined.append(median)
+    return combined
 
 
 def planned_runs(args) -> int:
     one_process = sum(run.mode in ONE_PROCESS_MODES for run in args.runs)
     per_link = len(args.runs) - one_process
-    return len(args.models) * len(args.workloads) * (
+    return args.repeats * len(args.models) * len(args.workloads) * (
         one_process + per_link * max(1, len(args.links)))
 
 
@@ -497,15 +532,15 @@ def _ratio(value, base) -> str:
 
 def markdown(rows: list[dict], args) -> str:
     header = ("| workload | model | mode | comm bytes/step | comm / PS comm | lo bytes/step | "
-              "lo / PS lo | samples/s | / PS samples/s | / tf samples/s | eval AUC | AUC - PS | "
-              "AUC - single | AUC - float32 | eval logloss |")
+              "lo / PS lo | samples/s | / PS samples/s | / tf samples/s | / single samples/s | "
+              "eval AUC | AUC - PS | AUC - single | AUC - float32 | eval logloss |")
     lines = [header, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
-                     "---: | ---: | ---: | ---: | ---: |"]
+                     "---: | ---: | ---: | ---: | ---: | ---: |"]
     by_key = {(r["workload"], r["model"], r["mode"]): r for r in rows if r["status"] == "ok"}
     for row in rows:
         if row["status"] != "ok":
             lines.append(f"| {row['workload']} | {row['model']} | {row['mode']} | "
-                         f"{row['status']}: {row['note'][:120]} | | | | | | | | | | | |")
+                         f"{row['status']}: {row['note'][:120]} | | | | | | | | | | | | |")
             continue
         ps = by_key.get((row["workload"], row["model"], "ps"))
         single = by_key.get((row["workload"], row["model"], "single"))
@@ -522,9 +557,10 @@ def markdown(rows: list[dict], args) -> str:
             f"{_ratio(row['comm_bytes_per_step'], ps and ps['comm_bytes_per_step'])} | "
             f"{row['lo_bytes_per_step']:,} | "
             f"{_ratio(row['lo_bytes_per_step'], ps and ps['lo_bytes_per_step'])} | "
-            f"{row['samples_per_s']:,.0f} | "
+            f"{_speed(row)} | "
             f"{_ratio(row['samples_per_s'], ps and ps['samples_per_s'])} | "
             f"{_ratio(row['samples_per_s'], plain_tf and plain_tf['samples_per_s'])} | "
+            f"{_ratio(row['samples_per_s'], single and single['samples_per_s'])} | "
             f"{row['eval_auc']:.4f} | {auc_ps} | {auc_single} | {auc_exact} | "
             f"{row['eval_logloss']:.4f} |")
     notes = (f"\nBytes are per training step (global batch {RANKS} x {args.batch_size}), "
@@ -536,9 +572,21 @@ def markdown(rows: list[dict], args) -> str:
              f"des_tf.comm's count (PS: analytical); lo = the `lo` counter in a private "
              f"network namespace (for des-tf it also carries Horovod's coordination "
              f"messages, one round per HOROVOD_CYCLE_TIME, which des_tf.comm does not "
-             f"count). samples/s over the same steps; AUC on the held-out 10% of "
-             f"{args.rows:,} generated lines.\n")
+             f"count). samples/s over the same steps"
+             + (f", the median of {args.repeats} interleaved repeats (their range in "
+                f"brackets; bytes and AUC from the median run)" if args.repeats > 1 else "")
+             + f"; AUC on the held-out 10% of {args.rows:,} generated lines.\n")
     return "\n".join(lines) + "\n" + notes
+
+
+def _speed(row: dict) -> str:
+    """Samples/s, with the range and failures of its repeats where there were several."""
+    repeats = row.get("samples_per_s_repeats", [])
+    text = f"{row['samples_per_s']:,.0f}"
+    if len(repeats) + row.get("failed_repeats", 0) < 2:
+        return text
+    failed = f"; {row['failed_repeats']} failed" if row.get("failed_repeats") else ""
+    return f"{text} ({min(repeats):,.0f}-{max(repeats):,.0f}{failed})"
 
 
 def kind_breakdown(rows: list[dict]) -> str:
@@ -640,8 +688,9 @@ def compare(args, argv, site) -> None:
             return link_report.markdown(rows, args)
         return f"{markdown(rows, args)}\n{kind_breakdown(rows)}"
 
-    def write(rows: list[dict]) -> None:
-        done = "" if len(rows) == planned else f", {len(rows)} of {planned} runs so far"
+    def write(all_runs: list[dict]) -> None:
+        rows = combine_repeats(all_runs)
+        done = "" if len(all_runs) == planned else f", {len(all_runs)} of {planned} runs so far"
         (out_dir / f"{name}.md").write_text(
             f"`{command}` ({time.strftime('%Y-%m-%d')}, {time.monotonic() - started:.0f} s"
             f"{done})\n\n{report(rows)}")
@@ -651,14 +700,16 @@ def compare(args, argv, site) -> None:
              "input_mode": args.input_mode, "learning_rates": learning_rates(args),
              "sync_lr_scale": args.sync_lr_scale, "links": args.link,
              "warmup_steps": args.warmup_steps, "rows": args.rows,
-             "private_netns": args.private_netns, "complete": len(rows) == planned,
-             "wall_s": round(time.monotonic() - started), "runs": rows}, indent=1) + "\n")
+             "private_netns": args.private_netns, "complete": len(all_runs) == planned,
+             "wall_s": round(time.monotonic() - started), "repeats": args.repeats,
+             "runs": rows, **({"repeat_runs": all_runs} if args.repeats > 1 else {})},
+            indent=1) + "\n")
         if args.links:
             link_report.plot(rows, args, out_dir / f"{name}.png")
         else:
             plot(rows, out_dir / f"{name}.png")
 
-    rows = run_all(args, write, site)
+    rows = combine_repeats(run_all(args, write, site))
     print(report(rows))
     say(f"wrote {out_dir}/{name}.md, {name}.json, {name}.png in "
         f"{time.monotonic() - started:.0f} s")

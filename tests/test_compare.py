@@ -61,3 +61,24 @@ def test_runs_cover_every_comm_dtype_and_transport():
     assert [run.label for run in args.runs] == [
         "auto", "auto/horovod", "auto/bfloat16", "auto/bfloat16/horovod", "single"]
     assert args.runs[3] == compare.Run("auto/bfloat16/horovod", "auto", "bfloat16", "horovod")
+
+
+def test_repeats_report_the_median_run_and_the_range():
+    from bench import compare
+
+    def row(mode, speed, status="ok"):
+        return {"workload": "criteo", "model": "lr", "mode": mode, "link": "loopback",
+                "status": status, "samples_per_s": speed, "note": "boom", "eval_auc": speed}
+
+    runs = [row("auto", 30.0), row("single", 10.0), row("auto", 10.0),
+            row("single", None, "failed"), row("auto", 20.0), row("single", 12.0),
+            row("tf", None, "failed")]
+    auto, single, plain_tf = compare.combine_repeats(runs)
+    assert (auto["samples_per_s"], auto["eval_auc"]) == (20.0, 20.0)  # the median run
+    assert auto["samples_per_s_repeats"] == [10.0, 20.0, 30.0] and not auto["failed_repeats"]
+    assert single["samples_per_s"] == 10.0 and single["failed_repeats"] == 1  # lower middle
+    assert plain_tf["status"] == "failed"
+    assert compare._speed(auto) == "20 (10-30)"
+    assert compare._speed(single) == "10 (10-12; 1 failed)"
+    assert compare._speed(row("auto", 5.0)) == "5"
+    assert compare.parse_args(["--repeats=3"]).repeats == 3
