@@ -34,6 +34,17 @@ def predicted_step_s(row: dict, unlimited: dict | None) -> float | None:
     return step_s(unlimited) + row["max_direction_bytes_per_step"] * 8 / _rate(row["link"])
 
 
+def transfer_hidden(row: dict, unlimited: dict | None) -> float | None:
+    """The share of the link time per step (busiest direction's bytes / rate) that did
+    not add to the step: (predicted - measured) / link time. The model assumes 0 (no
+    overlap of transfers with compute); above 1 the unlimited run itself was slower."""
+    predicted = predicted_step_s(row, unlimited)
+    if predicted is None:
+        return None
+    link_s = row["max_direction_bytes_per_step"] * 8 / _rate(row["link"])
+    return (predicted - step_s(row)) / link_s
+
+
 def auc_target(rows: list[dict], workload: str, model: str, drop: float) -> float | None:
     """The single run's last held-out AUC minus `drop`."""
     for row in rows:
@@ -73,14 +84,16 @@ def markdown(rows: list[dict], args) -> str:
                        f"{_fmt(target, '.4f', 'none (no single run with --eval_every)')}\n")
             out.append("| link | mode | samples/s | / PS | eth0 bytes/step | busiest direction "
                        "bytes/step | step ms | predicted ms | predicted / measured | "
-                       "time-to-AUC s | / PS | eval AUC | AUC - PS |")
+                       "transfer hidden | time-to-AUC s | / PS | eval AUC | AUC - PS |")
             out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
-                       "---: | ---: | ---: |")
+                       "---: | ---: | ---: | ---: |")
             for row in group:
                 one_process = row["mode"] in ("single", "tf", "keras")
                 link = ONE_PROCESS if one_process else row["link"]
                 ps = index.get(("ps", row["link"]))
-                predicted = predicted_step_s(row, index.get((row["mode"], UNLIMITED)))
+                unlimited = index.get((row["mode"], UNLIMITED))
+                predicted = predicted_step_s(row, unlimited)
+                hidden = transfer_hidden(row, unlimited)
                 measured = step_s(row)
                 tta, ps_tta = time_to_auc(row, target), ps and time_to_auc(ps, target)
                 out.append(
@@ -89,7 +102,8 @@ def markdown(rows: list[dict], args) -> str:
                     f"{'' if one_process else _fmt(row.get('eth0_bytes_per_step'))} | "
                     f"{'' if one_process else _fmt(row.get('max_direction_bytes_per_step'))} | "
                     f"{1000 * measured:.1f} | {_fmt(predicted and 1000 * predicted, '.1f')} | "
-                    f"{_ratio(predicted, measured)} | {_fmt(tta, '.1f', 'not reached')} | "
+                    f"{_ratio(predicted, measured)} | {_fmt(hidden, '.0%')} | "
+                    f"{_fmt(tta, '.1f', 'not reached')} | "
                     f"{_ratio(tta, ps_tta)} | {row['eval_auc']:.4f} | "
                     f"{'' if not ps else format(row['eval_auc'] - ps['eval_auc'], '+.4f')} |")
             out.append("")
@@ -104,7 +118,8 @@ def markdown(rows: list[dict], args) -> str:
                f"out), held-out AUC every {args.eval_every} steps on {args.eval_batches} "
                f"global batches (evaluation time and bytes left out of the window). eth0 "
                f"bytes = rx + tx summed over the hosts (each byte counted once sent, once "
-               f"received). " + __doc__.split("\n\n")[1].replace("\n", " "))
+               f"received). " + __doc__.split("\n\n")[1].replace("\n", " ")
+               + "\n\nTransfer hidden: " + " ".join(transfer_hidden.__doc__.split()))
     return "\n".join(out) + "\n"
 
 

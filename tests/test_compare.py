@@ -82,3 +82,15 @@ def test_repeats_report_the_median_run_and_the_range():
     assert compare._speed(single) == "10 (10-12; 1 failed)"
     assert compare._speed(row("auto", 5.0)) == "5"
     assert compare.parse_args(["--repeats=3"]).repeats == 3
+
+
+def test_link_report_predicts_without_overlap_and_measures_the_hidden_share():
+    from bench import link_report
+
+    unlimited = {"link": "unlimited", "global_batch": 1000, "samples_per_s": 10000.0}
+    # 1 MB in the busiest direction at 80 Mbit/s is 0.1 s on the link; measured 0.15 s
+    row = {"link": "80mbit", "global_batch": 1000, "samples_per_s": 1000 / 0.15,
+           "max_direction_bytes_per_step": 1_000_000}
+    assert abs(link_report.predicted_step_s(row, unlimited) - 0.2) < 1e-9
+    assert abs(link_report.transfer_hidden(row, unlimited) - 0.5) < 1e-9
+    assert link_report.transfer_hidden(unlimited, unlimited) is None
