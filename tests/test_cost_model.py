@@ -351,3 +351,12 @@ def test_the_cost_model_imports_without_tensorflow_or_horovod():
              "loaded = {'tensorflow', 'horovod', 'keras'} & set(sys.modules)\n"
              "assert not loaded, loaded")
     subprocess.run([sys.executable, "-c", check], cwd=REPO_ROOT, check=True, timeout=120)
+
+
+def test_a_round_weighs_the_latency_of_the_transport_in_use():
+    from des_tf.comm import runtime
+
+    # the default is the mesh's (the default transport); a Horovod round waits for a cycle
+    assert cost.Conventions().round_bytes == runtime.ROUND_BYTES[runtime.MESH]
+    assert runtime.ROUND_BYTES[runtime.MESH] < runtime.ROUND_BYTES[runtime.HOROVOD]
+    assert runtime.round_bytes() == runtime.ROUND_BYTES[runtime.transport()]

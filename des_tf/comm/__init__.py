@@ -20,6 +20,7 @@ _NAMES = {name: f"des_tf.comm.{module}" for name, module in {
     "naming_lost_ranks": "liveness",
     "rank": "runtime",
     "reduce_scatter": "collectives",
+    "round_bytes": "runtime",
     "size": "runtime",
 }.items()}
 

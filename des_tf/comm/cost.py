@@ -259,9 +259,10 @@ class Conventions:
       ps_keys_on_push: a PS push re-sends the keys with the row gradients.
       share_ids: operators with `ids_from` reuse that operator's id handling (shares_ids).
       round_bytes: what one more dependent collective round of a step costs, in bytes:
-        Horovod's negotiation cycle plus a round trip, about 0.5 ms, is 64 KiB at 1
-        Gbit/s. choose_plan ranks plans by bytes + rounds (plan_rounds) * round_bytes,
-        so that at nearly equal bytes the plan with fewer rounds wins.
+        its latency at 1 Gbit/s, by transport (des_tf.comm.runtime.ROUND_BYTES; the
+        default is the mesh's, 8 KiB, about 64 us). choose_plan ranks plans by bytes +
+        rounds (plan_rounds) * round_bytes, so that at nearly equal bytes the plan with
+        fewer rounds wins.
     """
 
     key_bytes: int = 8
@@ -275,7 +276,7 @@ class Conventions:
     replicated_gradient: str = "allgather"
     ps_keys_on_push: bool = True
     share_ids: bool = True
-    round_bytes: int = 64 * 1024
+    round_bytes: int = 8 * 1024
 
 
 @dataclasses.dataclass(frozen=True)

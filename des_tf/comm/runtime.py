@@ -27,6 +27,12 @@ DEFAULT_CYCLE_TIME_MS = "0.5"
 TRANSPORT_ENV = "DES_TF_TRANSPORT"
 HOROVOD, MESH = "horovod", "mesh"
 MESH_CYCLE_TIME_MS = "5"
+# What one more dependent collective round of a step weighs when plan="auto" compares
+# plans (cost.Conventions.round_bytes): its latency as bytes at 1 Gbit/s. Over Horovod a
+# round waits for the next cycle and a negotiation, ~0.5 ms: 64 KiB. Over the mesh it is
+# one frame each way, taken by a thread asleep in recv(): 45 us per round on loopback
+# (bench/collective_rounds.py), ~64 us with a datacenter round trip: 8 KiB.
+ROUND_BYTES = {HOROVOD: 64 * 1024, MESH: 8 * 1024}
 # Ranks sharing a host each get their own share of its cores (BIND_CORES_ENV=0: no
 # binding). Unbound, every rank's thread pools, input pipeline and Horovod threads
 # migrate over all cores and preempt each other's: 2 ranks on 2 cores ran industrial
@@ -57,6 +63,11 @@ def transport() -> str:
     if chosen not in (HOROVOD, MESH):
         raise ValueError(f"{TRANSPORT_ENV}={chosen!r}: use {HOROVOD!r} or {MESH!r}")
     return chosen
+
+
+def round_bytes() -> int:
+    """ROUND_BYTES of this process's transport."""
+    return ROUND_BYTES[transport()]
 
 
 def own_address() -> str | None:

@@ -153,7 +153,8 @@ def decide(layer, counts: IdCounts, *, replicated_max_bytes: float = REPLICATED_
                               plans=[name for name in plans.PLANS if name not in ruled_out],
                               replicated_max_bytes=replicated_max_bytes,
                               conventions=cost.Conventions(
-                                  wire_float_bytes=wire.value_bytes(strategy.comm_dtype)),
+                                  wire_float_bytes=wire.value_bytes(strategy.comm_dtype),
+                                  round_bytes=comm.round_bytes()),
                               ids_from_plans=ids_from_plans)
     if ruled_out:
         choice = dataclasses.replace(
