@@ -4,9 +4,10 @@ ParameterServerStrategy and single-process training, on the same data and global
 For every model (--models) and workload (--workloads) it runs, one after the other:
 
 - des, alltoall, auto: `horovodrun -np 2 ... python -m des_tf.train --plan=<mode>
-  --input_mode=<--input_mode>`, once per --comm_dtypes (labelled `<mode>/<dtype>` for a
-  16-bit one: partials, their gradients and dense gradients sent in that dtype) and per
-  --transports (labelled `.../horovod` for Horovod's collectives instead of the mesh);
+  --input_mode=<input mode>`, once per --comm_dtypes (labelled `<mode>/<dtype>` for a
+  16-bit one: partials, their gradients and dense gradients sent in that dtype), per
+  --transports (labelled `.../horovod` for Horovod's collectives instead of the mesh) and
+  per --input_mode (labelled `.../<input mode>` for all but the first);
 - ps: bench/ps_baseline.py (2 parameter servers + 2 asynchronous workers, gRPC on
   127.0.0.1), global batch = 2 x --batch_size;
 - single: `python -m des_tf.train` in one process with --batch_size = the global batch;
@@ -100,6 +101,7 @@ class Run(NamedTuple):
     mode: str
     comm_dtype: str = FLOAT32
     transport: str = TRANSPORTS[0]
+    input_mode: str = ""
 
 MODELS = ("deepfm", "lr", "wide_deep")  # run in this order: the targets first
 WORKLOADS = {
@@ -161,10 +163,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--transports", default=TRANSPORTS[0],
                         help=f"comma-separated, of {TRANSPORTS}: each des-tf mode runs once "
                              f"per transport of its collectives ({TRANSPORT_ENV})")
-    parser.add_argument("--input_mode", choices=INPUT_MODES,
-                        default="replicated_ids",
-                        help="how ids reach their owners in the des-tf runs (docs/design.md "
-                             "section 2). replicated_ids: every rank reads the whole global "
+    parser.add_argument("--input_mode", default="replicated_ids",
+                        help=f"comma-separated, of {INPUT_MODES}: how ids reach their owners "
+                             "in the des-tf runs, each des-tf mode once per input mode "
+                             "(docs/design.md section 2). replicated_ids: every rank reads "
+                             "the whole global "
                              "batch from its own copy of the data, so no id crosses the "
                              "network (the PS workers, too, read their data locally)")
     parser.add_argument("--ps_table_rows", type=int, default=2**22,
@@ -218,6 +221,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     transports = [t for t in args.transports.split(",") if t]
     if not transports or set(transports) - set(TRANSPORTS):
         parser.error(f"--transports={args.transports}: choose from {TRANSPORTS}")
+    input_modes = [m for m in args.input_mode.split(",") if m]
+    if not input_modes or set(input_modes) - set(INPUT_MODES):
+        parser.error(f"--input_mode={args.input_mode}: choose from {INPUT_MODES}")
     args.runs = []  # every Run per model and workload, in order
     for mode in args.modes:
         if mode not in DES_MODES:
@@ -225,9 +231,11 @@ def parse_args(argv=None) -> argparse.Namespace:
             continue
         for dtype in dtypes:
             for transport in transports:
-                label = "/".join([mode] + [dtype] * (dtype != FLOAT32)
-                                 + [transport] * (transport != TRANSPORTS[0]))
-                args.runs.append(Run(label, mode, dtype, transport))
+                for input_mode in input_modes:
+                    label = "/".join([mode] + [dtype] * (dtype != FLOAT32)
+                                     + [transport] * (transport != TRANSPORTS[0])
+                                     + [input_mode] * (input_mode != input_modes[0]))
+                    args.runs.append(Run(label, mode, dtype, transport, input_mode))
     return args
 
 
@@ -279,8 +287,7 @@ def eval_flags(args) -> list[str]:
     return [f"--eval_every={args.eval_every}", f"--eval_batches={args.eval_batches}"]
 
 
-def des_command(args, site, model: str, workload: str, mode: str,
-                comm_dtype: str = FLOAT32) -> list[str]:
+def des_command(args, site, model: str, workload: str, run: Run) -> list[str]:
     train = [sys.executable, "-m", "des_tf.train", f"--model={model}", *MODEL_FLAGS,
              *learning_rate_flags(args, args.sync_lr_scale),
              *data_flags(args, workload), *eval_flags(args), f"--steps={args.steps}",
@@ -289,11 +296,12 @@ def des_command(args, site, model: str, workload: str, mode: str,
              f"--log_every={math.gcd(args.warmup_steps, args.steps)}"]
     if model == "lr":
         train.append("--integer_mode=bucketize")  # configs/lr_criteo.flags
-    if mode == "single":
+    if run.mode == "single":
         return [*train, f"--batch_size={RANKS * args.batch_size}"]
     return site.on_launch_host([
-        *site.horovodrun(RANKS), *train, f"--batch_size={args.batch_size}", f"--plan={mode}",
-        f"--input_mode={args.input_mode}", f"--comm_dtype={comm_dtype}"])
+        *site.horovodrun(RANKS), *train, f"--batch_size={args.batch_size}",
+        f"--plan={run.mode}", f"--input_mode={run.input_mode}",
+        f"--comm_dtype={run.comm_dtype}"])
 
 
 def ps_command(args, site, model: str, workload: str, metrics: Path) -> list[str]:
@@ -446,7 +454,7 @@ def run_one(args, site, model: str, workload: str, run: Run, logs: Path,
         elif mode in REFERENCES:
             command = reference_command(args, model, workload, mode)
         else:
-            command = des_command(args, site, model, workload, mode, run.comm_dtype)
+            command = des_command(args, site, model, workload, run)
         env = child_env(RANKS if mode in DES_MODES else 1)
         env[TRANSPORT_ENV] = run.transport
         # The loopback PS brackets its own namespace's lo; elsewhere this process does.
@@ -454,7 +462,8 @@ def run_one(args, site, model: str, workload: str, run: Run, logs: Path,
         summary = run_job(command, args, logs / f"{name}.log", window=window, env=env,
                           counters=site.counters)
         row = record(args, model, workload, label, summary, site)
-        row.update(comm_dtype=run.comm_dtype, transport=run.transport, command=" ".join(command))
+        row.update(comm_dtype=run.comm_dtype, transport=run.transport,
+                   input_mode=run.input_mode, command=" ".join(command))
         say(f"  done in {time.monotonic() - started:.0f} s: "
             f"net {row.get('lo_bytes_per_step', row.get('eth0_bytes_per_step')):,} B/step, comm "
             f"{row['comm_bytes_per_step']:,} B/step, {row['samples_per_s']:,.0f} "
@@ -566,7 +575,8 @@ def markdown(rows: list[dict], args) -> str:
     notes = (f"\nBytes are per training step (global batch {RANKS} x {args.batch_size}), "
              f"rx + tx on loopback's scale (every byte counted once sent, once received), "
              f"over steps {args.warmup_steps + 1}-{args.steps} of {args.steps}; des-tf "
-             f"input mode {args.input_mode}; des-tf and single update once per global "
+             f"input mode {args.input_mode.replace(',', ', ')}; des-tf and single update "
+             f"once per global "
              f"batch at {args.sync_lr_scale:g}x the learning rates each asynchronous PS "
              f"worker uses per local batch ({learning_rates(args)}). comm = "
              f"des_tf.comm's count (PS: analytical); lo = the `lo` counter in a private "

@@ -1,6 +1,6 @@
 """bench/compare.py end to end on a tiny configuration (LR, Criteo-like, modes des + single
 + ps + tf + keras, a few steps): the table and the JSON hold sane figures for every mode;
-the runs of every comm dtype and transport."""
+the runs of every comm dtype, transport and input mode; repeats; the link report."""
 
 import json
 import os
@@ -50,7 +50,7 @@ def test_compare_tiny(tmp_path):
     assert (tmp_path / "compare.png").stat().st_size > 1000
 
 
-def test_runs_cover_every_comm_dtype_and_transport():
+def test_runs_cover_every_comm_dtype_transport_and_input_mode():
     from bench import compare
     from des_tf.comm import runtime
 
@@ -60,7 +60,11 @@ def test_runs_cover_every_comm_dtype_and_transport():
                                "--transports=mesh,horovod"])
     assert [run.label for run in args.runs] == [
         "auto", "auto/horovod", "auto/bfloat16", "auto/bfloat16/horovod", "single"]
-    assert args.runs[3] == compare.Run("auto/bfloat16/horovod", "auto", "bfloat16", "horovod")
+    assert args.runs[3] == compare.Run("auto/bfloat16/horovod", "auto", "bfloat16", "horovod",
+                                       "replicated_ids")
+    args = compare.parse_args(["--modes=auto", "--input_mode=allgather_ids,alltoall_ids"])
+    assert [(run.label, run.input_mode) for run in args.runs] == [
+        ("auto", "allgather_ids"), ("auto/alltoall_ids", "alltoall_ids")]
 
 
 def test_repeats_report_the_median_run_and_the_range():
