@@ -196,14 +196,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="time-to-AUC target: the single run's last held-out AUC minus "
                              "this")
     args = parser.parse_args(argv)
-    for name, allowed in (("models", MODELS), ("workloads", tuple(WORKLOADS)),
-                          ("modes", MODES)):
+
+    def chosen(name: str, allowed: tuple[str, ...]) -> list[str]:
+        """The comma-separated values of flag `name`, each one of `allowed`."""
         values = [v for v in getattr(args, name).split(",") if v]
         unknown = sorted(set(values) - set(allowed))
         if unknown or not values:
             parser.error(f"--{name}={getattr(args, name)}: unknown {unknown}; choose from "
                          f"{allowed}")
-        setattr(args, name, values)
+        return values
+
+    for name, allowed in (("models", MODELS), ("workloads", tuple(WORKLOADS)),
+                          ("modes", MODES)):
+        setattr(args, name, chosen(name, allowed))
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     if not 0 < args.warmup_steps < args.steps:
@@ -215,15 +220,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                 cluster.network.rate_bits(link)
             except ValueError as error:
                 parser.error(f"--link: {error}")
-    dtypes = [d for d in args.comm_dtypes.split(",") if d]
-    if not dtypes or set(dtypes) - set(COMM_DTYPES):
-        parser.error(f"--comm_dtypes={args.comm_dtypes}: choose from {COMM_DTYPES}")
-    transports = [t for t in args.transports.split(",") if t]
-    if not transports or set(transports) - set(TRANSPORTS):
-        parser.error(f"--transports={args.transports}: choose from {TRANSPORTS}")
-    input_modes = [m for m in args.input_mode.split(",") if m]
-    if not input_modes or set(input_modes) - set(INPUT_MODES):
-        parser.error(f"--input_mode={args.input_mode}: choose from {INPUT_MODES}")
+    dtypes = chosen("comm_dtypes", COMM_DTYPES)
+    transports = chosen("transports", TRANSPORTS)
+    input_modes = chosen("input_mode", INPUT_MODES)
     args.runs = []  # every Run per model and workload, in order
     for mode in args.modes:
         if mode not in DES_MODES:

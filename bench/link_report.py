@@ -34,11 +34,10 @@ def predicted_step_s(row: dict, unlimited: dict | None) -> float | None:
     return step_s(unlimited) + row["max_direction_bytes_per_step"] * 8 / _rate(row["link"])
 
 
-def transfer_hidden(row: dict, unlimited: dict | None) -> float | None:
+def transfer_hidden(row: dict, predicted: float | None) -> float | None:
     """The share of the link time per step (busiest direction's bytes / rate) that did
     not add to the step: (predicted - measured) / link time. The model assumes 0 (no
     overlap of transfers with compute); above 1 the unlimited run itself was slower."""
-    predicted = predicted_step_s(row, unlimited)
     if predicted is None:
         return None
     link_s = row["max_direction_bytes_per_step"] * 8 / _rate(row["link"])
@@ -91,9 +90,8 @@ def markdown(rows: list[dict], args) -> str:
                 one_process = row["mode"] in ("single", "tf", "keras")
                 link = ONE_PROCESS if one_process else row["link"]
                 ps = index.get(("ps", row["link"]))
-                unlimited = index.get((row["mode"], UNLIMITED))
-                predicted = predicted_step_s(row, unlimited)
-                hidden = transfer_hidden(row, unlimited)
+                predicted = predicted_step_s(row, index.get((row["mode"], UNLIMITED)))
+                hidden = transfer_hidden(row, predicted)
                 measured = step_s(row)
                 tta, ps_tta = time_to_auc(row, target), ps and time_to_auc(ps, target)
                 out.append(

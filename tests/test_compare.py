@@ -95,6 +95,8 @@ def test_link_report_predicts_without_overlap_and_measures_the_hidden_share():
     # 1 MB in the busiest direction at 80 Mbit/s is 0.1 s on the link; measured 0.15 s
     row = {"link": "80mbit", "global_batch": 1000, "samples_per_s": 1000 / 0.15,
            "max_direction_bytes_per_step": 1_000_000}
-    assert abs(link_report.predicted_step_s(row, unlimited) - 0.2) < 1e-9
-    assert abs(link_report.transfer_hidden(row, unlimited) - 0.5) < 1e-9
-    assert link_report.transfer_hidden(unlimited, unlimited) is None
+    predicted = link_report.predicted_step_s(row, unlimited)
+    assert abs(predicted - 0.2) < 1e-9
+    assert abs(link_report.transfer_hidden(row, predicted) - 0.5) < 1e-9
+    assert link_report.predicted_step_s(unlimited, unlimited) is None
+    assert link_report.transfer_hidden(unlimited, None) is None
