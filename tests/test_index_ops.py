@@ -1,6 +1,7 @@
 """DesUnique, DesRowIds and segment_runs (des_tf.layers.index_ops): the same tensors as
 tf.unique, tf.repeat of a range and a sorted unique + searchsorted, bad input refused;
-DesOwnedOccurrences against a NumPy rebuild of every rank's id message.
+DesGroupByOwner against tf.unique and stable argsorts by owner; DesOwnedOccurrences
+against a NumPy rebuild of every rank's id message.
 
 Runs against the library des_tf loads (the pip build by default; tests/test_builds.py
 reruns the op tests against the bazel build through $DES_TF_OPS_LIBRARY).
@@ -11,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from des_tf import ops_library
-from des_tf.layers.index_ops import row_ids, segment_runs, unique
+from des_tf.layers.index_ops import group_by_owner, row_ids, segment_runs, unique
 from des_tf.sharding import shard_owner
 
 
@@ -32,6 +33,31 @@ def test_rejects_bad_input():
         unique(tf.zeros([2, 2], tf.int64))
     with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError), match="int64"):
         unique(tf.zeros([3], tf.int32))
+
+
+@pytest.mark.parametrize("n,size", [(0, 2), (1, 1), (20_000, 3)])
+def test_group_by_owner_equals_unique_and_stable_argsorts(n, size):
+    ids = tf.constant(np.random.default_rng(n).zipf(1.3, n) % 3000 - 1500, tf.int64)
+    distinct, inverse = tf.unique(ids)
+    owners = shard_owner(distinct, size, seed=11)
+    by_owner = tf.argsort(owners, stable=True)
+    got = tf.function(lambda x: group_by_owner(x, size, 11, out_idx=tf.int64))(ids)
+    np.testing.assert_array_equal(got.distinct.numpy(), tf.gather(distinct, by_owner).numpy())
+    np.testing.assert_array_equal(got.distinct_counts.numpy(),
+                                  np.bincount(owners.numpy(), minlength=size))
+    np.testing.assert_array_equal(tf.gather(got.distinct, got.index).numpy(), ids.numpy())
+    assert got.index.dtype == tf.int64
+    occurrence_owners = tf.gather(owners, inverse).numpy()
+    np.testing.assert_array_equal(got.order.numpy(), np.argsort(occurrence_owners, kind="stable"))
+    np.testing.assert_array_equal(got.counts.numpy(),
+                                  np.bincount(occurrence_owners, minlength=size))
+
+
+def test_group_by_owner_refuses_bad_input():
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="1-D|rank"):
+        group_by_owner(tf.zeros([2, 2], tf.int64), 2, 0)
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="num_shards"):
+        group_by_owner(tf.zeros([2], tf.int64), 0, 0)
 
 
 @pytest.mark.parametrize("out_type", [tf.int32, tf.int64])

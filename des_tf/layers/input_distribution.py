@@ -17,10 +17,9 @@ import tensorflow as tf
 
 from des_tf import comm, ops_library
 from des_tf.comm.cost import InputMode
-from des_tf.layers.index_ops import row_ids, unique
+from des_tf.layers.index_ops import group_by_owner, row_ids, unique
 from des_tf.layers.inputs import Fields
 from des_tf.layers.traced_shares import TracedShares
-from des_tf.sharding import shard_owner
 
 
 class OwnedEntries(NamedTuple):
@@ -178,28 +177,21 @@ def _alltoall_ids(ids, entry_weights, samples, segments_per_sample, strategy) ->
                 "smaller batches or input_mode='allgather_ids'")
     offset = tf.reduce_sum(counts[:strategy.rank])
     segments = row_ids(ids.row_lengths(), tf.int32) + offset
-    values = ids.values
-    # Distinct ids, grouped by owner; each occurrence's index among its owner's ids.
-    distinct, inverse = unique(values, out_idx=tf.int32)
-    unique_owners = tf.cast(shard_owner(distinct, strategy.size, seed=strategy.sharding_seed),
-                            tf.int32)
-    unique_order = tf.argsort(unique_owners, stable=True)
-    unique_splits = tf.math.bincount(unique_owners, minlength=strategy.size,
-                                     maxlength=strategy.size)
-    index_at_owner = (tf.math.invert_permutation(unique_order)
-                      - tf.gather(_exclusive_cumsum(unique_splits), unique_owners))
-    owners = tf.gather(unique_owners, inverse)
-    order = tf.argsort(owners, stable=True)
-    splits = tf.math.bincount(owners, minlength=strategy.size, maxlength=strategy.size)
-    received_unique, received_unique_splits = comm.alltoall(
-        tf.gather(distinct, unique_order), unique_splits)
-    pairs = tf.stack([tf.gather(index_at_owner, inverse), segments], 1)
-    received, received_splits = comm.alltoall(tf.gather(pairs, order), splits)
+    # Distinct ids and occurrences grouped by owner; each sent occurrence carries its
+    # id's index among the distinct ids sent to its owner.
+    groups = group_by_owner(ids.values, strategy.size, strategy.sharding_seed)
+    received_unique, received_unique_splits = comm.alltoall(groups.distinct,
+                                                            groups.distinct_counts)
+    index_at_owner = tf.gather(groups.index, groups.order) - tf.gather(
+        _exclusive_cumsum(groups.distinct_counts), row_ids(groups.counts, tf.int32))
+    pairs = tf.stack([index_at_owner, tf.gather(segments, groups.order)], 1)
+    received, received_splits = comm.alltoall(pairs, groups.counts)
     sender = row_ids(received_splits, tf.int32)
     received_ids = tf.gather(received_unique, received[:, 0] + tf.gather(
         _exclusive_cumsum(received_unique_splits), sender))
     received_weights = (tf.ones_like(received_ids, tf.float32) if entry_weights is None
-                        else comm.alltoall(tf.gather(entry_weights, order), splits)[0])
+                        else comm.alltoall(tf.gather(entry_weights, groups.order),
+                                           groups.counts)[0])
     return OwnedEntries(received_ids, tf.cast(received[:, 1], tf.int64), received_weights,
                         num_segments, counts)
 

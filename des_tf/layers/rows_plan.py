@@ -28,20 +28,18 @@ import tensorflow as tf
 
 from des_tf import comm
 from des_tf.comm.cost import ExecutionPlan
-from des_tf.layers.index_ops import unique
+from des_tf.layers.index_ops import group_by_owner, unique
 from des_tf.layers.input_distribution import OwnedEntries
 from des_tf.layers.plan import Plan, RowUpdate, pooled_here
 from des_tf.layers.traced_shares import TracedShares
-from des_tf.sharding import shard_owner
 from des_tf.tables import DynamicTable
 
 
 class KeyRequest(NamedTuple):
     """The keys one rank asked the owners for, and those it was asked for as an owner."""
 
-    row_ids: tf.Tensor       # int64 [E]: each occurrence's index into the distinct ids
-    by_owner: tf.Tensor      # the distinct ids' order when sent, grouped by owner
-    splits: tf.Tensor        # int32 [size]: distinct ids sent to each owner
+    row_ids: tf.Tensor       # int64 [E]: each occurrence's index into the keys sent
+    splits: tf.Tensor        # int32 [size]: distinct ids sent to each owner, owner-major
     asked_splits: tf.Tensor  # int32 [size]: keys each rank asked of this one
     served_ids: tf.Tensor    # int64: the distinct keys asked of this rank
     served_index: tf.Tensor  # int64: each asked key's index into served_ids
@@ -57,14 +55,11 @@ def key_request(ids: tf.Tensor, sharding_seed: int) -> KeyRequest:
     within one traced step, reuses the request an earlier layer made for the very same
     ids tensor."""
     def build() -> KeyRequest:
-        unique_ids, row_ids = unique(ids, out_idx=tf.int64)
-        owners = shard_owner(unique_ids, comm.size(), seed=sharding_seed)
-        by_owner = tf.argsort(owners, stable=True)
-        splits = tf.math.bincount(owners, minlength=comm.size(), maxlength=comm.size())
-        asked, asked_splits = comm.alltoall(tf.gather(unique_ids, by_owner), splits)
+        groups = group_by_owner(ids, comm.size(), sharding_seed, out_idx=tf.int64)
+        asked, asked_splits = comm.alltoall(groups.distinct, groups.distinct_counts)
         served_ids, served_index = unique(asked, out_idx=tf.int64)
-        return KeyRequest(row_ids, by_owner, tf.cast(splits, tf.int32), asked_splits,
-                          served_ids, served_index)
+        return KeyRequest(groups.index, groups.distinct_counts, asked_splits, served_ids,
+                          served_index)
 
     return _REQUESTS.share((ids, sharding_seed),
                            lambda key: key[0] is ids and key[1] == sharding_seed, build)[1]
@@ -84,13 +79,11 @@ class RowsPlan(Plan):
         request = key_request(entries.ids, sharding_seed)
         served = (table.lookup(request.served_ids) if training
                   else table.find(request.served_ids))
-        returned, _ = comm.alltoall(tf.gather(served, request.served_index),
-                                    request.asked_splits, comm_dtype)
-        rows = tf.gather(returned, tf.math.invert_permutation(request.by_owner))
+        rows, _ = comm.alltoall(tf.gather(served, request.served_index),
+                                request.asked_splits, comm_dtype)
 
         def to_owners(rows_grad):
-            received, _ = comm.alltoall(tf.gather(rows_grad, request.by_owner), request.splits,
-                                        comm_dtype)
+            received, _ = comm.alltoall(rows_grad, request.splits, comm_dtype)
             return update(table, request.served_ids, tf.math.unsorted_segment_sum(
                 received, request.served_index, tf.size(request.served_ids, tf.int64)))
 
