@@ -18,15 +18,9 @@ class GroupByOwnerOp : public tensorflow::OpKernel {
  public:
   explicit GroupByOwnerOp(tensorflow::OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, CheckKeysAreInt64(ctx, "DesGroupByOwner"));
-    int64_t num_shards, seed;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("num_shards", &num_shards));
+    OP_REQUIRES_OK(ctx, GetNumShards(ctx, "DesGroupByOwner", &num_shards_));
+    int64_t seed;
     OP_REQUIRES_OK(ctx, ctx->GetAttr("seed", &seed));
-    // Also checked by the shape function, which a GraphDef run without shape
-    // inference skips; the owner hash divides by num_shards.
-    OP_REQUIRES(ctx, num_shards > 0 && num_shards <= std::numeric_limits<int32_t>::max(),
-                tensorflow::errors::InvalidArgument(
-                    "DesGroupByOwner: num_shards must be in [1, 2^31), got ", num_shards));
-    num_shards_ = static_cast<int32_t>(num_shards);
     seed_ = static_cast<uint64_t>(seed);
   }
 

@@ -23,13 +23,9 @@ class ShardOwnerOp : public tensorflow::OpKernel {
  public:
   explicit ShardOwnerOp(tensorflow::OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, CheckKeysAreInt64(ctx, "DesShardOwner"));
-    int64_t num_shards, seed;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("num_shards", &num_shards));
+    OP_REQUIRES_OK(ctx, GetNumShards(ctx, "DesShardOwner", &num_shards_));
+    int64_t seed;
     OP_REQUIRES_OK(ctx, ctx->GetAttr("seed", &seed));
-    OP_REQUIRES(ctx, num_shards > 0 && num_shards <= INT32_MAX,
-                tensorflow::errors::InvalidArgument(
-                    "DesShardOwner: num_shards must be in [1, 2^31), got ", num_shards));
-    num_shards_ = static_cast<int32_t>(num_shards);
     seed_ = static_cast<uint64_t>(seed);
   }
 

@@ -1,14 +1,11 @@
 // Registration and shape function of DesGroupByOwner (computation lives in
 // cc/kernels/group_by_owner.h).
-#include <limits>
-
 #include "key_checks.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
 
 namespace des {
 
-using ::tensorflow::errors::InvalidArgument;
 using ::tensorflow::shape_inference::InferenceContext;
 using ::tensorflow::shape_inference::ShapeHandle;
 
@@ -25,12 +22,8 @@ REGISTER_OP("DesGroupByOwner")
     .Attr("out_idx: {int32, int64} = DT_INT32")
     .SetShapeFn([](InferenceContext* c) -> absl::Status {
       TF_RETURN_IF_ERROR(CheckKeysAreInt64(c, "DesGroupByOwner"));
-      int64_t num_shards;
-      TF_RETURN_IF_ERROR(c->GetAttr("num_shards", &num_shards));
-      if (num_shards <= 0 || num_shards > std::numeric_limits<int32_t>::max()) {
-        return InvalidArgument("DesGroupByOwner: num_shards must be in [1, 2^31), got ",
-                               num_shards);
-      }
+      int32_t num_shards;
+      TF_RETURN_IF_ERROR(GetNumShards(c, "DesGroupByOwner", &num_shards));
       ShapeHandle keys;
       TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 1, &keys));
       c->set_output(0, c->Vector(InferenceContext::kUnknownDim));

@@ -6,7 +6,6 @@
 
 namespace des {
 
-using ::tensorflow::errors::InvalidArgument;
 using ::tensorflow::shape_inference::InferenceContext;
 
 REGISTER_OP("DesShardOwner")
@@ -17,12 +16,8 @@ REGISTER_OP("DesShardOwner")
     .Attr("seed: int = 0")
     .SetShapeFn([](InferenceContext* c) -> absl::Status {
       TF_RETURN_IF_ERROR(CheckKeysAreInt64(c, "DesShardOwner"));
-      int64_t num_shards;
-      TF_RETURN_IF_ERROR(c->GetAttr("num_shards", &num_shards));
-      if (num_shards <= 0 || num_shards > INT32_MAX) {
-        return InvalidArgument(
-            "DesShardOwner: num_shards must be in [1, 2^31), got ", num_shards);
-      }
+      int32_t num_shards;
+      TF_RETURN_IF_ERROR(GetNumShards(c, "DesShardOwner", &num_shards));
       c->set_output(0, c->input(0));
       return absl::OkStatus();
     })
