@@ -18,10 +18,7 @@ class GroupByOwnerOp : public tensorflow::OpKernel {
  public:
   explicit GroupByOwnerOp(tensorflow::OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, CheckKeysAreInt64(ctx, "DesGroupByOwner"));
-    OP_REQUIRES_OK(ctx, GetNumShards(ctx, "DesGroupByOwner", &num_shards_));
-    int64_t seed;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("seed", &seed));
-    seed_ = static_cast<uint64_t>(seed);
+    OP_REQUIRES_OK(ctx, GetShardingAttrs(ctx, "DesGroupByOwner", &num_shards_, &seed_));
   }
 
   void Compute(tensorflow::OpKernelContext* ctx) override {

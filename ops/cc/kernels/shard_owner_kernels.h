@@ -23,10 +23,7 @@ class ShardOwnerOp : public tensorflow::OpKernel {
  public:
   explicit ShardOwnerOp(tensorflow::OpKernelConstruction* ctx) : OpKernel(ctx) {
     OP_REQUIRES_OK(ctx, CheckKeysAreInt64(ctx, "DesShardOwner"));
-    OP_REQUIRES_OK(ctx, GetNumShards(ctx, "DesShardOwner", &num_shards_));
-    int64_t seed;
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("seed", &seed));
-    seed_ = static_cast<uint64_t>(seed);
+    OP_REQUIRES_OK(ctx, GetShardingAttrs(ctx, "DesShardOwner", &num_shards_, &seed_));
   }
 
   void Compute(tensorflow::OpKernelContext* ctx) override {

@@ -41,6 +41,17 @@ absl::Status GetNumShards(Context* c, const std::string& op_name, int32_t* num_s
   return absl::OkStatus();
 }
 
+// A kernel's `num_shards` (GetNumShards) and `seed`, the attrs of DesShardOwner's hash.
+inline absl::Status GetShardingAttrs(tensorflow::OpKernelConstruction* ctx,
+                                     const std::string& op_name, int32_t* num_shards,
+                                     uint64_t* seed) {
+  TF_RETURN_IF_ERROR(GetNumShards(ctx, op_name, num_shards));
+  int64_t value;
+  TF_RETURN_IF_ERROR(ctx->GetAttr("seed", &value));
+  *seed = static_cast<uint64_t>(value);
+  return absl::OkStatus();
+}
+
 }  // namespace des
 
 #endif  // DES_TF_OPS_CC_OPS_KEY_CHECKS_H_
