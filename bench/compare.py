@@ -54,7 +54,9 @@ With --link=RATE,... every distributed mode runs instead on 2 emulated hosts
 (bench/cluster: des-tf by horovodrun over ssh, the PS with a server and a worker per
 host; bench/sites.py), once per link rate, bytes counted on each host's eth0 per
 direction, and <out_dir>/links.{md,json,png} (bench/link_report.py) hold samples/s,
-time-to-AUC (--eval_every) and the predicted step time per rate, beside the PS.
+time-to-AUC (--eval_every) and the predicted step time per rate, beside the PS; the
+prediction needs each mode's input pipeline timed alone (bench/input_time.py, once per
+model, workload and way of reading, after the first run that needs it).
 
 Prints progress to stderr and a markdown table to stdout, and writes
 <out_dir>/compare.{md,json,png}. From the repository root:
@@ -117,6 +119,7 @@ RANKS = 2  # des-tf ranks and PS workers
 SUMMARY = {"des_tf": "DES_TF_SUMMARY ", "ps": "PS_BASELINE_SUMMARY ",
            "tf": "TF_BASELINE_SUMMARY ", "keras": "KERAS_BASELINE_SUMMARY "}
 STEP_LINE = re.compile(r"step (\d+)/(\d+): ")
+INPUT_TIME = "INPUT_TIME_SUMMARY "  # bench/input_time.py's line
 # des_tf.cli.held_out's lines (also the PS coordinator's): the seconds and bytes between
 # them are evaluation, left out of the training window.
 EVAL_BEGINS, EVAL_ENDS = "held-out eval begins at step", "held-out at step"
@@ -331,6 +334,24 @@ def reference_command(args, model: str, workload: str, mode: str) -> list[str]:
     return command
 
 
+def input_ms_per_step(args, model: str, workload: str, keep_ids_global: bool) -> float:
+    """One rank's input pipeline alone on one core, ms per step (bench/input_time.py):
+    the part of a step's CPU that runs ahead of the step, which link_report's predicted
+    step time lets overlap the link's transfers."""
+    command = [sys.executable, str(REPO_ROOT / "bench" / "input_time.py"),
+               *data_flags(args, workload), f"--batch_size={args.batch_size}",
+               f"--ranks={RANKS}", f"--keep_ids_global={keep_ids_global}",
+               "--steps=60", "--warmup_steps=10"]
+    if model == "lr":
+        command.append("--integer_mode=bucketize")
+    done = subprocess.run(command, env=child_env(), cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=args.timeout_s)
+    found = [line for line in done.stdout.splitlines() if line.startswith(INPUT_TIME)]
+    if done.returncode or not found:
+        raise RuntimeError(f"timing the input pipeline failed:\n{done.stdout[-3000:]}")
+    return json.loads(found[0][len(INPUT_TIME):])["input_ms_per_step"]
+
+
 def run_job(command: list[str], args, log_path: Path, window: bool, env: dict,
             counters) -> dict:
     """Runs `command`, teeing its output to `log_path`. With `window`, reads the byte
@@ -487,6 +508,7 @@ def run_all(args, write, site) -> list[dict]:
         facts = generate_data(args, workload)
         say(f"  {facts['path']} (hidden model AUC {facts['ceiling_auc']:.4f})")
     links = args.links or [None]
+    input_ms: dict[tuple, float] = {}  # (model, workload, keep_ids_global) -> ms per step
     for index, link in enumerate(links):
         if args.links:
             site.set_link(link)
@@ -497,7 +519,15 @@ def run_all(args, write, site) -> list[dict]:
                     for run in runs:
                         say(f"[{len(rows) + 1}/{planned_runs(args)}] {workload} {model} "
                             f"{run.label} ({site.label}) ...")
-                        rows.append(run_one(args, site, model, workload, run, logs, repeat))
+                        row = run_one(args, site, model, workload, run, logs, repeat)
+                        if args.links and row["status"] == "ok" and run.mode not in \
+                                ONE_PROCESS_MODES:
+                            key = (model, workload, run.mode != "ps"
+                                   and run.input_mode == "replicated_ids")
+                            if key not in input_ms:
+                                input_ms[key] = input_ms_per_step(args, *key)
+                            row["input_ms_per_step"] = input_ms[key]
+                        rows.append(row)
                         write(rows)
     return rows
 

@@ -88,15 +88,18 @@ def test_repeats_report_the_median_run_and_the_range():
     assert compare.parse_args(["--repeats=3"]).repeats == 3
 
 
-def test_link_report_predicts_without_overlap_and_measures_the_hidden_share():
+def test_link_report_predicts_the_input_pipeline_overlapping_the_link():
     from bench import link_report
 
     unlimited = {"link": "unlimited", "global_batch": 1000, "samples_per_s": 10000.0}
     # 1 MB in the busiest direction at 80 Mbit/s is 0.1 s on the link; measured 0.15 s
     row = {"link": "80mbit", "global_batch": 1000, "samples_per_s": 1000 / 0.15,
            "max_direction_bytes_per_step": 1_000_000}
-    predicted = link_report.predicted_step_s(row, unlimited)
-    assert abs(predicted - 0.2) < 1e-9
-    assert abs(link_report.transfer_hidden(row, predicted) - 0.5) < 1e-9
+    assert abs(link_report.predicted_step_s(row, unlimited) - 0.2) < 1e-9  # no input time
+    assert abs(link_report.transfer_hidden(row, unlimited) - 0.5) < 1e-9
+    row["input_ms_per_step"] = 40.0  # hidden behind the link: 0.1 - 0.04 + 0.1
+    assert abs(link_report.predicted_step_s(row, unlimited) - 0.16) < 1e-9
+    row["input_ms_per_step"] = 150.0  # never below the step's CPU work
+    assert abs(link_report.predicted_step_s(row, unlimited) - 0.1) < 1e-9
     assert link_report.predicted_step_s(unlimited, unlimited) is None
     assert link_report.transfer_hidden(unlimited, None) is None
