@@ -265,12 +265,19 @@ def generate_data(args, workload: str) -> dict:
             f"spec = SyntheticSpec(rows={args.rows}, multi_hot=({fields}{',' if fields else ''}))\n"
             f"print('FACTS ' + json.dumps(cached({args.data_dir!r}, spec, "
             "progress=lambda m: None)))")
-    done = subprocess.run([sys.executable, "-c", code], env=child_env(), cwd=REPO_ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    facts = [line for line in done.stdout.splitlines() if line.startswith("FACTS ")]
-    if done.returncode or not facts:
-        raise RuntimeError(f"generating {workload} data failed:\n{done.stdout[-3000:]}")
-    return json.loads(facts[0][len("FACTS "):])
+    return summary_of([sys.executable, "-c", code], "FACTS ", f"generating {workload} data")
+
+
+def summary_of(command: list[str], prefix: str, what: str, timeout_s: float | None = None
+               ) -> dict:
+    """Runs a helper `command` to its end; the JSON its first line starting with `prefix`
+    holds, or a RuntimeError saying `what` failed, with the output's tail."""
+    done = subprocess.run(command, env=child_env(), cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout_s)
+    found = [line for line in done.stdout.splitlines() if line.startswith(prefix)]
+    if done.returncode or not found:
+        raise RuntimeError(f"{what} failed:\n{done.stdout[-3000:]}")
+    return json.loads(found[0][len(prefix):])
 
 
 def learning_rates(args) -> dict[str, float]:
@@ -344,12 +351,20 @@ def input_ms_per_step(args, model: str, workload: str, keep_ids_global: bool) ->
                "--steps=60", "--warmup_steps=10"]
     if model == "lr":
         command.append("--integer_mode=bucketize")
-    done = subprocess.run(command, env=child_env(), cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=args.timeout_s)
-    found = [line for line in done.stdout.splitlines() if line.startswith(INPUT_TIME)]
-    if done.returncode or not found:
-        raise RuntimeError(f"timing the input pipeline failed:\n{done.stdout[-3000:]}")
-    return json.loads(found[0][len(INPUT_TIME):])["input_ms_per_step"]
+    return summary_of(command, INPUT_TIME, "timing the input pipeline",
+                      args.timeout_s)["input_ms_per_step"]
+
+
+def add_input_time(args, row: dict, model: str, workload: str, run: Run,
+                   timed: dict[tuple, float]) -> None:
+    """On a --link sweep, a distributed run's row gets its input pipeline's time (timed
+    once per model, workload and way of reading: `timed` keeps them)."""
+    if not args.links or row["status"] != "ok" or run.mode in ONE_PROCESS_MODES:
+        return
+    key = (model, workload, run.mode != "ps" and run.input_mode == "replicated_ids")
+    if key not in timed:
+        timed[key] = input_ms_per_step(args, *key)
+    row["input_ms_per_step"] = timed[key]
 
 
 def run_job(command: list[str], args, log_path: Path, window: bool, env: dict,
@@ -508,7 +523,7 @@ def run_all(args, write, site) -> list[dict]:
         facts = generate_data(args, workload)
         say(f"  {facts['path']} (hidden model AUC {facts['ceiling_auc']:.4f})")
     links = args.links or [None]
-    input_ms: dict[tuple, float] = {}  # (model, workload, keep_ids_global) -> ms per step
+    input_ms: dict[tuple, float] = {}
     for index, link in enumerate(links):
         if args.links:
             site.set_link(link)
@@ -520,13 +535,7 @@ def run_all(args, write, site) -> list[dict]:
                         say(f"[{len(rows) + 1}/{planned_runs(args)}] {workload} {model} "
                             f"{run.label} ({site.label}) ...")
                         row = run_one(args, site, model, workload, run, logs, repeat)
-                        if args.links and row["status"] == "ok" and run.mode not in \
-                                ONE_PROCESS_MODES:
-                            key = (model, workload, run.mode != "ps"
-                                   and run.input_mode == "replicated_ids")
-                            if key not in input_ms:
-                                input_ms[key] = input_ms_per_step(args, *key)
-                            row["input_ms_per_step"] = input_ms[key]
+                        add_input_time(args, row, model, workload, run, input_ms)
                         rows.append(row)
                         write(rows)
     return rows
