@@ -190,6 +190,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "250mbit, or unlimited): run every distributed mode on "
                              f"{RANKS} emulated hosts (bench/cluster, root) once per rate and "
                              "write links.{md,json,png}; empty: everything on loopback")
+    parser.add_argument("--paired_reference", action="store_true",
+                        help="on a --link sweep, run each distributed mode on an unlimited "
+                             "link right before its run at every shaped rate: that step time "
+                             "is the run's T0 in the predicted step time (bench/link_report."
+                             "py), measured a minute away rather than up to half an hour "
+                             "(this machine's speed drifts by 10-20%% over a sweep)")
     parser.add_argument("--eval_every", type=int, default=0,
                         help="held-out AUC every this many steps (des-tf, single, ps): the "
                              "time-to-accuracy curve")
@@ -477,11 +483,12 @@ def record(args, model: str, workload: str, mode: str, summary: dict, site) -> d
 
 
 def run_one(args, site, model: str, workload: str, run: Run, logs: Path,
-            repeat: int = 0) -> dict:
-    """Runs one (model, workload, run) on `site`; its row, or a failed row."""
+            repeat: int = 0, tag: str = "") -> dict:
+    """Runs one (model, workload, run) on `site`; its row, or a failed row. `tag` tells
+    apart the logs of runs with the same (model, workload, run, link, repeat)."""
     label, mode = run.label, run.mode
     name = (f"{workload}-{model}-{label.replace('/', '-')}-{site.label}"
-            + (f"-{repeat + 1}" if args.repeats > 1 else ""))
+            + (f"-{repeat + 1}" if args.repeats > 1 else "") + (f"-{tag}" if tag else ""))
     started = time.monotonic()
     try:
         if mode == "ps":
@@ -532,13 +539,41 @@ def run_all(args, write, site) -> list[dict]:
             for workload in args.workloads:
                 for repeat in range(args.repeats):
                     for run in runs:
-                        say(f"[{len(rows) + 1}/{planned_runs(args)}] {workload} {model} "
-                            f"{run.label} ({site.label}) ...")
-                        row = run_one(args, site, model, workload, run, logs, repeat)
+                        reference = None
+                        if needs_reference(args, link, run):
+                            site.set_link(None)
+                            reference = progress_and_run(args, site, model, workload, run,
+                                                         logs, repeat, len(rows),
+                                                         f"reference-for-{link}")
+                            site.set_link(link)
+                        row = progress_and_run(args, site, model, workload, run, logs,
+                                               repeat, len(rows))
                         add_input_time(args, row, model, workload, run, input_ms)
+                        add_reference(row, reference)
                         rows.append(row)
                         write(rows)
     return rows
+
+
+def needs_reference(args, link: str | None, run: Run) -> bool:
+    """--paired_reference: a distributed run at a shaped rate is preceded by the same run
+    on an unlimited link."""
+    return args.paired_reference and link is not None and run.mode not in ONE_PROCESS_MODES
+
+
+def progress_and_run(args, site, model: str, workload: str, run: Run, logs: Path,
+                     repeat: int, done: int, tag: str = "") -> dict:
+    """run_one, after a progress line naming the run's place among those planned."""
+    say(f"[{done + 1}/{planned_runs(args)}] {workload} {model} {run.label} ({site.label}"
+        f"{', ' + tag if tag else ''}) ...")
+    return run_one(args, site, model, workload, run, logs, repeat, tag)
+
+
+def add_reference(row: dict, reference: dict | None) -> None:
+    """The paired unlimited run's step time, as the row's `reference_step_ms` (the T0 of
+    its predicted step time); nothing if there was none or either run failed."""
+    if reference and reference["status"] == "ok" and row["status"] == "ok":
+        row["reference_step_ms"] = 1000 * reference["global_batch"] / reference["samples_per_s"]
 
 
 def combine_repeats(rows: list[dict]) -> list[dict]:

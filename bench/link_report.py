@@ -4,13 +4,15 @@ the predicted step time; the crossover rate where des-tf passes the PS.
 
 Predicted step time at a rate r (bits/s) = max(T0, T0 - I + L): T0 is the same mode's
 measured step time on an unlimited link (its compute, and the per-collective latency of
-the emulated path, which has no added delay); L is the link time, the bytes of the
-busiest direction of the busiest host per step (measured on eth0 at rate r) / (r / 8);
-I is one rank's input pipeline alone on one core (bench/input_time.py: reading and
-parsing its batch). The pipeline runs ahead of the step in tf.data's threads, so while
-the step waits on the link the cores read the next batches: I overlaps L, the rest of
-the step does not, and the step is never shorter than its CPU work (T0). Rows measured
-without I (before 2026-12-02) take I = 0: T0 + L. It needs `unlimited` among the rates.
+the emulated path, which has no added delay): with --paired_reference the run on an
+unlimited link just before this one, else the sweep's unlimited run; L is the link time,
+the bytes of the busiest direction of the busiest host per step (measured on eth0 at
+rate r) / (r / 8); I is one rank's input pipeline alone on one core
+(bench/input_time.py: reading and parsing its batch). The pipeline runs ahead of the
+step in tf.data's threads, so while the step waits on the link the cores read the next
+batches: I overlaps L, the rest of the step does not, and the step is never shorter
+than its CPU work (T0). Rows measured without I (before 2026-12-02) take I = 0: T0 + L.
+It needs `unlimited` among the rates, or --paired_reference.
 """
 
 from __future__ import annotations
@@ -37,17 +39,21 @@ def link_s(row: dict) -> float:
     return row["max_direction_bytes_per_step"] * 8 / _rate(row["link"])
 
 
-def _has_base(row: dict, unlimited: dict | None) -> bool:
-    """`row` ran on a shaped link, with its bytes measured, and its mode on `unlimited`."""
-    return (unlimited is not None and row["link"] != UNLIMITED
-            and "max_direction_bytes_per_step" in row)
+def base_step_s(row: dict, unlimited: dict | None) -> float | None:
+    """T0 above: the row's paired unlimited run's step, else `unlimited`'s (the same
+    mode's run on an unlimited link); None at unlimited, without bytes or without T0."""
+    if row["link"] == UNLIMITED or "max_direction_bytes_per_step" not in row:
+        return None
+    if "reference_step_ms" in row:
+        return row["reference_step_ms"] / 1000
+    return None if unlimited is None else step_s(unlimited)
 
 
 def predicted_step_s(row: dict, unlimited: dict | None) -> float | None:
-    """The model above; None without an unlimited run of the same mode or at unlimited."""
-    if not _has_base(row, unlimited):
+    """The model above; None where base_step_s is."""
+    base = base_step_s(row, unlimited)
+    if base is None:
         return None
-    base = step_s(unlimited)
     return max(base, base - row.get("input_ms_per_step", 0.0) / 1000 + link_s(row))
 
 
@@ -55,9 +61,10 @@ def transfer_hidden(row: dict, unlimited: dict | None) -> float | None:
     """The share of the link time per step (busiest direction's bytes / rate) that did
     not add to the unlimited link's step: (T0 + L - measured) / L. 0 is no overlap of
     transfers with compute; above 1 the unlimited run itself was slower."""
-    if not _has_base(row, unlimited):
+    base = base_step_s(row, unlimited)
+    if base is None:
         return None
-    return (step_s(unlimited) + link_s(row) - step_s(row)) / link_s(row)
+    return (base + link_s(row) - step_s(row)) / link_s(row)
 
 
 def auc_target(rows: list[dict], workload: str, model: str, drop: float) -> float | None:
@@ -98,15 +105,16 @@ def markdown(rows: list[dict], args) -> str:
             out.append(f"### {workload} {model}: time-to-AUC target "
                        f"{_fmt(target, '.4f', 'none (no single run with --eval_every)')}\n")
             out.append("| link | mode | samples/s | / PS | eth0 bytes/step | busiest direction "
-                       "bytes/step | step ms | input ms | predicted ms | predicted / measured | "
-                       "transfer hidden | time-to-AUC s | / PS | eval AUC | AUC - PS |")
-            out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
-                       "---: | ---: | ---: | ---: | ---: |")
+                       "bytes/step | step ms | T0 ms | input ms | predicted ms | "
+                       "predicted / measured | transfer hidden | time-to-AUC s | / PS | "
+                       "eval AUC | AUC - PS |")
+            out.append("| --- | --- |" + " ---: |" * 14)
             for row in group:
                 one_process = row["mode"] in ("single", "tf", "keras")
                 link = ONE_PROCESS if one_process else row["link"]
                 ps = index.get(("ps", row["link"]))
                 unlimited = index.get((row["mode"], UNLIMITED))
+                base = base_step_s(row, unlimited)
                 predicted = predicted_step_s(row, unlimited)
                 hidden = transfer_hidden(row, unlimited)
                 measured = step_s(row)
@@ -116,7 +124,8 @@ def markdown(rows: list[dict], args) -> str:
                     f"{_ratio(row['samples_per_s'], ps and ps['samples_per_s'])} | "
                     f"{'' if one_process else _fmt(row.get('eth0_bytes_per_step'))} | "
                     f"{'' if one_process else _fmt(row.get('max_direction_bytes_per_step'))} | "
-                    f"{1000 * measured:.1f} | {_fmt(row.get('input_ms_per_step'), '.1f')} | "
+                    f"{1000 * measured:.1f} | {_fmt(base and 1000 * base, '.1f')} | "
+                    f"{_fmt(row.get('input_ms_per_step'), '.1f')} | "
                     f"{_fmt(predicted and 1000 * predicted, '.1f')} | "
                     f"{_ratio(predicted, measured)} | {_fmt(hidden, '.0%')} | "
                     f"{_fmt(tta, '.1f', 'not reached')} | "

@@ -88,7 +88,7 @@ def test_repeats_report_the_median_run_and_the_range():
     assert compare.parse_args(["--repeats=3"]).repeats == 3
 
 
-def test_link_report_predicts_the_input_pipeline_overlapping_the_link():
+def test_link_report_predicts_the_input_pipeline_overlapping_the_link_from_the_paired_t0():
     from bench import link_report
 
     unlimited = {"link": "unlimited", "global_batch": 1000, "samples_per_s": 10000.0}
@@ -103,3 +103,8 @@ def test_link_report_predicts_the_input_pipeline_overlapping_the_link():
     assert abs(link_report.predicted_step_s(row, unlimited) - 0.1) < 1e-9
     assert link_report.predicted_step_s(unlimited, unlimited) is None
     assert link_report.transfer_hidden(unlimited, None) is None
+    row["reference_step_ms"] = 50.0  # --paired_reference: T0 from the run just before
+    assert abs(link_report.predicted_step_s(row, unlimited) - 0.05) < 1e-9
+    del row["input_ms_per_step"]
+    assert abs(link_report.predicted_step_s(row, None) - 0.15) < 1e-9
+    assert abs(link_report.transfer_hidden(row, None)) < 1e-9
