@@ -376,14 +376,14 @@ def add_input_time(args, row: dict, model: str, workload: str, run: Run,
 def run_job(command: list[str], args, log_path: Path, window: bool, env: dict,
             counters) -> dict:
     """Runs `command`, teeing its output to `log_path`. With `window`, reads the byte
-    `counters()` (a (received, transmitted) pair per host) and the time when the progress
-    lines of steps --warmup_steps and --steps arrive, leaving out the seconds and bytes of
-    held-out evaluations in between. Returns the summary JSON (or raises) with the
-    window's figures added."""
+    `counters()` (a (received, transmitted) pair per host), the machine's busy CPU and the
+    time when the progress lines of steps --warmup_steps and --steps arrive, leaving out
+    the seconds, bytes and CPU of held-out evaluations in between. Returns the summary
+    JSON (or raises) with the window's figures added."""
     started, total_start = time.monotonic(), counters()
-    marks: dict[int, tuple[float, list]] = {}
-    evaluating: tuple[float, list] | None = None
-    excluded_s, excluded = 0.0, [(0, 0) for _ in total_start]
+    marks: dict[int, tuple[float, list, float]] = {}
+    evaluating: tuple[float, list, float] | None = None
+    excluded_s, excluded, excluded_cpu_s = 0.0, [(0, 0) for _ in total_start], 0.0
     lines: list[str] = []
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, text=True,
@@ -398,12 +398,13 @@ def run_job(command: list[str], args, log_path: Path, window: bool, env: dict,
                 match = STEP_LINE.search(line)
                 in_window = args.warmup_steps in marks and args.steps not in marks
                 if window and match and int(match.group(1)) in (args.warmup_steps, args.steps):
-                    marks[int(match.group(1))] = (now, counters())
+                    marks[int(match.group(1))] = (now, counters(), busy_cpu_s())
                 elif window and in_window and EVAL_BEGINS in line:
-                    evaluating = (now, counters())
+                    evaluating = (now, counters(), busy_cpu_s())
                 elif window and evaluating and EVAL_ENDS in line:
                     excluded_s += now - evaluating[0]
                     excluded = _plus(excluded, _minus(counters(), evaluating[1]))
+                    excluded_cpu_s += busy_cpu_s() - evaluating[2]
                     evaluating = None
                 if now > deadline:
                     raise TimeoutError(f"ran past --timeout_s={args.timeout_s}")
@@ -425,14 +426,25 @@ def run_job(command: list[str], args, log_path: Path, window: bool, env: dict,
         if set(marks) != {args.warmup_steps, args.steps}:
             raise RuntimeError(f"progress lines of steps {args.warmup_steps} and {args.steps} "
                                f"not seen (got {sorted(marks)}); output in {log_path}")
-        (t0, c0), (t1, c1) = marks[args.warmup_steps], marks[args.steps]
+        (t0, c0, cpu0), (t1, c1, cpu1) = marks[args.warmup_steps], marks[args.steps]
         steps = args.steps - args.warmup_steps
         moved = _minus(_minus(c1, c0), excluded)  # per host: (received, transmitted)
         summary["window_lo_bytes_per_step"] = round(sum(map(sum, moved)) / steps)
         summary["window_max_direction_bytes_per_step"] = round(max(map(max, moved)) / steps)
         summary["window_samples_per_s"] = round(
             steps * summary["global_batch"] / (t1 - t0 - excluded_s), 1)
+        summary["window_busy_ms_per_step"] = round(
+            1000 * (cpu1 - cpu0 - excluded_cpu_s) / os.cpu_count() / steps, 2)
     return summary
+
+
+def busy_cpu_s() -> float:
+    """Seconds this machine's cores have spent busy so far, summed over cores and
+    processes (/proc/stat's user, nice, system, irq and softirq; idle, iowait and the
+    hypervisor's steal left out)."""
+    with open("/proc/stat") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq = map(int, stat.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def _minus(a: list, b: list) -> list:
@@ -479,6 +491,8 @@ def record(args, model: str, workload: str, mode: str, summary: dict, site) -> d
         row.update(lo_bytes_per_step=summary["window_lo_bytes_per_step"],
                    lo_private_netns=args.private_netns)
     row["samples_per_s"] = summary["window_samples_per_s"]
+    # Busy CPU of all cores per step / the cores: the step if no core ever waited.
+    row["busy_ms_per_step"] = summary["window_busy_ms_per_step"]
     return row
 
 
@@ -570,10 +584,12 @@ def progress_and_run(args, site, model: str, workload: str, run: Run, logs: Path
 
 
 def add_reference(row: dict, reference: dict | None) -> None:
-    """The paired unlimited run's step time, as the row's `reference_step_ms` (the T0 of
-    its predicted step time); nothing if there was none or either run failed."""
+    """The paired unlimited run's step time and busy CPU per step, as the row's
+    `reference_step_ms` and `reference_busy_ms_per_step` (the T0 of its predicted step
+    time); nothing if there was none or either run failed."""
     if reference and reference["status"] == "ok" and row["status"] == "ok":
         row["reference_step_ms"] = 1000 * reference["global_batch"] / reference["samples_per_s"]
+        row["reference_busy_ms_per_step"] = reference["busy_ms_per_step"]
 
 
 def combine_repeats(rows: list[dict]) -> list[dict]:

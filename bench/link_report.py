@@ -4,8 +4,11 @@ the predicted step time; the crossover rate where des-tf passes the PS.
 
 Predicted step time at a rate r (bits/s) = max(T0, T0 - I + L): T0 is the same mode's
 measured step time on an unlimited link (its compute, and the per-collective latency of
-the emulated path, which has no added delay): with --paired_reference the run on an
-unlimited link just before this one, else the sweep's unlimited run; L is the link time,
+the emulated path, which has no added delay), from the run on an unlimited link just
+before this one (--paired_reference), else from the sweep's unlimited run, plus the
+change in the machine's busy CPU per step from that run to this one (CPU time of all
+cores / the cores: this shared machine's speed drifts by 10-20% over a sweep, and the
+same work then takes that much more or less CPU); L is the link time,
 the bytes of the busiest direction of the busiest host per step (measured on eth0 at
 rate r) / (r / 8); I is one rank's input pipeline alone on one core
 (bench/input_time.py: reading and parsing its batch). The pipeline runs ahead of the
@@ -41,12 +44,20 @@ def link_s(row: dict) -> float:
 
 def base_step_s(row: dict, unlimited: dict | None) -> float | None:
     """T0 above: the row's paired unlimited run's step, else `unlimited`'s (the same
-    mode's run on an unlimited link); None at unlimited, without bytes or without T0."""
+    mode's run on an unlimited link), plus the row's busy CPU per step minus that run's
+    where both were measured; None at unlimited, without bytes or without a run on an
+    unlimited link."""
     if row["link"] == UNLIMITED or "max_direction_bytes_per_step" not in row:
         return None
     if "reference_step_ms" in row:
-        return row["reference_step_ms"] / 1000
-    return None if unlimited is None else step_s(unlimited)
+        step_ms, busy_ms = row["reference_step_ms"], row.get("reference_busy_ms_per_step")
+    elif unlimited is not None:
+        step_ms, busy_ms = 1000 * step_s(unlimited), unlimited.get("busy_ms_per_step")
+    else:
+        return None
+    if busy_ms is not None and "busy_ms_per_step" in row:
+        step_ms += row["busy_ms_per_step"] - busy_ms
+    return step_ms / 1000
 
 
 def predicted_step_s(row: dict, unlimited: dict | None) -> float | None:
@@ -59,8 +70,8 @@ def predicted_step_s(row: dict, unlimited: dict | None) -> float | None:
 
 def transfer_hidden(row: dict, unlimited: dict | None) -> float | None:
     """The share of the link time per step (busiest direction's bytes / rate) that did
-    not add to the unlimited link's step: (T0 + L - measured) / L. 0 is no overlap of
-    transfers with compute; above 1 the unlimited run itself was slower."""
+    not add to T0: (T0 + L - measured) / L. 0 is no overlap of transfers with compute;
+    above 1 the step was shorter than T0 (T0 was measured on a slower machine)."""
     base = base_step_s(row, unlimited)
     if base is None:
         return None
@@ -105,10 +116,10 @@ def markdown(rows: list[dict], args) -> str:
             out.append(f"### {workload} {model}: time-to-AUC target "
                        f"{_fmt(target, '.4f', 'none (no single run with --eval_every)')}\n")
             out.append("| link | mode | samples/s | / PS | eth0 bytes/step | busiest direction "
-                       "bytes/step | step ms | T0 ms | input ms | predicted ms | "
+                       "bytes/step | step ms | busy ms | T0 ms | input ms | predicted ms | "
                        "predicted / measured | transfer hidden | time-to-AUC s | / PS | "
                        "eval AUC | AUC - PS |")
-            out.append("| --- | --- |" + " ---: |" * 14)
+            out.append("| --- | --- |" + " ---: |" * 15)
             for row in group:
                 one_process = row["mode"] in ("single", "tf", "keras")
                 link = ONE_PROCESS if one_process else row["link"]
@@ -124,7 +135,8 @@ def markdown(rows: list[dict], args) -> str:
                     f"{_ratio(row['samples_per_s'], ps and ps['samples_per_s'])} | "
                     f"{'' if one_process else _fmt(row.get('eth0_bytes_per_step'))} | "
                     f"{'' if one_process else _fmt(row.get('max_direction_bytes_per_step'))} | "
-                    f"{1000 * measured:.1f} | {_fmt(base and 1000 * base, '.1f')} | "
+                    f"{1000 * measured:.1f} | {_fmt(row.get('busy_ms_per_step'), '.1f')} | "
+                    f"{_fmt(base and 1000 * base, '.1f')} | "
                     f"{_fmt(row.get('input_ms_per_step'), '.1f')} | "
                     f"{_fmt(predicted and 1000 * predicted, '.1f')} | "
                     f"{_ratio(predicted, measured)} | {_fmt(hidden, '.0%')} | "
@@ -209,16 +221,19 @@ def plot(rows: list[dict], args, path: Path) -> None:
     plt.close(figure)
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str] | None = None) -> None:
     """`python -m bench.link_report links.json`: rewrites links.md and links.png beside it
     from the JSON (the sweep's flags are read back from its recorded command)."""
+    import argparse
     import json
     import shlex
     import time
 
     from bench import compare
 
-    path = Path(argv[1])
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("links_json", type=Path, help="a sweep's links.json")
+    path = parser.parse_args(argv).links_json
     results = json.loads(path.read_text())
     args = compare.parse_args(shlex.split(results["command"])[1:])
     header = results["command"]
@@ -229,6 +244,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
-    main(sys.argv)
+    main()

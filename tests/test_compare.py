@@ -108,3 +108,5 @@ def test_link_report_predicts_the_input_pipeline_overlapping_the_link_from_the_p
     del row["input_ms_per_step"]
     assert abs(link_report.predicted_step_s(row, None) - 0.15) < 1e-9
     assert abs(link_report.transfer_hidden(row, None)) < 1e-9
+    row.update(busy_ms_per_step=60.0, reference_busy_ms_per_step=45.0)  # slower machine
+    assert abs(link_report.predicted_step_s(row, None) - 0.165) < 1e-9
