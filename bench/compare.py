@@ -48,6 +48,9 @@ Figures per run, all over the same window, the training steps after the first
   times of the same two progress lines); with --repeats=R every mode of a (model,
   workload) runs R times, interleaved, and the report holds each mode's median run,
   with the range of the R (ratios, too, are of medians);
+- busy ms/step (JSON): the machine's busy CPU over the same window (/proc/stat), per
+  step and per core: the step if no core ever waited; bench/link_report.py corrects
+  its predicted step time by it for the machine's drift;
 - eval AUC and log loss on the held-out 10% of the lines.
 
 With --link=RATE,... every distributed mode runs instead on 2 emulated hosts
@@ -190,12 +193,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "250mbit, or unlimited): run every distributed mode on "
                              f"{RANKS} emulated hosts (bench/cluster, root) once per rate and "
                              "write links.{md,json,png}; empty: everything on loopback")
-    parser.add_argument("--paired_reference", action="store_true",
-                        help="on a --link sweep, run each distributed mode on an unlimited "
-                             "link right before its run at every shaped rate: that step time "
-                             "is the run's T0 in the predicted step time (bench/link_report."
-                             "py), measured a minute away rather than up to half an hour "
-                             "(this machine's speed drifts by 10-20%% over a sweep)")
     parser.add_argument("--eval_every", type=int, default=0,
                         help="held-out AUC every this many steps (des-tf, single, ps): the "
                              "time-to-accuracy curve")
@@ -497,12 +494,11 @@ def record(args, model: str, workload: str, mode: str, summary: dict, site) -> d
 
 
 def run_one(args, site, model: str, workload: str, run: Run, logs: Path,
-            repeat: int = 0, tag: str = "") -> dict:
-    """Runs one (model, workload, run) on `site`; its row, or a failed row. `tag` tells
-    apart the logs of runs with the same (model, workload, run, link, repeat)."""
+            repeat: int = 0) -> dict:
+    """Runs one (model, workload, run) on `site`; its row, or a failed row."""
     label, mode = run.label, run.mode
     name = (f"{workload}-{model}-{label.replace('/', '-')}-{site.label}"
-            + (f"-{repeat + 1}" if args.repeats > 1 else "") + (f"-{tag}" if tag else ""))
+            + (f"-{repeat + 1}" if args.repeats > 1 else ""))
     started = time.monotonic()
     try:
         if mode == "ps":
@@ -553,43 +549,13 @@ def run_all(args, write, site) -> list[dict]:
             for workload in args.workloads:
                 for repeat in range(args.repeats):
                     for run in runs:
-                        reference = None
-                        if needs_reference(args, link, run):
-                            site.set_link(None)
-                            reference = progress_and_run(args, site, model, workload, run,
-                                                         logs, repeat, len(rows),
-                                                         f"reference-for-{link}")
-                            site.set_link(link)
-                        row = progress_and_run(args, site, model, workload, run, logs,
-                                               repeat, len(rows))
+                        say(f"[{len(rows) + 1}/{planned_runs(args)}] {workload} {model} "
+                            f"{run.label} ({site.label}) ...")
+                        row = run_one(args, site, model, workload, run, logs, repeat)
                         add_input_time(args, row, model, workload, run, input_ms)
-                        add_reference(row, reference)
                         rows.append(row)
                         write(rows)
     return rows
-
-
-def needs_reference(args, link: str | None, run: Run) -> bool:
-    """--paired_reference: a distributed run at a shaped rate is preceded by the same run
-    on an unlimited link."""
-    return args.paired_reference and link is not None and run.mode not in ONE_PROCESS_MODES
-
-
-def progress_and_run(args, site, model: str, workload: str, run: Run, logs: Path,
-                     repeat: int, done: int, tag: str = "") -> dict:
-    """run_one, after a progress line naming the run's place among those planned."""
-    say(f"[{done + 1}/{planned_runs(args)}] {workload} {model} {run.label} ({site.label}"
-        f"{', ' + tag if tag else ''}) ...")
-    return run_one(args, site, model, workload, run, logs, repeat, tag)
-
-
-def add_reference(row: dict, reference: dict | None) -> None:
-    """The paired unlimited run's step time and busy CPU per step, as the row's
-    `reference_step_ms` and `reference_busy_ms_per_step` (the T0 of its predicted step
-    time); nothing if there was none or either run failed."""
-    if reference and reference["status"] == "ok" and row["status"] == "ok":
-        row["reference_step_ms"] = 1000 * reference["global_batch"] / reference["samples_per_s"]
-        row["reference_busy_ms_per_step"] = reference["busy_ms_per_step"]
 
 
 def combine_repeats(rows: list[dict]) -> list[dict]:

@@ -2,20 +2,19 @@
 samples/s and time-to-AUC of every mode at every rate, beside the PS at the same rate;
 the predicted step time; the crossover rate where des-tf passes the PS.
 
-Predicted step time at a rate r (bits/s) = max(T0, T0 - I + L): T0 is the same mode's
+Predicted step time at a rate r (bits/s) = max(T0, T0 - I + L). T0 is the same mode's
 measured step time on an unlimited link (its compute, and the per-collective latency of
-the emulated path, which has no added delay), from the run on an unlimited link just
-before this one (--paired_reference), else from the sweep's unlimited run, plus the
-change in the machine's busy CPU per step from that run to this one (CPU time of all
-cores / the cores: this shared machine's speed drifts by 10-20% over a sweep, and the
-same work then takes that much more or less CPU); L is the link time,
-the bytes of the busiest direction of the busiest host per step (measured on eth0 at
-rate r) / (r / 8); I is one rank's input pipeline alone on one core
-(bench/input_time.py: reading and parsing its batch). The pipeline runs ahead of the
-step in tf.data's threads, so while the step waits on the link the cores read the next
-batches: I overlaps L, the rest of the step does not, and the step is never shorter
-than its CPU work (T0). Rows measured without I (before 2026-12-02) take I = 0: T0 + L.
-It needs `unlimited` among the rates, or --paired_reference.
+the emulated path, which has no added delay), plus the change in the machine's busy CPU
+per step from that run to this one (busy CPU time of all cores / the cores): this shared
+machine's speed drifts by 10-20% over a sweep, and the same work then takes that much
+more or less CPU. L is the link time, the bytes of the busiest direction of the busiest
+host per step (measured on eth0 at rate r) / (r / 8). I is one rank's input pipeline
+alone on one core (bench/input_time.py: reading and parsing its batch). The pipeline
+runs ahead of the step in tf.data's threads, so while the step waits on the link the
+cores read the next batches: I overlaps L, the rest of the step does not, and the step
+is never shorter than its CPU work (T0). Rows measured without I or busy CPU (before
+2026-12-02) take I = 0 and T0 = the unlimited run's step. It needs `unlimited` among
+the rates.
 """
 
 from __future__ import annotations
@@ -43,21 +42,16 @@ def link_s(row: dict) -> float:
 
 
 def base_step_s(row: dict, unlimited: dict | None) -> float | None:
-    """T0 above: the row's paired unlimited run's step, else `unlimited`'s (the same
-    mode's run on an unlimited link), plus the row's busy CPU per step minus that run's
-    where both were measured; None at unlimited, without bytes or without a run on an
-    unlimited link."""
-    if row["link"] == UNLIMITED or "max_direction_bytes_per_step" not in row:
+    """T0 above: `unlimited`'s step (the same mode's run on an unlimited link), plus the
+    row's busy CPU per step minus `unlimited`'s where both were measured (not before
+    2026-12-02); None at unlimited, without bytes or without `unlimited`."""
+    if (unlimited is None or row["link"] == UNLIMITED
+            or "max_direction_bytes_per_step" not in row):
         return None
-    if "reference_step_ms" in row:
-        step_ms, busy_ms = row["reference_step_ms"], row.get("reference_busy_ms_per_step")
-    elif unlimited is not None:
-        step_ms, busy_ms = 1000 * step_s(unlimited), unlimited.get("busy_ms_per_step")
-    else:
-        return None
-    if busy_ms is not None and "busy_ms_per_step" in row:
-        step_ms += row["busy_ms_per_step"] - busy_ms
-    return step_ms / 1000
+    base = step_s(unlimited)
+    if "busy_ms_per_step" in row and "busy_ms_per_step" in unlimited:
+        base += (row["busy_ms_per_step"] - unlimited["busy_ms_per_step"]) / 1000
+    return base
 
 
 def predicted_step_s(row: dict, unlimited: dict | None) -> float | None:
