@@ -2,19 +2,23 @@
 samples/s and time-to-AUC of every mode at every rate, beside the PS at the same rate;
 the predicted step time; the crossover rate where des-tf passes the PS.
 
-Predicted step time at a rate r (bits/s) = max(T0, T0 - I + L). T0 is the same mode's
-measured step time on an unlimited link (its compute, and the per-collective latency of
-the emulated path, which has no added delay), plus the change in the machine's busy CPU
-per step from that run to this one (busy CPU time of all cores / the cores): this shared
-machine's speed drifts by 10-20% over a sweep, and the same work then takes that much
-more or less CPU. L is the link time, the bytes of the busiest direction of the busiest
-host per step (measured on eth0 at rate r) / (r / 8). I is one rank's input pipeline
-alone on one core (bench/input_time.py: reading and parsing its batch). The pipeline
-runs ahead of the step in tf.data's threads, so while the step waits on the link the
-cores read the next batches: I overlaps L, the rest of the step does not, and the step
-is never shorter than its CPU work (T0). Rows measured without I or busy CPU (before
-2026-12-02) take I = 0 and T0 = the unlimited run's step. It needs `unlimited` among
-the rates.
+Predicted step time at a rate r (bits/s) = B + max(W0, L - I):
+- B, the run's CPU work per step: the machine's busy CPU time per step / its cores
+  (/proc/stat), measured in the run itself, so it carries the 10-20% by which this
+  shared machine's speed drifts over a sweep;
+- W0, the waiting per step on an unlimited link: the same mode's step there minus its B
+  (the ranks waiting for each other at the collective rounds, and the emulated path's
+  own latency: no delay is added, the kernel has no netem);
+- L, the link time: the bytes of the busiest direction of the busiest host per step
+  (measured on eth0 at rate r) / (r / 8);
+- I, one rank's input pipeline alone on one core (bench/input_time.py: reading and
+  parsing its batch).
+tf.data reads ahead of the step in its own threads, so while the step waits on the link
+the cores read the next batches (I), and the ranks' waits for each other fall inside the
+link's wait instead of adding to it: the link lengthens the step only where L - I
+exceeds W0. T0 = B + W0 is the step the run would take on an unlimited link. Rows
+recorded before busy CPU was (2026-12-02) take B = the unlimited run's step and W0 = 0
+(so T0 + max(0, L - I)), and before I was, I = 0. It needs `unlimited` among the rates.
 """
 
 from __future__ import annotations
@@ -41,31 +45,37 @@ def link_s(row: dict) -> float:
     return row["max_direction_bytes_per_step"] * 8 / _rate(row["link"])
 
 
-def base_step_s(row: dict, unlimited: dict | None) -> float | None:
-    """T0 above: `unlimited`'s step (the same mode's run on an unlimited link), plus the
-    row's busy CPU per step minus `unlimited`'s where both were measured (not before
-    2026-12-02); None at unlimited, without bytes or without `unlimited`."""
+def busy_and_waits_s(row: dict, unlimited: dict | None) -> tuple[float, float] | None:
+    """(B, W0) above for `row`, given `unlimited` (the same mode's run on an unlimited
+    link); None at unlimited, without bytes or without `unlimited`."""
     if (unlimited is None or row["link"] == UNLIMITED
             or "max_direction_bytes_per_step" not in row):
         return None
-    base = step_s(unlimited)
     if "busy_ms_per_step" in row and "busy_ms_per_step" in unlimited:
-        base += (row["busy_ms_per_step"] - unlimited["busy_ms_per_step"]) / 1000
-    return base
+        busy_s = unlimited["busy_ms_per_step"] / 1000
+        return row["busy_ms_per_step"] / 1000, step_s(unlimited) - busy_s
+    return step_s(unlimited), 0.0
+
+
+def base_step_s(row: dict, unlimited: dict | None) -> float | None:
+    """T0 = B + W0 above; None where busy_and_waits_s is."""
+    parts = busy_and_waits_s(row, unlimited)
+    return None if parts is None else sum(parts)
 
 
 def predicted_step_s(row: dict, unlimited: dict | None) -> float | None:
-    """The model above; None where base_step_s is."""
-    base = base_step_s(row, unlimited)
-    if base is None:
+    """B + max(W0, L - I) above; None where busy_and_waits_s is."""
+    parts = busy_and_waits_s(row, unlimited)
+    if parts is None:
         return None
-    return max(base, base - row.get("input_ms_per_step", 0.0) / 1000 + link_s(row))
+    busy, waits = parts
+    return busy + max(waits, link_s(row) - row.get("input_ms_per_step", 0.0) / 1000)
 
 
 def transfer_hidden(row: dict, unlimited: dict | None) -> float | None:
     """The share of the link time per step (busiest direction's bytes / rate) that did
-    not add to T0: (T0 + L - measured) / L. 0 is no overlap of transfers with compute;
-    above 1 the step was shorter than T0 (T0 was measured on a slower machine)."""
+    not add to T0: (T0 + L - measured) / L. 0 is no overlap of transfers with compute or
+    waiting; above 1 the step was shorter than T0."""
     base = base_step_s(row, unlimited)
     if base is None:
         return None

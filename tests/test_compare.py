@@ -88,7 +88,7 @@ def test_repeats_report_the_median_run_and_the_range():
     assert compare.parse_args(["--repeats=3"]).repeats == 3
 
 
-def test_link_report_predicts_the_input_pipeline_overlapping_the_link_and_the_drift():
+def test_link_report_predicts_the_link_wait_beyond_the_input_pipeline_and_the_waits():
     from bench import link_report
 
     unlimited = {"link": "unlimited", "global_batch": 1000, "samples_per_s": 10000.0}
@@ -103,8 +103,13 @@ def test_link_report_predicts_the_input_pipeline_overlapping_the_link_and_the_dr
     assert abs(link_report.predicted_step_s(row, unlimited) - 0.1) < 1e-9
     assert link_report.predicted_step_s(unlimited, unlimited) is None
     assert link_report.transfer_hidden(unlimited, None) is None
-    # The machine ran slower in this run: 15 ms more busy CPU per step, T0 0.115 s
+    # With busy CPU: the run's own CPU work (95 ms, the machine ran slower than in the
+    # unlimited run's 80) plus the longer of the unlimited run's waits (100 - 80 ms) and
+    # the link time the input pipeline does not cover
     del row["input_ms_per_step"]
     row["busy_ms_per_step"], unlimited["busy_ms_per_step"] = 95.0, 80.0
-    assert abs(link_report.predicted_step_s(row, unlimited) - 0.215) < 1e-9
+    assert abs(link_report.predicted_step_s(row, unlimited) - 0.195) < 1e-9
+    assert abs(link_report.base_step_s(row, unlimited) - 0.115) < 1e-9
     assert abs(link_report.transfer_hidden(row, unlimited) - 0.65) < 1e-9
+    row["input_ms_per_step"] = 90.0  # 0.1 - 0.09 of link time, inside the 0.02 of waits
+    assert abs(link_report.predicted_step_s(row, unlimited) - 0.115) < 1e-9
