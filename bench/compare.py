@@ -49,8 +49,8 @@ Figures per run, all over the same window, the training steps after the first
   workload) runs R times, interleaved, and the report holds each mode's median run,
   with the range of the R (ratios, too, are of medians);
 - busy ms/step (JSON): the machine's busy CPU over the same window (/proc/stat), per
-  step and per core: the step if no core ever waited; bench/link_report.py corrects
-  its predicted step time by it for the machine's drift;
+  step and per core: the step if no core ever waited (bench/link_report.py's B, the
+  run's CPU work in its predicted step time);
 - eval AUC and log loss on the held-out 10% of the lines.
 
 With --link=RATE,... every distributed mode runs instead on 2 emulated hosts
