@@ -82,6 +82,8 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import psutil
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
@@ -437,11 +439,10 @@ def run_job(command: list[str], args, log_path: Path, window: bool, env: dict,
 
 def busy_cpu_s() -> float:
     """Seconds this machine's cores have spent busy so far, summed over cores and
-    processes (/proc/stat's user, nice, system, irq and softirq; idle, iowait and the
-    hypervisor's steal left out)."""
-    with open("/proc/stat") as stat:
-        user, nice, system, _idle, _iowait, irq, softirq = map(int, stat.readline().split()[1:8])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+    processes (/proc/stat's user, nice, system, irq and softirq, read by psutil; idle,
+    iowait and the hypervisor's steal left out)."""
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + times.irq + times.softirq
 
 
 def _minus(a: list, b: list) -> list:
