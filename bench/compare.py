@@ -89,6 +89,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import bench.cluster as cluster  # noqa: E402  (no TensorFlow in these)
 from bench import link_report, sites  # noqa: E402
+from bench.link_report import ONE_PROCESS_MODES  # noqa: E402
 from bench.ps import processes  # noqa: E402
 from des_tf.comm.cost import (  # noqa: E402  (nor in it: des_tf loads lazily)
     COMM_DTYPES,
@@ -128,7 +129,6 @@ INPUT_TIME = "INPUT_TIME_SUMMARY "  # bench/input_time.py's line
 # des_tf.cli.held_out's lines (also the PS coordinator's): the seconds and bytes between
 # them are evaluation, left out of the training window.
 EVAL_BEGINS, EVAL_ENDS = "held-out eval begins at step", "held-out at step"
-ONE_PROCESS_MODES = ("single", "tf", "keras")
 # The models' flags, as in configs/*_criteo.flags (the PS baseline has the same defaults).
 MODEL_FLAGS = ["--embedding_dim=16", "--hidden=400,400,400"]
 LEARNING_RATES = {"table": 0.05, "linear": 0.05, "dense": 0.001}  # the PS's; defaults

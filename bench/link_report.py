@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 from bench.cluster.network import rate_bits
 
 UNLIMITED = "unlimited"
 ONE_PROCESS = "one process"
+# bench/compare.py's modes that run in one process, on no link.
+ONE_PROCESS_MODES = ("single", "tf", "keras")
 
 
 def _rate(link: str) -> float:
@@ -45,41 +48,42 @@ def link_s(row: dict) -> float:
     return row["max_direction_bytes_per_step"] * 8 / _rate(row["link"])
 
 
-def busy_and_waits_s(row: dict, unlimited: dict | None) -> tuple[float, float] | None:
-    """(B, W0) above for `row`, given `unlimited` (the same mode's run on an unlimited
-    link); None at unlimited, without bytes or without `unlimited`."""
+class LinkModel(NamedTuple):
+    """The docstring's model of one shaped run, in seconds per step."""
+    busy_s: float  # B
+    waits_s: float  # W0
+    link_s: float  # L
+    input_s: float  # I
+
+    @property
+    def base_s(self) -> float:
+        """T0 = B + W0: the step on an unlimited link."""
+        return self.busy_s + self.waits_s
+
+    @property
+    def predicted_s(self) -> float:
+        """B + max(W0, L - I)."""
+        return self.busy_s + max(self.waits_s, self.link_s - self.input_s)
+
+    def transfer_hidden(self, measured_s: float) -> float:
+        """The share of the link time per step (busiest direction's bytes / rate) that did
+        not add to T0: (T0 + L - measured) / L. 0 is no overlap of transfers with compute
+        or waiting; above 1 the step was shorter than T0."""
+        return (self.base_s + self.link_s - measured_s) / self.link_s
+
+
+def link_model(row: dict, unlimited: dict | None) -> LinkModel | None:
+    """The model of `row`, given `unlimited` (the same mode's run on an unlimited link);
+    None at unlimited, without bytes or without `unlimited`."""
     if (unlimited is None or row["link"] == UNLIMITED
             or "max_direction_bytes_per_step" not in row):
         return None
     if "busy_ms_per_step" in row and "busy_ms_per_step" in unlimited:
-        busy_s = unlimited["busy_ms_per_step"] / 1000
-        return row["busy_ms_per_step"] / 1000, step_s(unlimited) - busy_s
-    return step_s(unlimited), 0.0
-
-
-def base_step_s(row: dict, unlimited: dict | None) -> float | None:
-    """T0 = B + W0 above; None where busy_and_waits_s is."""
-    parts = busy_and_waits_s(row, unlimited)
-    return None if parts is None else sum(parts)
-
-
-def predicted_step_s(row: dict, unlimited: dict | None) -> float | None:
-    """B + max(W0, L - I) above; None where busy_and_waits_s is."""
-    parts = busy_and_waits_s(row, unlimited)
-    if parts is None:
-        return None
-    busy, waits = parts
-    return busy + max(waits, link_s(row) - row.get("input_ms_per_step", 0.0) / 1000)
-
-
-def transfer_hidden(row: dict, unlimited: dict | None) -> float | None:
-    """The share of the link time per step (busiest direction's bytes / rate) that did
-    not add to T0: (T0 + L - measured) / L. 0 is no overlap of transfers with compute or
-    waiting; above 1 the step was shorter than T0."""
-    base = base_step_s(row, unlimited)
-    if base is None:
-        return None
-    return (base + link_s(row) - step_s(row)) / link_s(row)
+        busy_s = row["busy_ms_per_step"] / 1000
+        waits_s = step_s(unlimited) - unlimited["busy_ms_per_step"] / 1000
+    else:
+        busy_s, waits_s = step_s(unlimited), 0.0
+    return LinkModel(busy_s, waits_s, link_s(row), row.get("input_ms_per_step", 0.0) / 1000)
 
 
 def auc_target(rows: list[dict], workload: str, model: str, drop: float) -> float | None:
@@ -125,13 +129,11 @@ def markdown(rows: list[dict], args) -> str:
                        "eval AUC | AUC - PS |")
             out.append("| --- | --- |" + " ---: |" * 15)
             for row in group:
-                one_process = row["mode"] in ("single", "tf", "keras")
+                one_process = row["mode"] in ONE_PROCESS_MODES
                 link = ONE_PROCESS if one_process else row["link"]
                 ps = index.get(("ps", row["link"]))
                 unlimited = index.get((row["mode"], UNLIMITED))
-                base = base_step_s(row, unlimited)
-                predicted = predicted_step_s(row, unlimited)
-                hidden = transfer_hidden(row, unlimited)
+                model = link_model(row, unlimited)
                 measured = step_s(row)
                 tta, ps_tta = time_to_auc(row, target), ps and time_to_auc(ps, target)
                 out.append(
@@ -140,10 +142,11 @@ def markdown(rows: list[dict], args) -> str:
                     f"{'' if one_process else _fmt(row.get('eth0_bytes_per_step'))} | "
                     f"{'' if one_process else _fmt(row.get('max_direction_bytes_per_step'))} | "
                     f"{1000 * measured:.1f} | {_fmt(row.get('busy_ms_per_step'), '.1f')} | "
-                    f"{_fmt(base and 1000 * base, '.1f')} | "
+                    f"{_fmt(model and 1000 * model.base_s, '.1f')} | "
                     f"{_fmt(row.get('input_ms_per_step'), '.1f')} | "
-                    f"{_fmt(predicted and 1000 * predicted, '.1f')} | "
-                    f"{_ratio(predicted, measured)} | {_fmt(hidden, '.0%')} | "
+                    f"{_fmt(model and 1000 * model.predicted_s, '.1f')} | "
+                    f"{_ratio(model and model.predicted_s, measured)} | "
+                    f"{_fmt(model and model.transfer_hidden(measured), '.0%')} | "
                     f"{_fmt(tta, '.1f', 'not reached')} | "
                     f"{_ratio(tta, ps_tta)} | {row['eval_auc']:.4f} | "
                     f"{'' if not ps else format(row['eval_auc'] - ps['eval_auc'], '+.4f')} |")
@@ -160,7 +163,7 @@ def markdown(rows: list[dict], args) -> str:
                f"global batches (evaluation time and bytes left out of the window). eth0 "
                f"bytes = rx + tx summed over the hosts (each byte counted once sent, once "
                f"received). " + __doc__.split("\n\n")[1].replace("\n", " ")
-               + "\n\nTransfer hidden: " + " ".join(transfer_hidden.__doc__.split()))
+               + "\n\nTransfer hidden: " + " ".join(LinkModel.transfer_hidden.__doc__.split()))
     return "\n".join(out) + "\n"
 
 
@@ -171,7 +174,7 @@ def crossover_line(group: list[dict]) -> str:
         return "Crossover: no PS run in this sweep."
     parts = []
     for mode in dict.fromkeys(r["mode"] for r in group if r["mode"] not in
-                              ("ps", "single", "tf", "keras")):
+                              ("ps", *ONE_PROCESS_MODES)):
         faster = sorted((r["link"] for r in group if r["mode"] == mode and r["link"] in ps
                          and r["samples_per_s"] >= ps[r["link"]]["samples_per_s"]), key=_rate)
         slower = sorted((r["link"] for r in group if r["mode"] == mode and r["link"] in ps
@@ -193,7 +196,7 @@ def plot(rows: list[dict], args, path: Path) -> None:
     if not groups:
         return
     finite = [_rate(r["link"]) for r in ok if r["link"] not in (UNLIMITED,)
-              and r["mode"] not in ("single", "tf", "keras")]
+              and r["mode"] not in ONE_PROCESS_MODES]
     top = 2 * max(finite) if finite else 1e10  # where `unlimited` is drawn
     figure, axes = plt.subplots(len(groups), 2, figsize=(13, 4.2 * len(groups)),
                                 squeeze=False)
@@ -203,7 +206,7 @@ def plot(rows: list[dict], args, path: Path) -> None:
         for mode in dict.fromkeys(r["mode"] for r in group):
             runs = sorted((r for r in group if r["mode"] == mode),
                           key=lambda r: _rate(r["link"]))
-            if mode in ("single", "tf", "keras"):
+            if mode in ONE_PROCESS_MODES:
                 speed.axhline(runs[0]["samples_per_s"], linestyle="--", linewidth=1,
                               label=f"{mode} (one process)")
                 continue

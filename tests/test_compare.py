@@ -89,27 +89,30 @@ def test_repeats_report_the_median_run_and_the_range():
 
 
 def test_link_report_predicts_the_link_wait_beyond_the_input_pipeline_and_the_waits():
-    from bench import link_report
+    from bench.link_report import link_model
+
+    def predicted(row, unlimited):
+        return link_model(row, unlimited).predicted_s
 
     unlimited = {"link": "unlimited", "global_batch": 1000, "samples_per_s": 10000.0}
     # 1 MB in the busiest direction at 80 Mbit/s is 0.1 s on the link; measured 0.15 s
     row = {"link": "80mbit", "global_batch": 1000, "samples_per_s": 1000 / 0.15,
            "max_direction_bytes_per_step": 1_000_000}
-    assert abs(link_report.predicted_step_s(row, unlimited) - 0.2) < 1e-9  # no input time
-    assert abs(link_report.transfer_hidden(row, unlimited) - 0.5) < 1e-9
+    assert abs(predicted(row, unlimited) - 0.2) < 1e-9  # no input time
+    assert abs(link_model(row, unlimited).transfer_hidden(0.15) - 0.5) < 1e-9
     row["input_ms_per_step"] = 40.0  # hidden behind the link: 0.1 - 0.04 + 0.1
-    assert abs(link_report.predicted_step_s(row, unlimited) - 0.16) < 1e-9
+    assert abs(predicted(row, unlimited) - 0.16) < 1e-9
     row["input_ms_per_step"] = 150.0  # never below the step's CPU work
-    assert abs(link_report.predicted_step_s(row, unlimited) - 0.1) < 1e-9
-    assert link_report.predicted_step_s(unlimited, unlimited) is None
-    assert link_report.transfer_hidden(unlimited, None) is None
+    assert abs(predicted(row, unlimited) - 0.1) < 1e-9
+    assert link_model(unlimited, unlimited) is None
+    assert link_model(row, None) is None
     # With busy CPU: the run's own CPU work (95 ms, the machine ran slower than in the
     # unlimited run's 80) plus the longer of the unlimited run's waits (100 - 80 ms) and
     # the link time the input pipeline does not cover
     del row["input_ms_per_step"]
     row["busy_ms_per_step"], unlimited["busy_ms_per_step"] = 95.0, 80.0
-    assert abs(link_report.predicted_step_s(row, unlimited) - 0.195) < 1e-9
-    assert abs(link_report.base_step_s(row, unlimited) - 0.115) < 1e-9
-    assert abs(link_report.transfer_hidden(row, unlimited) - 0.65) < 1e-9
+    assert abs(predicted(row, unlimited) - 0.195) < 1e-9
+    assert abs(link_model(row, unlimited).base_s - 0.115) < 1e-9
+    assert abs(link_model(row, unlimited).transfer_hidden(0.15) - 0.65) < 1e-9
     row["input_ms_per_step"] = 90.0  # 0.1 - 0.09 of link time, inside the 0.02 of waits
-    assert abs(link_report.predicted_step_s(row, unlimited) - 0.115) < 1e-9
+    assert abs(predicted(row, unlimited) - 0.115) < 1e-9
