@@ -1,6 +1,7 @@
 """bench/compare.py end to end on a tiny configuration (LR, Criteo-like, modes des + single
 + ps + tf + keras, a few steps): the table and the JSON hold sane figures for every mode;
-the runs of every comm dtype, transport and input mode; repeats; the link report."""
+the runs of every comm dtype, transport and input mode; repeats; the link report; the
+rate grid's choice of each system's best rate."""
 
 import json
 import os
@@ -116,3 +117,21 @@ def test_link_report_predicts_the_link_wait_beyond_the_input_pipeline_and_the_wa
     assert abs(link_model(row, unlimited).transfer_hidden(0.15) - 0.65) < 1e-9
     row["input_ms_per_step"] = 90.0  # 0.1 - 0.09 of link time, inside the 0.02 of waits
     assert abs(predicted(row, unlimited) - 0.115) < 1e-9
+
+
+def test_rate_grid_compares_each_system_at_its_own_best_rate():
+    from bench import rate_grid
+
+    args = rate_grid.parse_args(["--rates=0.1,0.2", "--workloads=criteo"])
+
+    def run(system, rate, auc, status="ok"):
+        return {"workload": "criteo", "system": system, "base_rate": rate,
+                "table_rate": rate * (2 if system == "des-tf" else 1), "status": status,
+                "eval_auc": auc, "eval_logloss": 0.5}
+
+    rows = [run("des-tf", 0.1, 0.70), run("PS", 0.1, 0.72), run("des-tf", 0.2, 0.75),
+            run("PS", 0.2, 0.71), run("PS", 0.3, 0.9, status="failed")]
+    assert rate_grid.best(rows, "criteo", "PS")["base_rate"] == 0.1  # failed runs skipped
+    report = rate_grid.markdown(rows, args)
+    assert "| 0.1 | 0.2 | 0.7000 | 0.5000 | 0.7200 | 0.5000 | -0.0200 |" in report
+    assert "des-tf 0.7500 at table rate 0.4, PS 0.7200 at 0.1: des-tf - PS +0.0300" in report
