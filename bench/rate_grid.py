@@ -23,6 +23,10 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.compare import LEARNING_RATES, RANKS  # noqa: E402
+
 SYSTEMS = {"single": "des-tf", "ps": "PS"}
 
 
@@ -32,9 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rates", default="0.1,0.2,0.3,0.4,0.6,0.8",
                         help="comma-separated base table and linear learning rates (the PS "
                              "workers')")
-    parser.add_argument("--dense_learning_rate", type=float, default=0.001,
+    parser.add_argument("--dense_learning_rate", type=float, default=LEARNING_RATES["dense"],
                         help="the PS workers' dense (Adam) rate, des-tf's x --sync_lr_scale")
-    parser.add_argument("--sync_lr_scale", type=float, default=2.0)
+    parser.add_argument("--sync_lr_scale", type=float, default=RANKS,
+                        help="compare.py's --sync_lr_scale")
     parser.add_argument("--workloads", default="industrial,criteo")
     parser.add_argument("--model", default="deepfm")
     parser.add_argument("--rows", type=int, default=300000)
@@ -91,9 +96,9 @@ def markdown(rows: list[dict], args) -> str:
             out.append(f"\nBest of each: des-tf {des['eval_auc']:.4f} at table rate "
                        f"{des['table_rate']:g}, PS {ps['eval_auc']:.4f} at {ps['table_rate']:g}: "
                        f"des-tf - PS {des['eval_auc'] - ps['eval_auc']:+.4f}.\n")
-    out.append(f"{args.steps} steps of a global batch of 2048 (PS: 2 asynchronous workers of "
-               f"1024), held-out AUC on 10% of {args.rows:,} generated lines; table (Adagrad) "
-               f"and linear (FTRL) rates = the rate shown, dense (Adam) "
+    out.append(f"{args.steps} steps of {RANKS} x 1024 samples (PS: {RANKS} asynchronous "
+               f"workers of 1024), held-out AUC on 10% of {args.rows:,} generated lines; "
+               "table (Adagrad) and linear (FTRL) rates = the rate shown, dense (Adam) "
                f"{args.dense_learning_rate:g} per PS worker, x{args.sync_lr_scale:g} for "
                "des-tf.")
     return "\n".join(out) + "\n"
@@ -136,14 +141,15 @@ def main(argv: list[str] | None = None) -> None:
             rows += grid_point(args, rate, Path(scratch))
     wall_s = round(time.time() - started)
     command = " ".join(["bench/rate_grid.py", *(argv if argv is not None else sys.argv[1:])])
+    report = markdown(rows, args)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "rate_grid.json").write_text(json.dumps(
         {"command": command, "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": wall_s,
          "runs": rows}, indent=1))
     (args.out_dir / "rate_grid.md").write_text(
-        f"`{command}` ({time.strftime('%Y-%m-%d')}, {wall_s} s)\n\n{markdown(rows, args)}")
+        f"`{command}` ({time.strftime('%Y-%m-%d')}, {wall_s} s)\n\n{report}")
     plot(rows, args, args.out_dir / "rate_grid.png")
-    print(markdown(rows, args))
+    print(report)
 
 
 if __name__ == "__main__":
