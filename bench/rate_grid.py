@@ -1,12 +1,15 @@
-"""Held-out AUC at equal samples against the learning rate: des-tf and the parameter
+"""Held-out AUC at equal samples against the learning rates: des-tf and the parameter
 server, each over the same grid of rates, so that each is compared at its own best.
 
-For every base rate r of --rates, one `bench/compare.py --modes=single,ps` run per
-workload (DeepFM, one pass over the generated lines by default) with the table and
-linear learning rates at r: each of the PS's asynchronous workers updates per local
-batch at r, des-tf once per global batch at --sync_lr_scale x r (compare.py's rule).
+For every base table rate r of --rates and dense rate d of --dense_rates, one
+`bench/compare.py --modes=single,ps` run per workload (DeepFM, one pass over the
+generated lines by default) with the table and linear (FTRL) rates at r and the dense
+(Adam) rate at d: each of the PS's asynchronous workers updates per local batch at those
+rates, des-tf once per global batch at --sync_lr_scale x them (compare.py's rule).
 `single` stands for des-tf: N ranks equal one process (tests/test_des_multirank), and
-one process costs the grid half the time. Writes <out_dir>/rate_grid.{md,json,png}.
+one process costs the grid half the time. With --repeats=N every point runs N times and
+the report shows the median AUC and its range: the PS's asynchronous updates make its AUC
+move by a few thousandths from run to run. Writes <out_dir>/rate_grid.{md,json,png}.
 From the repository root:
 
     .venv/bin/python bench/rate_grid.py                    # ~22 min on 2 cores
@@ -15,7 +18,9 @@ From the repository root:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,14 +35,18 @@ from bench.compare import LEARNING_RATES, RANKS  # noqa: E402
 SYSTEMS = {"single": "des-tf", "ps": "PS"}
 
 
+def rate_list(text: str) -> list[float]:
+    return [float(rate) for rate in text.split(",")]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", default="0.1,0.2,0.3,0.4,0.6,0.8",
+    parser.add_argument("--rates", type=rate_list, default="0.1,0.2,0.3,0.4,0.6,0.8",
                         help="comma-separated base table and linear learning rates (the PS "
                              "workers')")
-    parser.add_argument("--dense_learning_rate", type=float, default=LEARNING_RATES["dense"],
-                        help="the PS workers' dense (Adam) rate, des-tf's x --sync_lr_scale")
+    parser.add_argument("--dense_rates", type=rate_list, default=str(LEARNING_RATES["dense"]),
+                        help="comma-separated base dense (Adam) rates (the PS workers')")
     parser.add_argument("--sync_lr_scale", type=float, default=RANKS,
                         help="compare.py's --sync_lr_scale")
     parser.add_argument("--workloads", default="industrial,criteo")
@@ -45,66 +54,91 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=300000)
     parser.add_argument("--steps", type=int, default=130,
                         help="global batches of 2048: 130 is one pass over 90%% of 300k lines")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs per grid point; the report shows their median")
     parser.add_argument("--out_dir", type=Path, default=REPO_ROOT / "bench" / "results")
-    args = parser.parse_args(argv)
-    args.rates = [float(rate) for rate in args.rates.split(",")]
-    return args
+    return parser.parse_args(argv)
 
 
-def grid_point(args, rate: float, scratch: Path) -> list[dict]:
-    """compare.py's runs (single and ps, every workload) at base rate `rate`."""
-    out_dir = scratch / f"rate-{rate:g}"
+def grid_point(args, rate: float, dense_rate: float, scratch: Path) -> list[dict]:
+    """compare.py's runs (single and ps, every workload) at base rates `rate` (table and
+    linear) and `dense_rate`."""
+    out_dir = scratch / f"rate-{rate:g}-{dense_rate:g}"
     command = [sys.executable, str(REPO_ROOT / "bench" / "compare.py"), f"--models={args.model}",
                f"--workloads={args.workloads}", "--modes=single,ps", f"--rows={args.rows}",
                f"--steps={args.steps}", "--warmup_steps=10", f"--table_learning_rate={rate:g}",
                f"--linear_learning_rate={rate:g}",
-               f"--dense_learning_rate={args.dense_learning_rate:g}",
+               f"--dense_learning_rate={dense_rate:g}",
                f"--sync_lr_scale={args.sync_lr_scale:g}", f"--out_dir={out_dir}"]
     subprocess.run(command, cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
     runs = json.loads((out_dir / "compare.json").read_text())["runs"]
     scale = {"single": args.sync_lr_scale, "ps": 1.0}
     return [{"workload": run["workload"], "system": SYSTEMS[run["mode"]], "base_rate": rate,
-             "table_rate": rate * scale[run["mode"]], "status": run["status"],
+             "dense_base_rate": dense_rate, "table_rate": rate * scale[run["mode"]],
+             "dense_rate": dense_rate * scale[run["mode"]], "status": run["status"],
              "eval_auc": run.get("eval_auc"), "eval_logloss": run.get("eval_logloss")}
             for run in runs]
 
 
-def best(rows: list[dict], workload: str, system: str) -> dict | None:
-    ok = [r for r in rows if r["workload"] == workload and r["system"] == system
-          and r["status"] == "ok"]
-    return max(ok, key=lambda r: r["eval_auc"], default=None)
+def medians(rows: list[dict]) -> list[dict]:
+    """One row per (workload, system, base rates): the median AUC and log loss of its
+    successful repeats, with the AUC's range; points with no successful run are left out."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["status"] == "ok":
+            key = (row["workload"], row["system"], row["base_rate"], row["dense_base_rate"])
+            groups.setdefault(key, []).append(row)
+    return [{**runs[0], "runs": len(runs),
+             "eval_auc": statistics.median(r["eval_auc"] for r in runs),
+             "eval_logloss": statistics.median(r["eval_logloss"] for r in runs),
+             "auc_range": (min(r["eval_auc"] for r in runs), max(r["eval_auc"] for r in runs))}
+            for runs in groups.values()]
 
 
-def markdown(rows: list[dict], args) -> str:
+def best(points: list[dict], workload: str, system: str) -> dict | None:
+    """The point of `medians` with the highest AUC."""
+    return max((p for p in points if p["workload"] == workload and p["system"] == system),
+               key=lambda p: p["eval_auc"], default=None)
+
+
+def auc_cell(point: dict) -> str:
+    low, high = point["auc_range"]
+    return f"{point['eval_auc']:.4f}" + (f" ({low:.4f}-{high:.4f})" if point["runs"] > 1 else "")
+
+
+def markdown(points: list[dict], args) -> str:
+    """The report of the points of `medians`: a table per workload and each system's best."""
     out = []
     for workload in args.workloads.split(","):
         out += [f"### {workload} {args.model}\n",
-                "| base rate | des-tf rate | des-tf AUC | des-tf log loss | PS AUC | "
+                "| base rate | base dense rate | des-tf AUC | des-tf log loss | PS AUC | "
                 "PS log loss | des-tf - PS |", "|" + " ---: |" * 7]
-        for rate in args.rates:
-            pair = {r["system"]: r for r in rows if r["workload"] == workload
-                    and r["base_rate"] == rate and r["status"] == "ok"}
+        for rate, dense_rate in itertools.product(args.rates, args.dense_rates):
+            pair = {p["system"]: p for p in points if p["workload"] == workload
+                    and (p["base_rate"], p["dense_base_rate"]) == (rate, dense_rate)}
             des, ps = pair.get("des-tf"), pair.get("PS")
-            cells = [f"{rate:g}", f"{rate * args.sync_lr_scale:g}"]
+            cells = [f"{rate:g}", f"{dense_rate:g}"]
             for run in (des, ps):
-                cells += ([f"{run['eval_auc']:.4f}", f"{run['eval_logloss']:.4f}"] if run
+                cells += ([auc_cell(run), f"{run['eval_logloss']:.4f}"] if run
                           else ["failed", ""])
             cells.append(f"{des['eval_auc'] - ps['eval_auc']:+.4f}" if des and ps else "")
             out.append("| " + " | ".join(cells) + " |")
-        des, ps = best(rows, workload, "des-tf"), best(rows, workload, "PS")
+        des, ps = best(points, workload, "des-tf"), best(points, workload, "PS")
         if des and ps:
-            out.append(f"\nBest of each: des-tf {des['eval_auc']:.4f} at table rate "
-                       f"{des['table_rate']:g}, PS {ps['eval_auc']:.4f} at {ps['table_rate']:g}: "
+            out.append(f"\nBest of each: des-tf {des['eval_auc']:.4f} at rates "
+                       f"{des['table_rate']:g} / {des['dense_rate']:g}, PS "
+                       f"{ps['eval_auc']:.4f} at {ps['table_rate']:g} / {ps['dense_rate']:g}: "
                        f"des-tf - PS {des['eval_auc'] - ps['eval_auc']:+.4f}.\n")
+    repeats = f"; median of {args.repeats} runs (range)" if args.repeats > 1 else ""
     out.append(f"{args.steps} steps of {RANKS} x 1024 samples (PS: {RANKS} asynchronous "
                f"workers of 1024), held-out AUC on 10% of {args.rows:,} generated lines; "
-               "table (Adagrad) and linear (FTRL) rates = the rate shown, dense (Adam) "
-               f"{args.dense_learning_rate:g} per PS worker, x{args.sync_lr_scale:g} for "
-               "des-tf.")
+               "table (Adagrad) and linear (FTRL) rates = the base rate, dense (Adam) rate = "
+               f"the base dense rate, per PS worker; x{args.sync_lr_scale:g} for "
+               f"des-tf{repeats}. Best: table / dense rate per update.")
     return "\n".join(out) + "\n"
 
 
-def plot(rows: list[dict], args, path: Path) -> None:
+def plot(points: list[dict], args, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,14 +148,16 @@ def plot(rows: list[dict], args, path: Path) -> None:
     figure, axes = plt.subplots(1, len(workloads), figsize=(6 * len(workloads), 4.2),
                                 squeeze=False)
     for workload, axis in zip(workloads, axes[0]):
-        for system in SYSTEMS.values():
-            runs = sorted((r for r in rows if r["workload"] == workload
-                           and r["system"] == system and r["status"] == "ok"),
-                          key=lambda r: r["table_rate"])
-            axis.plot([r["table_rate"] for r in runs], [r["eval_auc"] for r in runs],
-                      marker="o", label=system)
+        for system, dense_rate in itertools.product(SYSTEMS.values(), args.dense_rates):
+            runs = sorted((p for p in points if p["workload"] == workload
+                           and p["system"] == system and p["dense_base_rate"] == dense_rate),
+                          key=lambda p: p["base_rate"])
+            label = system if len(args.dense_rates) == 1 else f"{system}, base dense {dense_rate:g}"
+            axis.plot([r["base_rate"] for r in runs], [r["eval_auc"] for r in runs],
+                      marker="o", label=label)
         axis.set_xscale("log")
-        axis.set_xlabel("table and linear learning rate (per update)")
+        axis.set_xlabel("base table and linear rate (the PS workers'; des-tf "
+                        f"x{args.sync_lr_scale:g})")
         axis.set_ylabel("held-out AUC")
         axis.set_title(f"{workload} {args.model}, {args.steps} steps")
         axis.grid(alpha=0.3)
@@ -135,20 +171,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started, rows = time.time(), []
     with tempfile.TemporaryDirectory(prefix="rate_grid-") as scratch:
-        for index, rate in enumerate(args.rates, 1):
-            print(f"rate_grid: [{index}/{len(args.rates)}] base rate {rate:g} ...",
+        grid = list(itertools.product(range(args.repeats), args.rates, args.dense_rates))
+        for index, (repeat, rate, dense_rate) in enumerate(grid, 1):
+            print(f"rate_grid: [{index}/{len(grid)}] base rates {rate:g} / {dense_rate:g} ...",
                   file=sys.stderr, flush=True)
-            rows += grid_point(args, rate, Path(scratch))
+            rows += grid_point(args, rate, dense_rate, Path(scratch) / f"repeat-{repeat}")
     wall_s = round(time.time() - started)
     command = " ".join(["bench/rate_grid.py", *(argv if argv is not None else sys.argv[1:])])
-    report = markdown(rows, args)
+    points = medians(rows)
+    report = markdown(points, args)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "rate_grid.json").write_text(json.dumps(
         {"command": command, "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": wall_s,
          "runs": rows}, indent=1))
     (args.out_dir / "rate_grid.md").write_text(
         f"`{command}` ({time.strftime('%Y-%m-%d')}, {wall_s} s)\n\n{report}")
-    plot(rows, args, args.out_dir / "rate_grid.png")
+    plot(points, args, args.out_dir / "rate_grid.png")
     print(report)
 
 

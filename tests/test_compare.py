@@ -125,13 +125,18 @@ def test_rate_grid_compares_each_system_at_its_own_best_rate():
     args = rate_grid.parse_args(["--rates=0.1,0.2", "--workloads=criteo"])
 
     def run(system, rate, auc, status="ok"):
+        scale = 2 if system == "des-tf" else 1
         return {"workload": "criteo", "system": system, "base_rate": rate,
-                "table_rate": rate * (2 if system == "des-tf" else 1), "status": status,
+                "dense_base_rate": 0.001, "table_rate": rate * scale,
+                "dense_rate": 0.001 * scale, "status": status,
                 "eval_auc": auc, "eval_logloss": 0.5}
 
     rows = [run("des-tf", 0.1, 0.70), run("PS", 0.1, 0.72), run("des-tf", 0.2, 0.75),
-            run("PS", 0.2, 0.71), run("PS", 0.3, 0.9, status="failed")]
-    assert rate_grid.best(rows, "criteo", "PS")["base_rate"] == 0.1  # failed runs skipped
-    report = rate_grid.markdown(rows, args)
-    assert "| 0.1 | 0.2 | 0.7000 | 0.5000 | 0.7200 | 0.5000 | -0.0200 |" in report
-    assert "des-tf 0.7500 at table rate 0.4, PS 0.7200 at 0.1: des-tf - PS +0.0300" in report
+            run("PS", 0.2, 0.71), run("PS", 0.3, 0.9, status="failed"),
+            run("PS", 0.1, 0.74), run("PS", 0.1, 0.73)]  # repeats: the median counts
+    points = rate_grid.medians(rows)
+    assert rate_grid.best(points, "criteo", "PS")["base_rate"] == 0.1  # failed runs skipped
+    report = rate_grid.markdown(points, args)
+    assert "| 0.1 | 0.001 | 0.7000 | 0.5000 | 0.7300 (0.7200-0.7400) | 0.5000 | -0.0300 |" in report
+    assert ("des-tf 0.7500 at rates 0.4 / 0.002, PS 0.7300 at 0.1 / 0.001: des-tf - PS +0.0200"
+            in report)
