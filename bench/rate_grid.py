@@ -36,6 +36,7 @@ SYSTEMS = {"single": "des-tf", "ps": "PS"}
 
 
 def rate_list(text: str) -> list[float]:
+    """argparse type of --rates and --dense_rates: comma-separated floats."""
     return [float(rate) for rate in text.split(",")]
 
 
