@@ -1,18 +1,22 @@
 """Held-out AUC at equal samples against the learning rates: des-tf and the parameter
 server, each over the same grid of rates, so that each is compared at its own best.
 
-For every base table rate r of --rates and dense rate d of --dense_rates, one
-`bench/compare.py --modes=single,ps` run per workload (DeepFM, one pass over the
-generated lines by default) with the table and linear (FTRL) rates at r and the dense
-(Adam) rate at d: each of the PS's asynchronous workers updates per local batch at those
-rates, des-tf once per global batch at --sync_lr_scale x them (compare.py's rule).
+For every base table rate r of --rates and dense rate d of --dense_rates,
+`bench/compare.py --modes=single` and `--modes=ps` on every workload (DeepFM, one pass over
+the generated lines by default) with the table and linear (FTRL) rates at r and the dense
+(Adam) rate at d: each of the PS's asynchronous workers updates per local batch of 1024 at
+those rates, des-tf once per global batch of --sync_batch at --sync_lr_scale x them
+(compare.py's rule), over as many samples.
 `single` stands for des-tf: N ranks equal one process (tests/test_des_multirank), and
-one process costs the grid half the time. With --repeats=N every point runs N times and
-the report shows the median AUC and its range: the PS's asynchronous updates make its AUC
-move by a few thousandths from run to run. Writes <out_dir>/rate_grid.{md,json,png}.
-From the repository root:
+one process costs the grid half the time. With --repeats=N every point runs N times, the
+i-th time with weights initialised from seed --seed + i in both systems, and the report
+shows the median AUC and its range: the PS's asynchronous updates make its AUC move by a
+few thousandths from run to run, and the seeds show how far des-tf's moves with its
+initial weights (one seed would make its one run look exact). Writes
+<out_dir>/rate_grid.{md,json,png}. From the repository root:
 
     .venv/bin/python bench/rate_grid.py                    # ~22 min on 2 cores
+    .venv/bin/python bench/rate_grid.py --render=bench/results/rate_grid.json   # report only
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from bench.compare import LEARNING_RATES, RANKS  # noqa: E402
 
 SYSTEMS = {"single": "des-tf", "ps": "PS"}
+WORKER_BATCH = 1024  # samples per PS worker and update (compare.py's --batch_size)
 
 
 def rate_list(text: str) -> list[float]:
@@ -54,31 +59,51 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default="deepfm")
     parser.add_argument("--rows", type=int, default=300000)
     parser.add_argument("--steps", type=int, default=130,
-                        help="global batches of 2048: 130 is one pass over 90%% of 300k lines")
+                        help=f"steps of the {RANKS} PS workers (batches of {WORKER_BATCH} "
+                             "each): 130 is one pass over 90%% of 300k lines")
+    parser.add_argument("--sync_batch", type=int, default=RANKS * WORKER_BATCH,
+                        help="des-tf's global batch, one synchronous update each; it runs "
+                             "the samples the PS runs. Set it to the PS worker's batch "
+                             f"({WORKER_BATCH}, with --sync_lr_scale=1) to compare the two "
+                             "at equal updates as well")
     parser.add_argument("--repeats", type=int, default=1,
-                        help="runs per grid point; the report shows their median")
+                        help="runs per grid point, the i-th with seed --seed + i; the report "
+                             "shows their median")
+    parser.add_argument("--seed", type=int, default=0, help="the first repeat's seed")
     parser.add_argument("--out_dir", type=Path, default=REPO_ROOT / "bench" / "results")
+    parser.add_argument("--render", type=Path,
+                        help="re-write the report (md, png) beside this rate_grid.json from "
+                             "its runs and the flags of its command; runs nothing")
     return parser.parse_args(argv)
 
 
-def grid_point(args, rate: float, dense_rate: float, scratch: Path) -> list[dict]:
+def grid_point(args, rate: float, dense_rate: float, seed: int, scratch: Path) -> list[dict]:
     """compare.py's runs (single and ps, every workload) at base rates `rate` (table and
-    linear) and `dense_rate`."""
-    out_dir = scratch / f"rate-{rate:g}-{dense_rate:g}"
-    command = [sys.executable, str(REPO_ROOT / "bench" / "compare.py"), f"--models={args.model}",
-               f"--workloads={args.workloads}", "--modes=single,ps", f"--rows={args.rows}",
-               f"--steps={args.steps}", "--warmup_steps=10", f"--table_learning_rate={rate:g}",
-               f"--linear_learning_rate={rate:g}",
-               f"--dense_learning_rate={dense_rate:g}",
-               f"--sync_lr_scale={args.sync_lr_scale:g}", f"--out_dir={out_dir}"]
-    subprocess.run(command, cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
-    runs = json.loads((out_dir / "compare.json").read_text())["runs"]
-    scale = {"single": args.sync_lr_scale, "ps": 1.0}
-    return [{"workload": run["workload"], "system": SYSTEMS[run["mode"]], "base_rate": rate,
-             "dense_base_rate": dense_rate, "table_rate": rate * scale[run["mode"]],
-             "dense_rate": dense_rate * scale[run["mode"]], "status": run["status"],
-             "eval_auc": run.get("eval_auc"), "eval_logloss": run.get("eval_logloss")}
-            for run in runs]
+    linear) and `dense_rate`, weights initialised from `seed`."""
+    rows = []
+    for mode, batch_size, steps, scale in (
+            ("single", args.sync_batch // RANKS, sync_steps(args), args.sync_lr_scale),
+            ("ps", WORKER_BATCH, args.steps, 1.0)):
+        out_dir = scratch / f"rate-{rate:g}-{dense_rate:g}-seed-{seed}-{mode}"
+        command = [sys.executable, str(REPO_ROOT / "bench" / "compare.py"),
+                   f"--models={args.model}", f"--workloads={args.workloads}", f"--modes={mode}",
+                   f"--rows={args.rows}", f"--batch_size={batch_size}", f"--steps={steps}",
+                   "--warmup_steps=10", f"--table_learning_rate={rate:g}",
+                   f"--linear_learning_rate={rate:g}", f"--dense_learning_rate={dense_rate:g}",
+                   f"--sync_lr_scale={args.sync_lr_scale:g}", f"--seed={seed}",
+                   f"--out_dir={out_dir}"]
+        subprocess.run(command, cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
+        rows += [{"workload": run["workload"], "system": SYSTEMS[mode], "base_rate": rate,
+                  "dense_base_rate": dense_rate, "table_rate": rate * scale,
+                  "dense_rate": dense_rate * scale, "seed": seed, "status": run["status"],
+                  "eval_auc": run.get("eval_auc"), "eval_logloss": run.get("eval_logloss")}
+                 for run in json.loads((out_dir / "compare.json").read_text())["runs"]]
+    return rows
+
+
+def sync_steps(args) -> int:
+    """des-tf's steps of --sync_batch: as many samples as the PS's --steps."""
+    return args.steps * RANKS * WORKER_BATCH // args.sync_batch
 
 
 def medians(rows: list[dict]) -> list[dict]:
@@ -90,6 +115,7 @@ def medians(rows: list[dict]) -> list[dict]:
             key = (row["workload"], row["system"], row["base_rate"], row["dense_base_rate"])
             groups.setdefault(key, []).append(row)
     return [{**runs[0], "runs": len(runs),
+             "seeds": sorted({r.get("seed", 0) for r in runs}),
              "eval_auc": statistics.median(r["eval_auc"] for r in runs),
              "eval_logloss": statistics.median(r["eval_logloss"] for r in runs),
              "auc_range": (min(r["eval_auc"] for r in runs), max(r["eval_auc"] for r in runs))}
@@ -130,9 +156,12 @@ def markdown(points: list[dict], args) -> str:
                        f"{des['table_rate']:g} / {des['dense_rate']:g}, PS "
                        f"{ps['eval_auc']:.4f} at {ps['table_rate']:g} / {ps['dense_rate']:g}: "
                        f"des-tf - PS {des['eval_auc'] - ps['eval_auc']:+.4f}.\n")
-    repeats = f"; median of {args.repeats} runs (range)" if args.repeats > 1 else ""
-    out.append(f"{args.steps} steps of {RANKS} x 1024 samples (PS: {RANKS} asynchronous "
-               f"workers of 1024), held-out AUC on 10% of {args.rows:,} generated lines; "
+    seeds = sorted(set().union(*(p["seeds"] for p in points)))
+    repeats = (f"; median of {args.repeats} runs (range), seed{'s' * (len(seeds) > 1)} "
+               f"{', '.join(map(str, seeds))}" if args.repeats > 1 else "")
+    out.append(f"des-tf: {sync_steps(args)} steps of {args.sync_batch} samples; PS: {RANKS} "
+               f"asynchronous workers, {args.steps} steps of {WORKER_BATCH} each; "
+               f"held-out AUC on 10% of {args.rows:,} generated lines; "
                "table (Adagrad) and linear (FTRL) rates = the base rate, dense (Adam) rate = "
                f"the base dense rate, per PS worker; x{args.sync_lr_scale:g} for "
                f"des-tf{repeats}. Best: table / dense rate per update.")
@@ -168,27 +197,38 @@ def plot(points: list[dict], args, path: Path) -> None:
     plt.close(figure)
 
 
+def write_report(args, record: dict, out_dir: Path) -> str:
+    """rate_grid.{md,png} in `out_dir` from `record` (rate_grid.json's content) run with
+    `args`; returns the report."""
+    points = medians(record["runs"])
+    report = markdown(points, args)
+    (out_dir / "rate_grid.md").write_text(
+        f"`{record['command']}` ({record['date'][:10]}, {record['wall_s']} s)\n\n{report}")
+    plot(points, args, out_dir / "rate_grid.png")
+    return report
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.render:
+        record = json.loads(args.render.read_text())
+        print(write_report(parse_args(record["command"].split()[1:]), record,
+                           args.render.parent))
+        return
     started, rows = time.time(), []
     with tempfile.TemporaryDirectory(prefix="rate_grid-") as scratch:
         grid = list(itertools.product(range(args.repeats), args.rates, args.dense_rates))
         for index, (repeat, rate, dense_rate) in enumerate(grid, 1):
-            print(f"rate_grid: [{index}/{len(grid)}] base rates {rate:g} / {dense_rate:g} ...",
-                  file=sys.stderr, flush=True)
-            rows += grid_point(args, rate, dense_rate, Path(scratch) / f"repeat-{repeat}")
-    wall_s = round(time.time() - started)
+            seed = args.seed + repeat
+            print(f"rate_grid: [{index}/{len(grid)}] base rates {rate:g} / {dense_rate:g}, "
+                  f"seed {seed} ...", file=sys.stderr, flush=True)
+            rows += grid_point(args, rate, dense_rate, seed, Path(scratch) / f"repeat-{repeat}")
     command = " ".join(["bench/rate_grid.py", *(argv if argv is not None else sys.argv[1:])])
-    points = medians(rows)
-    report = markdown(points, args)
+    record = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M"),
+              "wall_s": round(time.time() - started), "runs": rows}
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "rate_grid.json").write_text(json.dumps(
-        {"command": command, "date": time.strftime("%Y-%m-%d %H:%M"), "wall_s": wall_s,
-         "runs": rows}, indent=1))
-    (args.out_dir / "rate_grid.md").write_text(
-        f"`{command}` ({time.strftime('%Y-%m-%d')}, {wall_s} s)\n\n{report}")
-    plot(points, args, args.out_dir / "rate_grid.png")
-    print(report)
+    (args.out_dir / "rate_grid.json").write_text(json.dumps(record, indent=1))
+    print(write_report(args, record, args.out_dir))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """bench/compare.py end to end on a tiny configuration (LR, Criteo-like, modes des + single
 + ps + tf + keras, a few steps): the table and the JSON hold sane figures for every mode;
 the runs of every comm dtype, transport and input mode; repeats; the link report; the
-rate grid's choice of each system's best rate."""
+rate grid's choice of each system's best rate and its report re-written from its json."""
 
 import json
 import os
@@ -119,24 +119,36 @@ def test_link_report_predicts_the_link_wait_beyond_the_input_pipeline_and_the_wa
     assert abs(predicted(row, unlimited) - 0.115) < 1e-9
 
 
-def test_rate_grid_compares_each_system_at_its_own_best_rate():
+def test_rate_grid_compares_each_system_at_its_own_best_rate(tmp_path):
     from bench import rate_grid
 
-    args = rate_grid.parse_args(["--rates=0.1,0.2", "--workloads=criteo"])
+    command = "bench/rate_grid.py --rates=0.1,0.2 --workloads=criteo --repeats=3"
+    args = rate_grid.parse_args(command.split()[1:])
 
-    def run(system, rate, auc, status="ok"):
+    def run(system, rate, auc, status="ok", seed=0):
         scale = 2 if system == "des-tf" else 1
         return {"workload": "criteo", "system": system, "base_rate": rate,
                 "dense_base_rate": 0.001, "table_rate": rate * scale,
-                "dense_rate": 0.001 * scale, "status": status,
+                "dense_rate": 0.001 * scale, "seed": seed, "status": status,
                 "eval_auc": auc, "eval_logloss": 0.5}
 
     rows = [run("des-tf", 0.1, 0.70), run("PS", 0.1, 0.72), run("des-tf", 0.2, 0.75),
             run("PS", 0.2, 0.71), run("PS", 0.3, 0.9, status="failed"),
-            run("PS", 0.1, 0.74), run("PS", 0.1, 0.73)]  # repeats: the median counts
+            run("PS", 0.1, 0.74, seed=1), run("PS", 0.1, 0.73, seed=2)]  # repeats: the median
     points = rate_grid.medians(rows)
     assert rate_grid.best(points, "criteo", "PS")["base_rate"] == 0.1  # failed runs skipped
     report = rate_grid.markdown(points, args)
     assert "| 0.1 | 0.001 | 0.7000 | 0.5000 | 0.7300 (0.7200-0.7400) | 0.5000 | -0.0300 |" in report
     assert ("des-tf 0.7500 at rates 0.4 / 0.002, PS 0.7300 at 0.1 / 0.001: des-tf - PS +0.0200"
             in report)
+    assert "des-tf: 130 steps of 2048 samples" in report and "seeds 0, 1, 2" in report
+
+    # --render re-writes the report from the json alone, with its command's flags
+    record = {"command": command, "date": "2026-12-03 09:00", "wall_s": 1, "runs": rows}
+    (tmp_path / "rate_grid.json").write_text(json.dumps(record))
+    rate_grid.main([f"--render={tmp_path / 'rate_grid.json'}"])
+    assert (tmp_path / "rate_grid.md").read_text() == f"`{command}` (2026-12-03, 1 s)\n\n{report}"
+    assert (tmp_path / "rate_grid.png").stat().st_size > 0
+
+    # des-tf at the PS worker's batch runs twice the steps: equal samples, equal updates
+    assert rate_grid.sync_steps(rate_grid.parse_args(["--sync_batch=1024"])) == 260
