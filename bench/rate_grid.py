@@ -74,7 +74,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--render", type=Path,
                         help="re-write the report (md, png) beside this rate_grid.json from "
                              "its runs and the flags of its command; runs nothing")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.sync_batch <= 0 or args.sync_batch % RANKS:
+        parser.error(f"--sync_batch must be a positive multiple of {RANKS} (ranks), got "
+                     f"{args.sync_batch}")
+    return args
 
 
 def grid_point(args, rate: float, dense_rate: float, seed: int, scratch: Path) -> list[dict]:
@@ -189,7 +193,8 @@ def plot(points: list[dict], args, path: Path) -> None:
         axis.set_xlabel("base table and linear rate (the PS workers'; des-tf "
                         f"x{args.sync_lr_scale:g})")
         axis.set_ylabel("held-out AUC")
-        axis.set_title(f"{workload} {args.model}, {args.steps} steps")
+        axis.set_title(f"{workload} {args.model}, "
+                       f"{args.steps * RANKS * WORKER_BATCH:,} samples")
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
