@@ -75,9 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="re-write the report (md, png) beside this rate_grid.json from "
                              "its runs and the flags of its command; runs nothing")
     args = parser.parse_args(argv)
-    if args.sync_batch <= 0 or args.sync_batch % RANKS:
-        parser.error(f"--sync_batch must be a positive multiple of {RANKS} (ranks), got "
-                     f"{args.sync_batch}")
+    if args.sync_batch <= 0 or args.sync_batch % RANKS or samples(args) % args.sync_batch:
+        parser.error(f"--sync_batch must be a positive multiple of {RANKS} (ranks) that "
+                     f"divides the PS's {samples(args):,} samples, got {args.sync_batch}")
     return args
 
 
@@ -105,9 +105,14 @@ def grid_point(args, rate: float, dense_rate: float, seed: int, scratch: Path) -
     return rows
 
 
+def samples(args) -> int:
+    """The samples of one grid run: the PS workers' --steps, and des-tf's as many."""
+    return args.steps * RANKS * WORKER_BATCH
+
+
 def sync_steps(args) -> int:
     """des-tf's steps of --sync_batch: as many samples as the PS's --steps."""
-    return args.steps * RANKS * WORKER_BATCH // args.sync_batch
+    return samples(args) // args.sync_batch
 
 
 def medians(rows: list[dict]) -> list[dict]:
@@ -193,8 +198,7 @@ def plot(points: list[dict], args, path: Path) -> None:
         axis.set_xlabel("base table and linear rate (the PS workers'; des-tf "
                         f"x{args.sync_lr_scale:g})")
         axis.set_ylabel("held-out AUC")
-        axis.set_title(f"{workload} {args.model}, "
-                       f"{args.steps * RANKS * WORKER_BATCH:,} samples")
+        axis.set_title(f"{workload} {args.model}, {samples(args):,} samples")
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
