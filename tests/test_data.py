@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from des_tf.data import CriteoReader, CriteoSchema, MultiHotField, hash_ids
+from des_tf.data import lines as lines_module
 
 SCHEMA = CriteoSchema(num_integer=3, num_categorical=2, multi_hot=(MultiHotField("M", 3),))
 GOOD = ["1\t5\t\t-3\tab12\t\t7f,0a,ff",
@@ -121,6 +122,34 @@ def test_gzip_reads_like_plain_text(tmp_path):
     plain = _read(CriteoReader(_write(tmp_path, GOOD), SCHEMA))
     gzipped = _read(CriteoReader(_write(tmp_path, GOOD, "data.tsv.gz"), SCHEMA))
     assert plain == gzipped
+
+
+@pytest.mark.parametrize("split", [None, ("train", 0.3), ("eval", 0.3)])
+def test_plain_files_split_into_the_lines_textlinedataset_reads(tmp_path, monkeypatch, split):
+    """DesReadLines (plain files) against TextLineDataset and the split in TF ops (gzip):
+    '\r' anywhere, empty lines, a last line without '\n', chunks, a second file."""
+    monkeypatch.setattr(lines_module, "CHUNK_LINES", 4)
+    texts = {"a": "a\r\n\nb\r\n\r\nc\rd\n" + "".join(f"line {i}\n" for i in range(40)) + "  x\r",
+             "b": "first\nsecond\n"}
+    for name, text in texts.items():
+        (tmp_path / f"{name}.tsv").write_text(text, newline="")
+        with gzip.open(tmp_path / f"{name}.tsv.gz", "wt", newline="") as out:
+            out.write(text)
+
+    def records(suffix):
+        paths = [str(tmp_path / f"{name}{suffix}") for name in texts]
+        chunks = list(lines_module.numbered_lines(paths, split, batch_size=3))
+        return chunks, [np.concatenate([chunk[i].numpy() for chunk in chunks]).tolist()
+                        for i in range(3)]
+
+    chunks, plain = records(".tsv")
+    assert plain == records(".tsv.gz")[1]
+    assert [len(chunk[2]) for chunk in chunks[:2]] == [3, 3]  # multiples of the batch
+    if split is None:
+        read = [line.numpy() for line in tf.data.TextLineDataset(str(tmp_path / "a.tsv"))]
+        assert plain[2] == read + [b"first", b"second"]
+        assert plain[1] == list(range(1, len(read) + 1)) + [1, 2]
+        assert plain[0] == [0] * len(read) + [1, 1]
 
 
 def test_long_id_lists_are_cut_and_counted(tmp_path):

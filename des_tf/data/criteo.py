@@ -25,13 +25,12 @@ import numpy as np
 import tensorflow as tf
 
 from des_tf import fileio, ops_library, sharding
+from des_tf.data.lines import numbered_lines
 from des_tf.data.malformed import REASONS, MalformedLines, line_positions
 from des_tf.data.schema import DENSE_FEATURE, CriteoSchema, MultiHotField
 
 ON_MALFORMED = ("skip", "raise")
 _KEY_BUCKETS = 2**63 - 1
-_SPLIT_BUCKETS = 1_000_000
-_CHUNK_LINES = 4096
 
 
 def hash_ids(column: str, tokens: tf.Tensor | tf.RaggedTensor) -> tf.Tensor | tf.RaggedTensor:
@@ -139,7 +138,8 @@ class CriteoReader:
         if global_batch_size < size:
             raise ValueError(f"global batch {global_batch_size} is smaller than the "
                              f"{size} ranks")
-        records = self._records().rebatch(global_batch_size, drop_remainder=drop_remainder)
+        records = self._records(global_batch_size).rebatch(global_batch_size,
+                                                           drop_remainder=drop_remainder)
         if keep_ids_global:
             parse = lambda *batch: self._parse(*batch, ragged_ids=True)  # noqa: E731
         else:
@@ -157,25 +157,10 @@ class CriteoReader:
         with tf.control_dependencies([self.malformed.record(reasons, too_long, positions)]):
             return features, tf.identity(labels)
 
-    def _records(self) -> tf.data.Dataset:
-        """Chunks of (file index, line number from 1, line) of every line of every file, in
-        order. Lines are numbered and split-filtered a chunk at a time: a per-line map or
-        filter in tf.data costs more CPU than parsing the line."""
-        per_file = []
-        for index, path in enumerate(self.paths):
-            compression = "GZIP" if path.endswith(".gz") else ""
-            lines = tf.data.TextLineDataset(path, compression_type=compression)
-            per_file.append(lines.batch(_CHUNK_LINES).enumerate().map(
-                lambda chunk, text, index=index: _numbered(index, chunk, text)))
-        records = per_file[0]
-        for more in per_file[1:]:
-            records = records.concatenate(more)
-        if self.split is not None:
-            part, fraction = self.split
-            threshold = int(fraction * _SPLIT_BUCKETS)
-            records = records.map(lambda f, n, text: _masked(
-                (_split_bucket(f, n) < threshold) == (part == "eval"), f, n, text))
-        return records
+    def _records(self, batch_size: int = 1) -> tf.data.Dataset:
+        """Chunks of (file index, line number from 1, line) of every line of every file (of
+        the split's part), in order, to be rebatched to `batch_size` (des_tf.data.lines)."""
+        return numbered_lines(self.paths, self.split, batch_size)
 
     def _parse(self, files, lines, text, ragged_ids: bool):
         """Checks and converts a batch of raw lines (DesParseCriteoLines for the fixed
@@ -242,18 +227,6 @@ def _cut_dense(features: dict, labels: tf.Tensor, rank: int, size: int):
     return {k: cut(v) for k, v in features.items()}, cut(labels)
 
 
-def _numbered(file_index: int, chunk: tf.Tensor, lines: tf.Tensor):
-    """(file index, line number from 1, line) of chunk number `chunk` of a file."""
-    count = tf.shape(lines, out_type=tf.int64)[0]
-    numbers = chunk * _CHUNK_LINES + 1 + tf.range(count)
-    return tf.fill([count], tf.constant(file_index, tf.int64)), numbers, lines
-
-
-def _masked(keep: tf.Tensor, *tensors: tf.Tensor):
-    """The rows of each tensor where `keep` holds."""
-    return tuple(tf.boolean_mask(t, keep) for t in tensors)
-
-
 def _take_rows(tensors, rank: int, size: int):
     start, count = sharding.local_rows(tf.shape(tensors[0])[0], rank, size)
     return [t[start:start + count] for t in tensors]
@@ -261,11 +234,6 @@ def _take_rows(tensors, rank: int, size: int):
 
 def _one_hot(keys: tf.Tensor, ragged: bool) -> tf.Tensor | tf.RaggedTensor:
     return tf.RaggedTensor.from_tensor(keys[:, None]) if ragged else keys
-
-
-def _split_bucket(file_index: tf.Tensor, line: tf.Tensor) -> tf.Tensor:
-    key = tf.strings.join([tf.strings.as_string(file_index), tf.strings.as_string(line)], ":")
-    return tf.strings.to_hash_bucket_fast(key, _SPLIT_BUCKETS)
 
 
 def _assert_well_formed(well_formed, reasons, files, lines, text, paths: Sequence[str]):
