@@ -16,7 +16,7 @@
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/platform/env.h"
 #include "tensorflow/core/platform/file_system.h"
-#include "tensorflow/core/platform/fingerprint.h"
+#include "tsl/platform/fingerprint.h"
 #include "text_lines.h"
 
 namespace des {
@@ -129,7 +129,7 @@ class ReadLinesOp : public tensorflow::OpKernel {
   bool Kept(int64_t line) const {
     if (!split_) return true;
     const uint64_t bucket =
-        tensorflow::Fingerprint64(absl::StrCat(file_index_, ":", line)) %
+        tsl::Fingerprint64(absl::StrCat(file_index_, ":", line)) %
         static_cast<uint64_t>(split_buckets_);
     return (bucket < static_cast<uint64_t>(eval_buckets_)) == keep_eval_;
   }
