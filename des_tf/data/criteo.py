@@ -5,9 +5,10 @@ label other than 0/1, a non-numeric integer or a bad hex id is never mis-parsed.
 either skipped and counted (`on_malformed="skip"`; `MalformedLines.report()` gives the
 counts and the first such line) or the read fails naming file, line and reason
 (`on_malformed="raise"`). Categorical ids become int64 keys by hashing them salted with
-their column name, so equal hex strings in different columns are different keys. Two
-ops of des-tf's library check and convert the text, one pass per line
-(DesParseCriteoLines) and per multi-hot cell (DesParseIdLists).
+their column name, so equal hex strings in different columns are different keys. Ops of
+des-tf's library read the lines, thousands per call (DesReadLines, des_tf.data.lines),
+and check and convert the text, one pass per line (DesParseCriteoLines) and per
+multi-hot cell (DesParseIdLists).
 
 Each rank cuts every global batch of raw lines to its own contiguous slice before
 parsing (the slice DESStrategy gives), so N ranks read the same samples per step as one
@@ -157,7 +158,7 @@ class CriteoReader:
         with tf.control_dependencies([self.malformed.record(reasons, too_long, positions)]):
             return features, tf.identity(labels)
 
-    def _records(self, batch_size: int = 1) -> tf.data.Dataset:
+    def _records(self, batch_size: int) -> tf.data.Dataset:
         """Chunks of (file index, line number from 1, line) of every line of every file (of
         the split's part), in order, to be rebatched to `batch_size` (des_tf.data.lines)."""
         return numbered_lines(self.paths, self.split, batch_size)

@@ -26,7 +26,7 @@ CHUNK_LINES = 4096
 
 
 def numbered_lines(paths: Sequence[str], split: tuple[str, float] | None,
-                   batch_size: int = 1) -> tf.data.Dataset:
+                   batch_size: int) -> tf.data.Dataset:
     """Chunks of (file index, line number, line) of every file in order; `split`: None
     (every line) or (part "train" | "eval", eval fraction). A plain file's chunks hold a
     multiple of `batch_size` lines (but its last), so batches rebatched out of them are
