@@ -139,8 +139,10 @@ class CriteoReader:
         if global_batch_size < size:
             raise ValueError(f"global batch {global_batch_size} is smaller than the "
                              f"{size} ranks")
-        records = self._records(global_batch_size).rebatch(global_batch_size,
-                                                           drop_remainder=drop_remainder)
+        # Every line of every file (of the split's part) in order, numbered, in chunks a
+        # multiple of the global batch (des_tf.data.lines).
+        records = numbered_lines(self.paths, self.split, global_batch_size).rebatch(
+            global_batch_size, drop_remainder=drop_remainder)
         if keep_ids_global:
             parse = lambda *batch: self._parse(*batch, ragged_ids=True)  # noqa: E731
         else:
@@ -157,11 +159,6 @@ class CriteoReader:
     def _record(self, features, labels, reasons, too_long, positions):
         with tf.control_dependencies([self.malformed.record(reasons, too_long, positions)]):
             return features, tf.identity(labels)
-
-    def _records(self, batch_size: int) -> tf.data.Dataset:
-        """Chunks of (file index, line number from 1, line) of every line of every file (of
-        the split's part), in order, to be rebatched to `batch_size` (des_tf.data.lines)."""
-        return numbered_lines(self.paths, self.split, batch_size)
 
     def _parse(self, files, lines, text, ragged_ids: bool):
         """Checks and converts a batch of raw lines (DesParseCriteoLines for the fixed

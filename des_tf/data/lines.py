@@ -54,7 +54,7 @@ def _plain_lines(index: int, path: str, split: tuple[str, float] | None, chunk_l
         offset, line = position
         lines, numbers, next_offset, next_line = read_lines(
             path, offset, line, max_lines=chunk_lines, file_index=index, part=part,
-            split_buckets=SPLIT_BUCKETS if split else 0, eval_buckets=_eval_buckets(fraction))
+            split_buckets=SPLIT_BUCKETS, eval_buckets=_eval_buckets(fraction))
         return (next_offset, next_line), (numbers, lines, next_line > line)
 
     start = (tf.constant(0, tf.int64), tf.constant(1, tf.int64))
