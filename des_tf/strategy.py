@@ -86,22 +86,28 @@ class _HorovodExtended(one_device_strategy.OneDeviceExtended):
         return False  # all-reduce straight from the replica context
 
     def _replica_ctx_all_reduce(self, reduce_op, value, options=None):
-        """Keras' dense-gradient all-reduce. In a 16-bit comm_dtype the float32 tensors
-        travel as one (des_tf.comm.allreduce in that dtype); others stay as they are."""
+        """Keras' dense-gradient all-reduce: the float32 tensors travel as one
+        (_allreduce_as_one), others each as they are."""
         del options
         average = reduce_op == tf.distribute.ReduceOp.MEAN
-        comm_dtype = self._container_strategy().comm_dtype
         values = [tf.convert_to_tensor(v) for v in tf.nest.flatten(value)]
-        floats = [v for v in values if v.dtype == tf.float32]
-        if comm_dtype == wire.FLOAT32 or not floats:
-            reduced = [comm.allreduce(v, average=average) for v in values]
-        else:
-            summed = comm.allreduce(tf.concat([tf.reshape(v, [-1]) for v in floats], 0),
-                                    average=average, comm_dtype=comm_dtype)
-            pieces = iter(tf.split(summed, tf.stack([tf.size(v) for v in floats])))
-            reduced = [tf.reshape(next(pieces), tf.shape(v)) if v.dtype == tf.float32
-                       else comm.allreduce(v, average=average) for v in values]
+        floats = iter(self._allreduce_as_one(
+            [v for v in values if v.dtype == tf.float32], average))
+        reduced = [next(floats) if v.dtype == tf.float32
+                   else comm.allreduce(v, average=average) for v in values]
         return tf.nest.pack_sequence_as(value, reduced)
+
+    def _allreduce_as_one(self, tensors: list[tf.Tensor], average: bool) -> list[tf.Tensor]:
+        """`tensors` summed (or averaged) over the ranks in one des_tf.comm.allreduce of
+        their concatenation, in the strategy's comm_dtype: one collective instead of
+        one per tensor (one round on 2 ranks over the mesh)."""
+        if not tensors:
+            return []
+        summed = comm.allreduce(tf.concat([tf.reshape(t, [-1]) for t in tensors], 0),
+                                average=average,
+                                comm_dtype=self._container_strategy().comm_dtype)
+        pieces = tf.split(summed, tf.stack([tf.size(t) for t in tensors]))
+        return [tf.reshape(piece, tf.shape(t)) for piece, t in zip(pieces, tensors)]
 
     def _reduce_to(self, reduce_op, value, destinations, options):
         del destinations, options

@@ -43,6 +43,8 @@ def _check_collectives() -> None:
     np.testing.assert_allclose(comm.allreduce(x * (rank + 1)).numpy(), x.numpy() * contributions)
     np.testing.assert_allclose(comm.allreduce(x * (rank + 1), average=True).numpy(),
                                x.numpy() * contributions / size, rtol=1e-6)
+    counts = tf.function(comm.allreduce)(tf.constant([[rank + 1, 7]], tf.int64))
+    np.testing.assert_array_equal(counts.numpy(), [[contributions, 7 * size]])
 
     # reduce_scatter of 7 rows: uneven for 2 and 3 ranks.
     partial = np.arange(14, dtype=np.float32).reshape(7, 2)

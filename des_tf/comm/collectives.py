@@ -7,9 +7,9 @@ mesh, rows of another size).
 In a job of one rank each is the identity (no Horovod op, so no wait for Horovod's
 background cycle) and moves no byte. `comm_dtype` (des_tf.comm.wire) is the wire format
 of a float32 payload: counters count the bytes that really travel. The transport is
-des_tf.comm.mesh's alltoall, from which allgather and allreduce are then built, or with
-DES_TF_TRANSPORT=horovod Horovod's collectives (runtime.transport); broadcast, used
-while variables are created, is Horovod's in both.
+des_tf.comm.mesh (its alltoall, allgather and one-round allreduce, from which the others
+are built), or with DES_TF_TRANSPORT=horovod Horovod's collectives (runtime.transport);
+broadcast, used while variables are created, is Horovod's in both.
 """
 
 from __future__ import annotations
@@ -30,12 +30,8 @@ def _alltoall(x: tf.Tensor, splits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 def _allgather(x: tf.Tensor) -> tf.Tensor:
-    """The transport's allgather (on the mesh: an alltoall sending `x` to every rank)."""
-    if transport() != MESH:
-        return hvd.allgather(x)
-    size = hvd.size()
-    copies = tf.tile(x, tf.concat([[size], tf.ones([tf.rank(x) - 1], tf.int32)], 0))
-    return mesh.alltoall(copies, tf.fill([size], tf.shape(x)[0]))[0]
+    """The transport's allgather."""
+    return mesh.allgather(x) if transport() == MESH else hvd.allgather(x)
 
 
 def allgather(x: tf.Tensor, comm_dtype: str = wire.FLOAT32) -> tf.Tensor:
@@ -64,19 +60,25 @@ def broadcast(x: tf.Tensor, root: int = 0) -> tf.Tensor:
 
 def allreduce(x: tf.Tensor, average: bool = False, comm_dtype: str = wire.FLOAT32
               ) -> tf.Tensor:
-    """Elementwise sum (or mean with `average=True`) of `x` over all ranks. In a 16-bit
-    `comm_dtype`, and on the mesh, it is a reduce-scatter (summed in float32 for floats),
-    then an allgather of the sums: the ring's bytes, one rounding per hop, and the same
-    result on every rank."""
+    """Elementwise sum (or mean with `average=True`) of `x` over all ranks. On the mesh
+    with 2 ranks, unencoded, it is one round (each rank sends x to the other and adds
+    both in rank order): the ring's bytes and the same bits on both ranks. Otherwise,
+    in a 16-bit `comm_dtype` or on the mesh, it is a reduce-scatter (summed in float32
+    for floats), then an allgather of the sums: the ring's bytes, one rounding per hop,
+    and the same result on every rank."""
     init()
     x = tf.convert_to_tensor(x)
     size = hvd.size()
     if size == 1:
         return x
+    ring = nbytes(x) * 2 * (size - 1) // size
     if wire.check(comm_dtype) == wire.FLOAT32 and transport() != MESH:
-        ring = nbytes(x) * 2 * (size - 1) // size
         counters().add("allreduce", ring, ring)
         return hvd.allreduce(x, op=hvd.Average if average else hvd.Sum)
+    if wire.check(comm_dtype) == wire.FLOAT32 and size == 2:
+        counters().add("allreduce", ring, ring)
+        total = mesh.allreduce(x)
+        return total / size if average else total
     flat = tf.reshape(x, [-1])
     block = (tf.size(flat) + size - 1) // size
     padded = tf.pad(flat, [[0, block * size - tf.size(flat)]])

@@ -5,7 +5,7 @@ Horovod starts the job; the mesh is the default transport of des_tf.comm (runtim
 TRANSPORT_ENV). A collective starts when its op runs instead of at Horovod's next
 background cycle after a negotiation round, and nothing but a heartbeat runs between
 steps (ops/cc/kernels/peer_mesh.h says what that saves). des_tf.comm builds its
-allgather, allreduce and reduce_scatter from the one alltoall here.
+collectives from the alltoall, allgather and one-round allreduce here.
 """
 
 from __future__ import annotations
@@ -38,6 +38,17 @@ def connect(host: str) -> None:
 def alltoall(x: tf.Tensor, splits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Rows splits[r] of `x` to rank r; (rows received in rank order, their counts)."""
     return ops_library.load().des_mesh_alltoall(x, tf.cast(splits, tf.int32))
+
+
+def allgather(x: tf.Tensor) -> tf.Tensor:
+    """Every rank's rows of `x`, in rank order (x is sent whole to each peer, not tiled)."""
+    return ops_library.load().des_mesh_allgather(x)[0]
+
+
+def allreduce(x: tf.Tensor) -> tf.Tensor:
+    """The sum of every rank's `x` in one round, added in rank order on every rank: each
+    rank sends all of `x` to each peer, so it suits 2 ranks (a ring's bytes) or small x."""
+    return ops_library.load().des_mesh_allreduce(x)
 
 
 @tf.RegisterGradient("DesMeshAlltoall")

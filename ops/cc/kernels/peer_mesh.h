@@ -135,11 +135,20 @@ class MeshListener {
   std::string address_;
 };
 
+// A received block: bytes as they arrived, in a buffer no one zero-filled first.
+struct MeshBlock {
+  std::unique_ptr<char[]> data;
+  size_t size = 0;
+
+  std::string_view view() const { return {data.get(), size}; }
+};
+
 class PeerMesh {
  public:
-  // Called once per exchange with "" and every rank's block (this rank's own at its
-  // index), or with the error that ended it.
-  using Done = std::function<void(const std::string& error, std::vector<std::string>* blocks)>;
+  // Called once per exchange with "" and every peer's block (this rank's own entry is
+  // left empty: the caller holds it and it is not copied), or with the error that
+  // ended it.
+  using Done = std::function<void(const std::string& error, std::vector<MeshBlock>* blocks)>;
 
   // Connects rank `rank` to every other rank of `addresses` (each rank's listener
   // address, "host:port") within `connect_s`: it dials the lower ranks and accepts the
@@ -206,7 +215,8 @@ class PeerMesh {
   int size() const { return size_; }
 
   // Sends blocks[p] to every peer p and calls `done` once the block tagged `tag` from
-  // every peer has arrived (on this thread or a receiver thread).
+  // every peer has arrived (on this thread or a receiver thread). blocks[rank()] is
+  // not sent; the same bytes may be given for several peers (an allgather).
   void Exchange(uint64_t tag, const std::vector<std::string_view>& blocks, Done done) {
     std::string error = failure();
     for (int peer = 0; peer < size_ && error.empty(); ++peer) {
@@ -216,9 +226,8 @@ class PeerMesh {
       done(error, nullptr);
       return;
     }
-    Pending pending{std::move(done), std::vector<std::string>(size_),
+    Pending pending{std::move(done), std::vector<MeshBlock>(size_),
                     std::vector<bool>(size_, false), size_ - 1};
-    pending.blocks[rank_].assign(blocks[rank_].data(), blocks[rank_].size());
     pending.have[rank_] = true;
     std::unique_lock<std::mutex> lock(mutex_);
     for (int peer = 0; peer < size_; ++peer) {
@@ -243,7 +252,7 @@ class PeerMesh {
  private:
   struct Pending {
     Done done;
-    std::vector<std::string> blocks;
+    std::vector<MeshBlock> blocks;
     std::vector<bool> have;
     int missing;
   };
@@ -324,11 +333,12 @@ class PeerMesh {
   void Receive(int peer) {
     while (true) {
       uint64_t header[2];
-      std::string block;
+      MeshBlock block;
       bool ok = mesh_internal::ReadAll(fds_[peer], header, sizeof(header));
       if (ok) {
-        block.resize(header[1]);
-        ok = mesh_internal::ReadAll(fds_[peer], block.data(), block.size());
+        block.data.reset(new char[header[1]]);
+        block.size = header[1];
+        ok = mesh_internal::ReadAll(fds_[peer], block.data.get(), block.size);
       }
       if (!ok) {
         Fail(peer, errno ? std::strerror(errno) : "connection closed by peer");
@@ -398,7 +408,7 @@ class PeerMesh {
   std::condition_variable closed_;
   std::vector<Clock::time_point> last_heard_;
   std::map<uint64_t, std::deque<Pending>> pending_;
-  std::map<std::pair<int, uint64_t>, std::deque<std::string>> early_;
+  std::map<std::pair<int, uint64_t>, std::deque<MeshBlock>> early_;
   std::string failure_;
   bool closing_ = false;
 };
@@ -409,6 +419,34 @@ inline uint64_t MeshTag(std::string_view name) {
   uint64_t hash = 1469598103934665603ull;
   for (char c : name) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
   return hash == 0 ? 1 : hash;
+}
+
+// The one-round allreduce: `out` = the sum of every rank's `count` values, taken in
+// rank order (this rank's own values `own` at index `rank`, the peers' from `blocks`),
+// so every rank adds the same terms in the same order and holds the same bits. False,
+// with *error naming it, when a peer's block holds another number of values.
+template <typename T>
+bool SumInRankOrder(const std::vector<MeshBlock>& blocks, int rank, const T* own,
+                    int64_t count, T* out, std::string* error) {
+  const size_t bytes = static_cast<size_t>(count) * sizeof(T);
+  for (size_t peer = 0; peer < blocks.size(); ++peer) {
+    if (static_cast<int>(peer) != rank && blocks[peer].size != bytes) {
+      *error = "rank " + std::to_string(peer) + " sent " + std::to_string(blocks[peer].size) +
+               " bytes to sum with this rank's " + std::to_string(bytes);
+      return false;
+    }
+  }
+  if (count == 0) return true;
+  const auto values = [&](size_t peer) {
+    return static_cast<int>(peer) == rank ? own
+                                          : reinterpret_cast<const T*>(blocks[peer].data.get());
+  };
+  std::memcpy(out, values(0), bytes);
+  for (size_t peer = 1; peer < blocks.size(); ++peer) {
+    const T* term = values(peer);
+    for (int64_t i = 0; i < count; ++i) out[i] += term[i];
+  }
+  return true;
 }
 
 }  // namespace des

@@ -1,6 +1,7 @@
 // CPU kernels of the DesMesh* ops over the TF-independent core (peer_mesh.h): the
-// process's one listener and mesh, and the exchange as an AsyncOpKernel, so that an
-// exchange waiting for its peers holds no TensorFlow thread.
+// process's one listener and mesh, and the exchanges (alltoall, allgather, one-round
+// allreduce) as AsyncOpKernels, so that an exchange waiting for its peers holds no
+// TensorFlow thread.
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -80,74 +81,101 @@ class MeshConnectOp : public tensorflow::OpKernel {
   float connect_s_ = 60, dead_after_s_ = 30;
 };
 
+// The connected mesh, or an error set on ctx (nullptr).
+PeerMesh* ConnectedMesh(tensorflow::OpKernelContext* ctx, const char* op) {
+  PeerMesh* mesh;
+  {
+    std::lock_guard<std::mutex> lock(State().mutex);
+    mesh = State().mesh;
+  }
+  if (mesh == nullptr) {
+    ctx->SetStatus(tensorflow::errors::FailedPrecondition(
+        op, ": the mesh is not connected (des_tf.comm.mesh)"));
+  }
+  return mesh;
+}
+
+// DesMeshAlltoall, and DesMeshAllgather (`gather`: all of x to every rank, no splits).
 class MeshAlltoallOp : public tensorflow::AsyncOpKernel {
  public:
-  explicit MeshAlltoallOp(tensorflow::OpKernelConstruction* ctx)
-      : AsyncOpKernel(ctx), tag_(MeshTag(name())) {}
+  explicit MeshAlltoallOp(tensorflow::OpKernelConstruction* ctx, bool gather = false)
+      : AsyncOpKernel(ctx), tag_(MeshTag(name())), gather_(gather),
+        op_(gather ? "DesMeshAllgather" : "DesMeshAlltoall") {}
 
   void ComputeAsync(tensorflow::OpKernelContext* ctx, DoneCallback done) override {
-    PeerMesh* mesh;
-    {
-      std::lock_guard<std::mutex> lock(State().mutex);
-      mesh = State().mesh;
-    }
-    OP_REQUIRES_ASYNC(ctx, mesh != nullptr,
-                      tensorflow::errors::FailedPrecondition(
-                          "DesMeshAlltoall: the mesh is not connected (des_tf.comm.mesh)"),
-                      done);
+    PeerMesh* mesh = ConnectedMesh(ctx, op_);
+    if (mesh == nullptr) return done();
     const tensorflow::Tensor& x = ctx->input(0);
-    const auto splits = ctx->input(1).flat<int32_t>();
     tensorflow::TensorShape row_shape = x.shape();
+    OP_REQUIRES_ASYNC(ctx, x.dims() >= 1,
+                      tensorflow::errors::InvalidArgument(op_, ": x must have rows, got shape ",
+                                                          x.shape().DebugString()),
+                      done);
     row_shape.RemoveDim(0);
     const int64_t row_bytes =
         row_shape.num_elements() * tensorflow::DataTypeSize(x.dtype());
-    OP_REQUIRES_ASYNC(ctx, splits.size() == mesh->size() && row_bytes > 0,
-                      tensorflow::errors::InvalidArgument(
-                          "DesMeshAlltoall: needs one split per rank (", mesh->size(),
-                          ") and rows of at least one byte"),
+    OP_REQUIRES_ASYNC(ctx, row_bytes > 0,
+                      tensorflow::errors::InvalidArgument(op_, ": rows of at least one byte"),
                       done);
-    std::vector<std::string_view> blocks;
-    int64_t offset = 0;
     const auto data = x.tensor_data();
-    for (int peer = 0; peer < mesh->size(); ++peer) {
-      OP_REQUIRES_ASYNC(ctx, splits(peer) >= 0 && offset + splits(peer) <= x.dim_size(0),
-                        tensorflow::errors::InvalidArgument(
-                            "DesMeshAlltoall: splits do not cut the ", x.dim_size(0),
-                            " rows of x"),
-                        done);
-      blocks.push_back(data.substr(offset * row_bytes, splits(peer) * row_bytes));
-      offset += splits(peer);
-    }
-    OP_REQUIRES_ASYNC(ctx, offset == x.dim_size(0),
-                      tensorflow::errors::InvalidArgument(
-                          "DesMeshAlltoall: splits sum to ", offset, ", x has ",
-                          x.dim_size(0), " rows"),
-                      done);
-    mesh->Exchange(tag_, blocks, [ctx, done, row_bytes, row_shape](
-                                     const std::string& error, std::vector<std::string>* got) {
-      Finish(ctx, row_bytes, row_shape, error, got);
+    std::vector<std::string_view> blocks(mesh->size(), data);
+    if (!gather_) OP_REQUIRES_OK_ASYNC(ctx, Split(data, row_bytes, mesh->size(), ctx, &blocks), done);
+    const std::string_view own = blocks[mesh->rank()];
+    mesh->Exchange(tag_, blocks, [ctx, done, own, row_bytes, row_shape, rank = mesh->rank(),
+                                  op = op_](const std::string& error,
+                                            std::vector<MeshBlock>* got) {
+      Finish(ctx, op, own, rank, row_bytes, row_shape, error, got);
       done();
     });
   }
 
  private:
-  // Writes the received blocks, in rank order, and their row counts.
-  static void Finish(tensorflow::OpKernelContext* ctx, int64_t row_bytes,
-                     const tensorflow::TensorShape& row_shape, const std::string& error,
-                     std::vector<std::string>* blocks) {
+  // blocks[r] = rows splits[r] of `data`, in order.
+  static absl::Status Split(std::string_view data, int64_t row_bytes, int size,
+                                  tensorflow::OpKernelContext* ctx,
+                                  std::vector<std::string_view>* blocks) {
+    const auto splits = ctx->input(1).flat<int32_t>();
+    const int64_t rows = static_cast<int64_t>(data.size()) / row_bytes;
+    if (splits.size() != size) {
+      return tensorflow::errors::InvalidArgument("DesMeshAlltoall: needs one split per rank (",
+                                                 size, "), got ", splits.size());
+    }
+    int64_t offset = 0;
+    for (int peer = 0; peer < size; ++peer) {
+      if (splits(peer) < 0 || offset + splits(peer) > rows) {
+        return tensorflow::errors::InvalidArgument("DesMeshAlltoall: splits do not cut the ",
+                                                   rows, " rows of x");
+      }
+      (*blocks)[peer] = data.substr(offset * row_bytes, splits(peer) * row_bytes);
+      offset += splits(peer);
+    }
+    if (offset != rows) {
+      return tensorflow::errors::InvalidArgument("DesMeshAlltoall: splits sum to ", offset,
+                                                 ", x has ", rows, " rows");
+    }
+    return absl::OkStatus();
+  }
+
+  // Writes the blocks (this rank's own from x), in rank order, and their row counts.
+  static void Finish(tensorflow::OpKernelContext* ctx, const char* op, std::string_view own,
+                     int rank, int64_t row_bytes, const tensorflow::TensorShape& row_shape,
+                     const std::string& error, std::vector<MeshBlock>* blocks) {
     if (!error.empty()) {
       ctx->SetStatus(tensorflow::errors::Unavailable(error));
       return;
     }
+    const auto block = [&](size_t peer) {
+      return static_cast<int>(peer) == rank ? own : (*blocks)[peer].view();
+    };
     int64_t rows = 0;
     tensorflow::Tensor* counts = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(
                             1, {static_cast<int64_t>(blocks->size())}, &counts));
     for (size_t peer = 0; peer < blocks->size(); ++peer) {
-      const int64_t block_rows = (*blocks)[peer].size() / row_bytes;
-      OP_REQUIRES(ctx, block_rows * row_bytes == static_cast<int64_t>((*blocks)[peer].size()),
-                  tensorflow::errors::InvalidArgument(
-                      "DesMeshAlltoall: rank ", peer, " sent rows of another size"));
+      const int64_t block_rows = block(peer).size() / row_bytes;
+      OP_REQUIRES(ctx, block_rows * row_bytes == static_cast<int64_t>(block(peer).size()),
+                  tensorflow::errors::InvalidArgument(op, ": rank ", peer,
+                                                      " sent rows of another size"));
       counts->flat<int32_t>()(peer) = static_cast<int32_t>(block_rows);
       rows += block_rows;
     }
@@ -156,10 +184,57 @@ class MeshAlltoallOp : public tensorflow::AsyncOpKernel {
     tensorflow::Tensor* received = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, shape, &received));
     char* at = const_cast<char*>(received->tensor_data().data());
-    for (const std::string& block : *blocks) {
-      std::memcpy(at, block.data(), block.size());
-      at += block.size();
+    for (size_t peer = 0; peer < blocks->size(); ++peer) {
+      if (block(peer).empty()) continue;
+      std::memcpy(at, block(peer).data(), block(peer).size());
+      at += block(peer).size();
     }
+  }
+
+  const uint64_t tag_;
+  const bool gather_;
+  const char* const op_;
+};
+
+class MeshAllgatherOp : public MeshAlltoallOp {
+ public:
+  explicit MeshAllgatherOp(tensorflow::OpKernelConstruction* ctx)
+      : MeshAlltoallOp(ctx, /*gather=*/true) {}
+};
+
+// DesMeshAllreduce: x to every rank in one round; each sums all in rank order.
+template <typename T>
+class MeshAllreduceOp : public tensorflow::AsyncOpKernel {
+ public:
+  explicit MeshAllreduceOp(tensorflow::OpKernelConstruction* ctx)
+      : AsyncOpKernel(ctx), tag_(MeshTag(name())) {}
+
+  void ComputeAsync(tensorflow::OpKernelContext* ctx, DoneCallback done) override {
+    PeerMesh* mesh = ConnectedMesh(ctx, "DesMeshAllreduce");
+    if (mesh == nullptr) return done();
+    const tensorflow::Tensor& x = ctx->input(0);
+    std::vector<std::string_view> blocks(mesh->size(), x.tensor_data());
+    mesh->Exchange(tag_, blocks, [ctx, done, rank = mesh->rank()](
+                                     const std::string& error, std::vector<MeshBlock>* got) {
+      Sum(ctx, rank, error, got);
+      done();
+    });
+  }
+
+ private:
+  static void Sum(tensorflow::OpKernelContext* ctx, int rank, const std::string& error,
+                  std::vector<MeshBlock>* blocks) {
+    const tensorflow::Tensor& x = ctx->input(0);  // held until done()
+    if (!error.empty()) {
+      ctx->SetStatus(tensorflow::errors::Unavailable(error));
+      return;
+    }
+    tensorflow::Tensor* sum = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x.shape(), &sum));
+    std::string why;
+    OP_REQUIRES(ctx, SumInRankOrder(*blocks, rank, x.flat<T>().data(), x.NumElements(),
+                                    sum->flat<T>().data(), &why),
+                tensorflow::errors::InvalidArgument("DesMeshAllreduce: ", why));
   }
 
   const uint64_t tag_;
@@ -173,5 +248,17 @@ REGISTER_KERNEL_BUILDER(Name("DesMeshAlltoall").Device(tensorflow::DEVICE_CPU)
                             .HostMemory("splits")
                             .HostMemory("received_splits"),
                         MeshAlltoallOp);
+REGISTER_KERNEL_BUILDER(Name("DesMeshAllgather").Device(tensorflow::DEVICE_CPU)
+                            .HostMemory("received_splits"),
+                        MeshAllgatherOp);
+#define DES_REGISTER_MESH_ALLREDUCE(T)                                                   \
+  REGISTER_KERNEL_BUILDER(                                                                \
+      Name("DesMeshAllreduce").Device(tensorflow::DEVICE_CPU).TypeConstraint<T>("T"),     \
+      MeshAllreduceOp<T>);
+DES_REGISTER_MESH_ALLREDUCE(float)
+DES_REGISTER_MESH_ALLREDUCE(double)
+DES_REGISTER_MESH_ALLREDUCE(int32_t)
+DES_REGISTER_MESH_ALLREDUCE(int64_t)
+#undef DES_REGISTER_MESH_ALLREDUCE
 
 }  // namespace des

@@ -62,4 +62,42 @@ x: [rows, ...].
 splits: int32 [ranks], summing to rows.
 )doc");
 
+REGISTER_OP("DesMeshAllgather")
+    .Input("x: T")
+    .Output("received: T")
+    .Output("received_splits: int32")
+    .Attr("T: {bool, int8, uint8, int16, uint16, int32, int64, bfloat16, half, float, double}")
+    .SetIsStateful()
+    .SetShapeFn([](InferenceContext* c) -> absl::Status {
+      ShapeHandle x, rest;
+      TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(0), 1, &x));
+      TF_RETURN_IF_ERROR(c->Subshape(x, 1, &rest));
+      TF_RETURN_IF_ERROR(
+          c->Concatenate(c->Vector(InferenceContext::kUnknownDim), rest, &x));
+      c->set_output(0, x);
+      c->set_output(1, c->Vector(InferenceContext::kUnknownDim));
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
+Sends all rows of `x` to every rank over the mesh and returns every rank's rows, in rank
+order, with their counts (DesMeshAlltoall with x sent whole to each rank, without a
+copy of it per rank). Matched across ranks by the op's name.
+)doc");
+
+REGISTER_OP("DesMeshAllreduce")
+    .Input("x: T")
+    .Output("sum: T")
+    .Attr("T: {int32, int64, float, double}")
+    .SetIsStateful()
+    .SetShapeFn([](InferenceContext* c) -> absl::Status {
+      c->set_output(0, c->input(0));
+      return absl::OkStatus();
+    })
+    .Doc(R"doc(
+The elementwise sum of every rank's `x` (same shape on every rank) in one round: each
+rank sends `x` to every other and adds all of them in rank order, so every rank holds the
+same bits. It moves (ranks - 1) x its bytes each way: a ring's bytes for 2 ranks, more
+for more. Matched across ranks by the op's name.
+)doc");
+
 }  // namespace des

@@ -2,6 +2,7 @@
 // connected over loopback.
 #include "../kernels/peer_mesh.h"
 
+#include <cstring>
 #include <future>
 #include <string>
 #include <vector>
@@ -33,13 +34,20 @@ std::vector<std::unique_ptr<PeerMesh>> ConnectRanks(int size) {
   return meshes;
 }
 
-// Starts an exchange; the future holds (error, blocks received from ranks 0..size-1).
+// Starts an exchange; the future holds (error, blocks received from ranks 0..size-1,
+// this rank's own block as it was given: the mesh leaves its entry empty).
 std::future<std::pair<std::string, std::vector<std::string>>> Start(
     PeerMesh* mesh, uint64_t tag, const std::vector<std::string>& blocks) {
   auto result = std::make_shared<std::promise<std::pair<std::string, std::vector<std::string>>>>();
   std::vector<std::string_view> views(blocks.begin(), blocks.end());
-  mesh->Exchange(tag, views, [result](const std::string& error, std::vector<std::string>* got) {
-    result->set_value({error, got ? *got : std::vector<std::string>()});
+  mesh->Exchange(tag, views, [result, own = blocks[mesh->rank()], rank = mesh->rank()](
+                                 const std::string& error, std::vector<des::MeshBlock>* got) {
+    std::vector<std::string> texts;
+    for (size_t peer = 0; got != nullptr && peer < got->size(); ++peer) {
+      DES_CHECK(static_cast<int>(peer) != rank || (*got)[peer].size == 0);
+      texts.emplace_back(static_cast<int>(peer) == rank ? own : std::string((*got)[peer].view()));
+    }
+    result->set_value({error, texts});
   });
   return result->get_future();
 }
@@ -134,9 +142,40 @@ void TestSilentPeerFailsWithinDeadAfter() {
   close(silent);
 }
 
+// Blocks holding `values`, as received (the own rank's entry left empty).
+std::vector<des::MeshBlock> Received(const std::vector<std::vector<float>>& values, int rank) {
+  std::vector<des::MeshBlock> blocks(values.size());
+  for (size_t peer = 0; peer < values.size(); ++peer) {
+    if (static_cast<int>(peer) == rank) continue;
+    blocks[peer].size = values[peer].size() * sizeof(float);
+    blocks[peer].data.reset(new char[blocks[peer].size]);
+    std::memcpy(blocks[peer].data.get(), values[peer].data(), blocks[peer].size);
+  }
+  return blocks;
+}
+
+void TestSumInRankOrderAddsEveryRankInOrder() {
+  // 1e8 + 1 - 1e8 in float: 0 in rank order 0, 1, 2 (1 is lost in 1e8 + 1), and the
+  // own rank's values come from `own`, not from its (empty) block.
+  const std::vector<std::vector<float>> values = {{1e8f, 2}, {1, 3}, {-1e8f, 4}};
+  for (int rank = 0; rank < 3; ++rank) {
+    std::vector<float> out(2);
+    std::string error;
+    DES_CHECK(des::SumInRankOrder(Received(values, rank), rank, values[rank].data(), 2,
+                                  out.data(), &error));
+    DES_CHECK(out[0] == 0.0f && out[1] == 9.0f);
+  }
+  std::vector<float> out(3);
+  std::string error;
+  DES_CHECK(!des::SumInRankOrder(Received(values, 0), 0, values[0].data(), 3, out.data(),
+                                 &error));
+  DES_CHECK(error == "rank 1 sent 8 bytes to sum with this rank's 12");
+}
+
 }  // namespace
 
 int main() {
+  TestSumInRankOrderAddsEveryRankInOrder();
   TestExchangesMatchByTagInAnyOrder();
   TestEmptyAndLargeBlocks();
   TestLostPeerFailsPendingAndLaterExchanges();
