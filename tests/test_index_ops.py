@@ -86,13 +86,16 @@ def test_segment_runs_equal_sorted_unique_and_searchsorted(n):
 
 
 def test_owned_occurrences_rebuild_every_rank_message():
-    """Rank 0 sends distinct ids + indices, rank 1 raw ids; each of 3 owners gets its
-    occurrences in order, with their global segments and positions."""
+    """Rank 0 sends distinct ids (first-occurrence order, as DesUnique gives them) +
+    indices, rank 1 raw ids, some of them rank 0's; each of 3 owners gets its occurrences
+    in order, with their global segments and positions, and their distinct ids as
+    DesUnique of them would number them."""
     rng = np.random.default_rng(0)
     lengths = [rng.integers(0, 6, 40), rng.integers(0, 6, 30)]
     occurrences = [rng.integers(0, 25, lengths[0].sum()),
                    rng.integers(-2**62, 2**62, lengths[1].sum())]
-    distinct, inverse = np.unique(occurrences[0], return_inverse=True)
+    occurrences[1][::3] = occurrences[0][:len(occurrences[1][::3])]
+    distinct, inverse = (t.numpy() for t in unique(occurrences[0]))
     every = np.concatenate(occurrences)
     segment_of = np.repeat(np.arange(70), np.concatenate(lengths))
     owners = shard_owner(every, 3, seed=5).numpy()
@@ -105,5 +108,8 @@ def test_owned_occurrences_rebuild_every_rank_message():
         np.testing.assert_array_equal(got.owned_ids.numpy(), every[mine])
         np.testing.assert_array_equal(got.segment_ids.numpy(), segment_of[mine])
         np.testing.assert_array_equal(got.positions.numpy(), mine)
+        expected_unique, expected_index = unique(every[mine], out_idx=tf.int64)
+        np.testing.assert_array_equal(got.unique_ids.numpy(), expected_unique.numpy())
+        np.testing.assert_array_equal(got.unique_index.numpy(), expected_index.numpy())
     with pytest.raises(tf.errors.InvalidArgumentError, match="DesOwnedOccurrences: .*add up"):
         ops_library.load().des_owned_occurrences([1, 2], [], [2], [1], [3], num_shards=1, rank=0)

@@ -21,8 +21,8 @@ import tensorflow as tf
 
 from des_tf import comm
 from des_tf.comm.cost import ExecutionPlan
-from des_tf.layers.index_ops import segment_runs, unique
-from des_tf.layers.input_distribution import OwnedEntries
+from des_tf.layers.index_ops import segment_runs
+from des_tf.layers.input_distribution import OwnedEntries, distinct_ids
 from des_tf.layers.partials import partial_sums, partial_sums_grad
 from des_tf.layers.plan import Plan, RowUpdate, split_partials_grad
 from des_tf.tables import DynamicTable
@@ -45,7 +45,7 @@ class AlltoallPlan(Plan):
                  sharding_seed: int) -> tf.Tensor:
         """Summed partials of this rank's segments, [segments, dim] (+1 FM column), as
         DESPlan computes them, but aggregated sparsely (see the module)."""
-        unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
+        unique_ids, row_ids = distinct_ids(entries)
         rows = table.lookup(unique_ids) if training else table.find(unique_ids)
         # The segments this rank has ids of, ascending (entries come in segment order):
         # holders (rank order) come out grouped.

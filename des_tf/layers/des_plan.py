@@ -14,8 +14,7 @@ import tensorflow as tf
 
 from des_tf import comm
 from des_tf.comm.cost import ExecutionPlan
-from des_tf.layers.index_ops import unique
-from des_tf.layers.input_distribution import OwnedEntries
+from des_tf.layers.input_distribution import OwnedEntries, distinct_ids
 from des_tf.layers.partials import partial_sums_grad
 from des_tf.layers.plan import Plan, RowUpdate, partials_of, split_partials_grad
 from des_tf.tables import DynamicTable
@@ -32,7 +31,7 @@ class DESPlan(Plan):
         """Summed partials of this rank's segments: [segments, dim] (+1 column of FM square
         norms when `with_square_norms`). Differentiable through `hook` when training; the
         backward updates the table with `update` (then evicts to its row budget)."""
-        unique_ids, row_ids = unique(entries.ids, out_idx=tf.int64)
+        unique_ids, row_ids = distinct_ids(entries)
         rows = table.lookup(unique_ids) if training else table.find(unique_ids)
 
         def local_partials(rows):

@@ -31,21 +31,32 @@ class OwnedEntries(NamedTuple):
     weights: tf.Tensor        # float32 [E]
     num_segments: tf.Tensor   # int64 scalar: segments in the global batch
     segment_counts: tf.Tensor  # int32 [size]: segments held by each rank
+    # (distinct ids, int64 [E] index into them), where the exchange already found them.
+    distinct: tuple[tf.Tensor, tf.Tensor] | None = None
 
 
-def _owned(ids, inverse, ids_sent, segments, row_lengths, weights, strategy
-           ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(ids, global segment ids, weights) of the occurrences this rank owns, in order,
-    out of every rank's id message (DesOwnedOccurrences): `ids_sent[r]` ids from rank r,
-    with an index per occurrence into them where that is fewer than its occurrences;
-    `segments[r]` segments whose id counts are `row_lengths`, rank-major. Unit weights
-    where none were given."""
-    owned_ids, segment_ids, positions = ops_library.load().des_owned_occurrences(
+def distinct_ids(entries: OwnedEntries) -> tuple[tf.Tensor, tf.Tensor]:
+    """(the distinct ids of `entries` in first-occurrence order, each occurrence's int64
+    index into them): as the owner's filter numbered them from the few ids each rank
+    sent, else DesUnique of the occurrences."""
+    if entries.distinct is not None:
+        return entries.distinct
+    return unique(entries.ids, out_idx=tf.int64)
+
+
+def _owned(ids, inverse, ids_sent, segments, row_lengths, weights, num_segments, counts,
+           strategy) -> OwnedEntries:
+    """The occurrences this rank owns, in order, out of every rank's id message
+    (DesOwnedOccurrences): `ids_sent[r]` ids from rank r, with an index per occurrence
+    into them where that is fewer than its occurrences; `segments[r]` segments whose id
+    counts are `row_lengths`, rank-major. Unit weights where none were given."""
+    owned = ops_library.load().des_owned_occurrences(
         ids, inverse, ids_sent, segments, tf.cast(row_lengths, tf.int32),
         num_shards=strategy.size, rank=strategy.rank, seed=strategy.sharding_seed)
-    owned_weights = (tf.ones_like(owned_ids, tf.float32) if weights is None
-                     else tf.gather(weights, positions))
-    return owned_ids, segment_ids, owned_weights
+    owned_weights = (tf.ones_like(owned.owned_ids, tf.float32) if weights is None
+                     else tf.gather(weights, owned.positions))
+    return OwnedEntries(owned.owned_ids, owned.segment_ids, owned_weights, num_segments,
+                        counts, (owned.unique_ids, owned.unique_index))
 
 
 def serves(earlier_source: tuple, earlier_per_field: bool, source: tuple, per_field: bool
@@ -78,8 +89,9 @@ def per_sample_entries(entries: OwnedEntries, fields: int) -> OwnedEntries:
     exchanged per sample)."""
     if fields == 1:
         return entries
-    return OwnedEntries(entries.ids, entries.segment_ids // fields, entries.weights,
-                        entries.num_segments // fields, entries.segment_counts // fields)
+    return entries._replace(segment_ids=entries.segment_ids // fields,
+                            num_segments=entries.num_segments // fields,
+                            segment_counts=entries.segment_counts // fields)
 
 
 def shared_entries(fields: Fields, per_field: bool, strategy, exchanged: bool,
@@ -132,10 +144,10 @@ def exchange_ids(ids: tf.RaggedTensor, weights: tf.RaggedTensor | None, segments
         check_shapes_agree(samples, segments_per_sample, True)
         num_segments = ids.nrows()
         counts = strategy.rows_per_rank(num_segments // segments_per_sample) * segments_per_sample
-        owned = _owned(values, tf.zeros([0], tf.int32), tf.size(values)[None],
-                       tf.cast(num_segments, tf.int32)[None], ids.row_lengths(),
-                       entry_weights, strategy)  # as one message of raw ids
-        return OwnedEntries(*owned, num_segments, tf.cast(counts, tf.int32))
+        return _owned(values, tf.zeros([0], tf.int32), tf.size(values)[None],
+                      tf.cast(num_segments, tf.int32)[None], ids.row_lengths(),
+                      entry_weights, num_segments, tf.cast(counts, tf.int32),
+                      strategy)  # as one message of raw ids
     if strategy.input_mode == InputMode.ALLGATHER:
         return _allgather_ids(ids, entry_weights, samples, segments_per_sample, strategy)
     return _alltoall_ids(ids, entry_weights, samples, segments_per_sample, strategy)
@@ -160,9 +172,8 @@ def _allgather_ids(ids, entry_weights, samples, segments_per_sample, strategy) -
     all_ids = comm.allgather(sent_ids)
     all_inverse = comm.allgather(sent_inverse)
     all_weights = None if entry_weights is None else comm.allgather(entry_weights)
-    owned = _owned(all_ids, all_inverse, shapes[:, 2], counts, all_lengths, all_weights,
-                   strategy)
-    return OwnedEntries(*owned, num_segments, counts)
+    return _owned(all_ids, all_inverse, shapes[:, 2], counts, all_lengths, all_weights,
+                  num_segments, counts, strategy)
 
 
 def _alltoall_ids(ids, entry_weights, samples, segments_per_sample, strategy) -> OwnedEntries:

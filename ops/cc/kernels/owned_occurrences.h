@@ -15,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "parallel_for.h"
 #include "shard_owner.h"
+#include "unique.h"
 
 namespace des {
 
@@ -86,9 +88,9 @@ inline int64_t CheckGatheredIds(const GatheredIds& in, std::vector<int64_t>* occ
   return total;
 }
 
-// Calls visit(id, global segment, occurrence position) for every occurrence whose
-// id `mine` marks (one flag per sent id), in order; false with *error set if an
-// index points outside its rank's ids. `occurrences` is CheckGatheredIds'.
+// Calls visit(id, global segment, occurrence position, sent id index) for every
+// occurrence whose id `mine` marks (one flag per sent id), in order; false with *error
+// set if an index points outside its rank's ids. `occurrences` is CheckGatheredIds'.
 template <typename Visit>
 bool VisitOwnedOccurrences(const GatheredIds& in, const std::vector<int64_t>& occurrences,
                            const std::vector<uint8_t>& mine, Visit visit, std::string* error) {
@@ -107,7 +109,8 @@ bool VisitOwnedOccurrences(const GatheredIds& in, const std::vector<int64_t>& oc
             return false;
           }
         }
-        if (mine[id_offset + local]) visit(in.ids[id_offset + local], row, position);
+        const int64_t sent = id_offset + local;
+        if (mine[sent]) visit(in.ids[sent], row, position, sent);
       }
     }
     id_offset += in.ids_sent[r];
@@ -124,6 +127,33 @@ inline std::vector<uint8_t> OwnedIdFlags(const GatheredIds& in, uint64_t seed,
     mine[i] = ShardOwner(in.ids[i], seed, num_shards) == rank;
   }
   return mine;
+}
+
+// The owned ids made distinct from the sent ids rather than from the occurrences, which
+// repeat them: the sent ids `mine` marks, rank-major, deduplicated (UniqueKeys) into
+// *unique; (*number)[i] = sent id i's index in *unique (-1 where not mine), so an
+// occurrence's index is number[its sent id]. A rank sends its distinct ids in
+// first-occurrence order (DesUnique) or its raw occurrences, so this is the order of
+// first owned occurrence: DesUnique of the owned ids. Any order keeps
+// unique[number[i]] == ids[i].
+inline void NumberOwnedIds(const GatheredIds& in, const std::vector<uint8_t>& mine,
+                           const ParallelFor& parallel_for, std::vector<int64_t>* unique,
+                           std::vector<int64_t>* number) {
+  std::vector<int64_t> owned, sent_at;
+  for (int64_t i = 0; i < in.num_ids; ++i) {
+    if (!mine[i]) continue;
+    owned.push_back(in.ids[i]);
+    sent_at.push_back(i);
+  }
+  const int64_t n = static_cast<int64_t>(owned.size());
+  std::vector<int64_t> index(n);
+  unique->resize(n);
+  int64_t count = 0;
+  UniqueScratch scratch;
+  UniqueKeys(owned.data(), n, parallel_for, &scratch, unique->data(), index.data(), &count);
+  unique->resize(count);
+  number->assign(in.num_ids, -1);
+  for (int64_t k = 0; k < n; ++k) (*number)[sent_at[k]] = index[k];
 }
 
 }  // namespace des

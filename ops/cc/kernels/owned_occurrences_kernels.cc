@@ -1,12 +1,15 @@
 // CPU kernel of DesOwnedOccurrences over the TF-independent core
-// (owned_occurrences.h): one pass counts the owned occurrences, one writes them.
+// (owned_occurrences.h): one pass counts the owned occurrences, one writes them with
+// their index among the distinct owned ids (numbered from the sent ids).
 // There is no GPU kernel: TF places the op on the CPU.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "kernel_support.h"
 #include "owned_occurrences.h"
+#include "tf_parallel_for.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 
@@ -57,22 +60,31 @@ class OwnedOccurrencesOp : public tensorflow::OpKernel {
     OP_REQUIRES_OK(ctx, Named("DesOwnedOccurrences", CoreStatus(error)));
     const std::vector<uint8_t> mine = OwnedIdFlags(in, seed_, num_shards_, rank_);
     int64_t owned = 0;
-    VisitOwnedOccurrences(in, occurrences, mine, [&](int64_t, int64_t, int64_t) { ++owned; },
-                          &error);
+    VisitOwnedOccurrences(in, occurrences, mine,
+                          [&](int64_t, int64_t, int64_t, int64_t) { ++owned; }, &error);
     OP_REQUIRES_OK(ctx, Named("DesOwnedOccurrences", CoreStatus(error)));
-    int64_t* out[3];
-    for (int i = 0; i < 3; ++i) {
+    std::vector<int64_t> unique, number;
+    // Hashing and in-cache probing, as DesUnique: some tens of cycles per id.
+    NumberOwnedIds(in, mine, TfParallelFor(ctx, /*cost_per_unit=*/40), &unique, &number);
+    tensorflow::Tensor* unique_out = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(
+                            3, tensorflow::TensorShape({static_cast<int64_t>(unique.size())}),
+                            &unique_out));
+    std::copy(unique.begin(), unique.end(), unique_out->flat<int64_t>().data());
+    int64_t* out[4];
+    for (int i : {0, 1, 2, 4}) {
       tensorflow::Tensor* tensor = nullptr;
       OP_REQUIRES_OK(ctx, ctx->allocate_output(i, tensorflow::TensorShape({owned}), &tensor));
-      out[i] = tensor->flat<int64_t>().data();
+      out[i == 4 ? 3 : i] = tensor->flat<int64_t>().data();
     }
     // The counting pass validated every index: this pass cannot fail.
     VisitOwnedOccurrences(
         in, occurrences, mine,
-        [&](int64_t id, int64_t segment, int64_t position) {
+        [&](int64_t id, int64_t segment, int64_t position, int64_t sent) {
           *out[0]++ = id;
           *out[1]++ = segment;
           *out[2]++ = position;
+          *out[3]++ = number[sent];
         },
         &error);
   }

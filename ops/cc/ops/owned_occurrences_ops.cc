@@ -18,6 +18,8 @@ REGISTER_OP("DesOwnedOccurrences")
     .Output("owned_ids: int64")
     .Output("segment_ids: int64")
     .Output("positions: int64")
+    .Output("unique_ids: int64")
+    .Output("unique_index: int64")
     .Attr("num_shards: int")
     .Attr("rank: int")
     .Attr("seed: int = 0")
@@ -31,7 +33,7 @@ REGISTER_OP("DesOwnedOccurrences")
       }
       ShapeHandle unused;
       for (int i = 0; i < 5; ++i) TF_RETURN_IF_ERROR(c->WithRank(c->input(i), 1, &unused));
-      for (int i = 0; i < 3; ++i) c->set_output(i, c->Vector(InferenceContext::kUnknownDim));
+      for (int i = 0; i < 5; ++i) c->set_output(i, c->Vector(InferenceContext::kUnknownDim));
       return absl::OkStatus();
     })
     .Doc(R"doc(
@@ -47,6 +49,10 @@ row_lengths: every segment's id count, rank-major.
 owned_ids: the owned occurrences' ids.
 segment_ids: their global segment indices (non-decreasing).
 positions: their indices among all occurrences (rank-major), e.g. to gather weights.
+unique_ids: the distinct owned ids, numbered from the sent ids rather than from the
+  occurrences; in first-occurrence order (what DesUnique of owned_ids gives) when each
+  rank sent its distinct ids in that order (DesUnique's) or its raw ids.
+unique_index: per owned occurrence, its id's index in unique_ids.
 )doc");
 
 }  // namespace des

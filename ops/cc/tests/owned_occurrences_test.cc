@@ -40,7 +40,7 @@ std::vector<Occurrence> Owned(const des::GatheredIds& in, int32_t shards, int32_
   if (des::CheckGatheredIds(in, &occurrences, error) < 0) return out;
   des::VisitOwnedOccurrences(
       in, occurrences, des::OwnedIdFlags(in, 0, shards, rank),
-      [&](int64_t id, int64_t segment, int64_t position) {
+      [&](int64_t id, int64_t segment, int64_t position, int64_t) {
         out.push_back({id, segment, position});
       },
       error);
@@ -68,6 +68,21 @@ void TestShardsSplitTheOccurrencesByOwner() {
   }
   DES_CHECK_EQ(merged.size(), 7u);
   DES_CHECK(error.empty());
+}
+
+void TestOwnedIdsAreNumberedInFirstOccurrenceOrder() {
+  // Rank 0's distinct ids {7, 8} come in first-occurrence order; rank 1's raw {9, 7, 5}
+  // repeat 7: one shard numbers them 7, 8, 9, 5, as DesUnique of the occurrences would.
+  const TwoRanks messages;
+  std::vector<int64_t> unique, number;
+  des::NumberOwnedIds(messages.view(), std::vector<uint8_t>(5, 1), des::SerialFor, &unique,
+                      &number);
+  DES_CHECK(unique == std::vector<int64_t>({7, 8, 9, 5}));
+  DES_CHECK(number == std::vector<int64_t>({0, 1, 2, 0, 3}));
+  // Only the marked ids: 8 and 5.
+  des::NumberOwnedIds(messages.view(), {0, 1, 0, 0, 1}, des::SerialFor, &unique, &number);
+  DES_CHECK(unique == std::vector<int64_t>({8, 5}));
+  DES_CHECK(number == std::vector<int64_t>({-1, 0, -1, -1, 1}));
 }
 
 void TestBadMessagesAreReported() {
@@ -101,6 +116,7 @@ void TestBadMessagesAreReported() {
 int main() {
   TestOneShardRebuildsEveryOccurrence();
   TestShardsSplitTheOccurrencesByOwner();
+  TestOwnedIdsAreNumberedInFirstOccurrenceOrder();
   TestBadMessagesAreReported();
   std::printf("owned_occurrences_test: all passed\n");
   return 0;
