@@ -71,11 +71,14 @@ class OwnedOccurrencesOp : public tensorflow::OpKernel {
                             3, tensorflow::TensorShape({static_cast<int64_t>(unique.size())}),
                             &unique_out));
     std::copy(unique.begin(), unique.end(), unique_out->flat<int64_t>().data());
+    // One value per owned occurrence: owned_ids, segment_ids, positions, unique_index.
+    constexpr int kPerOccurrence[] = {0, 1, 2, 4};
     int64_t* out[4];
-    for (int i : {0, 1, 2, 4}) {
+    for (int k = 0; k < 4; ++k) {
       tensorflow::Tensor* tensor = nullptr;
-      OP_REQUIRES_OK(ctx, ctx->allocate_output(i, tensorflow::TensorShape({owned}), &tensor));
-      out[i == 4 ? 3 : i] = tensor->flat<int64_t>().data();
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(kPerOccurrence[k],
+                                               tensorflow::TensorShape({owned}), &tensor));
+      out[k] = tensor->flat<int64_t>().data();
     }
     // The counting pass validated every index: this pass cannot fail.
     VisitOwnedOccurrences(
