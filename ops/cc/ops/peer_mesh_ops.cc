@@ -8,6 +8,19 @@ namespace des {
 using ::tensorflow::shape_inference::InferenceContext;
 using ::tensorflow::shape_inference::ShapeHandle;
 
+// Exchanges whose output 0 holds rows of x's shape received from every rank, and output
+// 1 their count per rank (as many as the splits of input 1, where there is one).
+absl::Status RowsFromEveryRank(InferenceContext* c) {
+  ShapeHandle x, rest;
+  TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(0), 1, &x));
+  TF_RETURN_IF_ERROR(c->Subshape(x, 1, &rest));
+  TF_RETURN_IF_ERROR(c->Concatenate(c->Vector(InferenceContext::kUnknownDim), rest, &x));
+  c->set_output(0, x);
+  c->set_output(1, c->num_inputs() > 1 ? c->input(1)
+                                       : c->Vector(InferenceContext::kUnknownDim));
+  return absl::OkStatus();
+}
+
 REGISTER_OP("DesMeshListen")
     .Input("host: string")
     .Output("address: string")
@@ -43,16 +56,7 @@ REGISTER_OP("DesMeshAlltoall")
     .Output("received_splits: int32")
     .Attr("T: {bool, int8, uint8, int16, uint16, int32, int64, bfloat16, half, float, double}")
     .SetIsStateful()
-    .SetShapeFn([](InferenceContext* c) -> absl::Status {
-      ShapeHandle x, rest;
-      TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(0), 1, &x));
-      TF_RETURN_IF_ERROR(c->Subshape(x, 1, &rest));
-      TF_RETURN_IF_ERROR(
-          c->Concatenate(c->Vector(InferenceContext::kUnknownDim), rest, &x));
-      c->set_output(0, x);
-      c->set_output(1, c->input(1));
-      return absl::OkStatus();
-    })
+    .SetShapeFn(RowsFromEveryRank)
     .Doc(R"doc(
 Sends rows splits[r] of `x` (in order) to rank r over the mesh and returns the rows
 received, ordered by sending rank, with their per-sender counts. Exchanges are matched
@@ -68,16 +72,7 @@ REGISTER_OP("DesMeshAllgather")
     .Output("received_splits: int32")
     .Attr("T: {bool, int8, uint8, int16, uint16, int32, int64, bfloat16, half, float, double}")
     .SetIsStateful()
-    .SetShapeFn([](InferenceContext* c) -> absl::Status {
-      ShapeHandle x, rest;
-      TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(0), 1, &x));
-      TF_RETURN_IF_ERROR(c->Subshape(x, 1, &rest));
-      TF_RETURN_IF_ERROR(
-          c->Concatenate(c->Vector(InferenceContext::kUnknownDim), rest, &x));
-      c->set_output(0, x);
-      c->set_output(1, c->Vector(InferenceContext::kUnknownDim));
-      return absl::OkStatus();
-    })
+    .SetShapeFn(RowsFromEveryRank)
     .Doc(R"doc(
 Sends all rows of `x` to every rank over the mesh and returns every rank's rows, in rank
 order, with their counts (DesMeshAlltoall with x sent whole to each rank, without a
