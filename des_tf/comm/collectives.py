@@ -72,10 +72,11 @@ def allreduce(x: tf.Tensor, average: bool = False, comm_dtype: str = wire.FLOAT3
     if size == 1:
         return x
     ring = nbytes(x) * 2 * (size - 1) // size
-    if wire.check(comm_dtype) == wire.FLOAT32 and transport() != MESH:
+    exact = wire.check(comm_dtype) == wire.FLOAT32
+    if exact and transport() != MESH:
         counters().add("allreduce", ring, ring)
         return hvd.allreduce(x, op=hvd.Average if average else hvd.Sum)
-    if wire.check(comm_dtype) == wire.FLOAT32 and size == 2:
+    if exact and size == 2:
         counters().add("allreduce", ring, ring)
         total = mesh.allreduce(x)
         return total / size if average else total

@@ -82,7 +82,7 @@ class MeshConnectOp : public tensorflow::OpKernel {
 };
 
 // The connected mesh, or an error set on ctx (nullptr).
-PeerMesh* ConnectedMesh(tensorflow::OpKernelContext* ctx, const char* op) {
+PeerMesh* ConnectedMesh(tensorflow::OpKernelContext* ctx) {
   PeerMesh* mesh;
   {
     std::lock_guard<std::mutex> lock(State().mutex);
@@ -90,7 +90,7 @@ PeerMesh* ConnectedMesh(tensorflow::OpKernelContext* ctx, const char* op) {
   }
   if (mesh == nullptr) {
     ctx->SetStatus(tensorflow::errors::FailedPrecondition(
-        op, ": the mesh is not connected (des_tf.comm.mesh)"));
+        ctx->op_kernel().type_string(), ": the mesh is not connected (des_tf.comm.mesh)"));
   }
   return mesh;
 }
@@ -99,32 +99,34 @@ PeerMesh* ConnectedMesh(tensorflow::OpKernelContext* ctx, const char* op) {
 class MeshAlltoallOp : public tensorflow::AsyncOpKernel {
  public:
   explicit MeshAlltoallOp(tensorflow::OpKernelConstruction* ctx, bool gather = false)
-      : AsyncOpKernel(ctx), tag_(MeshTag(name())), gather_(gather),
-        op_(gather ? "DesMeshAllgather" : "DesMeshAlltoall") {}
+      : AsyncOpKernel(ctx), tag_(MeshTag(name())), gather_(gather) {}
 
   void ComputeAsync(tensorflow::OpKernelContext* ctx, DoneCallback done) override {
-    PeerMesh* mesh = ConnectedMesh(ctx, op_);
+    PeerMesh* mesh = ConnectedMesh(ctx);
     if (mesh == nullptr) return done();
     const tensorflow::Tensor& x = ctx->input(0);
     tensorflow::TensorShape row_shape = x.shape();
     OP_REQUIRES_ASYNC(ctx, x.dims() >= 1,
-                      tensorflow::errors::InvalidArgument(op_, ": x must have rows, got shape ",
-                                                          x.shape().DebugString()),
+                      tensorflow::errors::InvalidArgument(
+                          type_string(), ": x must have rows, got shape ",
+                          x.shape().DebugString()),
                       done);
     row_shape.RemoveDim(0);
     const int64_t row_bytes =
         row_shape.num_elements() * tensorflow::DataTypeSize(x.dtype());
     OP_REQUIRES_ASYNC(ctx, row_bytes > 0,
-                      tensorflow::errors::InvalidArgument(op_, ": rows of at least one byte"),
+                      tensorflow::errors::InvalidArgument(type_string(),
+                                                          ": rows of at least one byte"),
                       done);
     const auto data = x.tensor_data();
     std::vector<std::string_view> blocks(mesh->size(), data);
-    if (!gather_) OP_REQUIRES_OK_ASYNC(ctx, Split(data, row_bytes, mesh->size(), ctx, &blocks), done);
+    if (!gather_) {
+      OP_REQUIRES_OK_ASYNC(ctx, Split(data, row_bytes, mesh->size(), ctx, &blocks), done);
+    }
     const std::string_view own = blocks[mesh->rank()];
-    mesh->Exchange(tag_, blocks, [ctx, done, own, row_bytes, row_shape, rank = mesh->rank(),
-                                  op = op_](const std::string& error,
-                                            std::vector<MeshBlock>* got) {
-      Finish(ctx, op, own, rank, row_bytes, row_shape, error, got);
+    mesh->Exchange(tag_, blocks, [ctx, done, own, row_bytes, row_shape, rank = mesh->rank()](
+                                     const std::string& error, std::vector<MeshBlock>* got) {
+      Finish(ctx, own, rank, row_bytes, row_shape, error, got);
       done();
     });
   }
@@ -132,8 +134,8 @@ class MeshAlltoallOp : public tensorflow::AsyncOpKernel {
  private:
   // blocks[r] = rows splits[r] of `data`, in order.
   static absl::Status Split(std::string_view data, int64_t row_bytes, int size,
-                                  tensorflow::OpKernelContext* ctx,
-                                  std::vector<std::string_view>* blocks) {
+                            tensorflow::OpKernelContext* ctx,
+                            std::vector<std::string_view>* blocks) {
     const auto splits = ctx->input(1).flat<int32_t>();
     const int64_t rows = static_cast<int64_t>(data.size()) / row_bytes;
     if (splits.size() != size) {
@@ -157,8 +159,8 @@ class MeshAlltoallOp : public tensorflow::AsyncOpKernel {
   }
 
   // Writes the blocks (this rank's own from x), in rank order, and their row counts.
-  static void Finish(tensorflow::OpKernelContext* ctx, const char* op, std::string_view own,
-                     int rank, int64_t row_bytes, const tensorflow::TensorShape& row_shape,
+  static void Finish(tensorflow::OpKernelContext* ctx, std::string_view own, int rank,
+                     int64_t row_bytes, const tensorflow::TensorShape& row_shape,
                      const std::string& error, std::vector<MeshBlock>* blocks) {
     if (!error.empty()) {
       ctx->SetStatus(tensorflow::errors::Unavailable(error));
@@ -174,7 +176,8 @@ class MeshAlltoallOp : public tensorflow::AsyncOpKernel {
     for (size_t peer = 0; peer < blocks->size(); ++peer) {
       const int64_t block_rows = block(peer).size() / row_bytes;
       OP_REQUIRES(ctx, block_rows * row_bytes == static_cast<int64_t>(block(peer).size()),
-                  tensorflow::errors::InvalidArgument(op, ": rank ", peer,
+                  tensorflow::errors::InvalidArgument(ctx->op_kernel().type_string(),
+                                                      ": rank ", peer,
                                                       " sent rows of another size"));
       counts->flat<int32_t>()(peer) = static_cast<int32_t>(block_rows);
       rows += block_rows;
@@ -193,7 +196,6 @@ class MeshAlltoallOp : public tensorflow::AsyncOpKernel {
 
   const uint64_t tag_;
   const bool gather_;
-  const char* const op_;
 };
 
 class MeshAllgatherOp : public MeshAlltoallOp {
@@ -210,7 +212,7 @@ class MeshAllreduceOp : public tensorflow::AsyncOpKernel {
       : AsyncOpKernel(ctx), tag_(MeshTag(name())) {}
 
   void ComputeAsync(tensorflow::OpKernelContext* ctx, DoneCallback done) override {
-    PeerMesh* mesh = ConnectedMesh(ctx, "DesMeshAllreduce");
+    PeerMesh* mesh = ConnectedMesh(ctx);
     if (mesh == nullptr) return done();
     const tensorflow::Tensor& x = ctx->input(0);
     std::vector<std::string_view> blocks(mesh->size(), x.tensor_data());

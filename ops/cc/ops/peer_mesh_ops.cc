@@ -8,6 +8,10 @@ namespace des {
 using ::tensorflow::shape_inference::InferenceContext;
 using ::tensorflow::shape_inference::ShapeHandle;
 
+// The row types the alltoall and allgather exchanges carry (bytes, whatever they hold).
+constexpr char kRowTypes[] =
+    "T: {bool, int8, uint8, int16, uint16, int32, int64, bfloat16, half, float, double}";
+
 // Exchanges whose output 0 holds rows of x's shape received from every rank, and output
 // 1 their count per rank (as many as the splits of input 1, where there is one).
 absl::Status RowsFromEveryRank(InferenceContext* c) {
@@ -54,7 +58,7 @@ REGISTER_OP("DesMeshAlltoall")
     .Input("splits: int32")
     .Output("received: T")
     .Output("received_splits: int32")
-    .Attr("T: {bool, int8, uint8, int16, uint16, int32, int64, bfloat16, half, float, double}")
+    .Attr(kRowTypes)
     .SetIsStateful()
     .SetShapeFn(RowsFromEveryRank)
     .Doc(R"doc(
@@ -70,7 +74,7 @@ REGISTER_OP("DesMeshAllgather")
     .Input("x: T")
     .Output("received: T")
     .Output("received_splits: int32")
-    .Attr("T: {bool, int8, uint8, int16, uint16, int32, int64, bfloat16, half, float, double}")
+    .Attr(kRowTypes)
     .SetIsStateful()
     .SetShapeFn(RowsFromEveryRank)
     .Doc(R"doc(
